@@ -1,1 +1,56 @@
-//! placeholder
+//! The contract of [cloudphone](https://docs.rs/cloudphone): one async, batch-first interface to
+//! cloud phones from several vendors.
+//!
+//! - [`CloudPhoneProvider`]: the object-safe trait every vendor backend implements
+//!   (`Arc<dyn CloudPhoneProvider>`), with batch `status`, `stop`, `start`, `restart`, `reset`,
+//!   listing, jobs and waiting.
+//! - [`BatchReport`]: exactly one [`PhoneOutcome`] per distinct requested phone, in request
+//!   order: done, pending (with its [`JobRef`]) or failed (with a normalized [`Error`]).
+//! - [`BatchEngine`]: the machinery backends share — dedupe, chunking, bounded fan-out, a
+//!   [`RateLimiter`], retries that know [`Idempotency`], per-chunk failure containment and the
+//!   completeness check.
+//! - [`wait`]: polling until phones reach a target state.
+//!
+//! ```
+//! # #[cfg(feature = "fake")]
+//! # async fn demo() -> cloudphone_core::Result<()> {
+//! use std::sync::Arc;
+//! use cloudphone_core::{CloudPhoneProvider, FakeProvider, PhoneId, WaitOptions};
+//!
+//! let provider: Arc<dyn CloudPhoneProvider> = Arc::new(FakeProvider::builder().phones(3).build());
+//! let phones: Vec<PhoneId> = vec!["fake-0".into(), "fake-1".into(), "nope".into()];
+//! let stopping = provider.stop(&phones).await?;
+//! let done = provider.wait(&stopping, &WaitOptions::default()).await?;
+//! assert_eq!(done.summary().succeeded, 2);
+//! assert_eq!(done.summary().failed, 1); // `nope` does not exist: its own outcome, not an Err
+//! # Ok(())
+//! # }
+//! ```
+
+mod engine;
+mod error;
+#[cfg(any(test, feature = "fake"))]
+mod fake;
+mod provider;
+mod ratelimit;
+mod retry;
+mod types;
+pub mod wait;
+
+pub use engine::{dedupe, BatchEngine, EngineConfig, RateScope};
+pub use error::{Error, ErrorKind, Result};
+#[cfg(any(test, feature = "fake"))]
+pub use fake::{FakeBuilder, FakeProvider};
+pub use provider::{
+    Capabilities, CloudPhoneProvider, CloudPhoneProviderExt, Extras, ListRequest, ResetOptions,
+    StartOptions, WaitOptions,
+};
+pub use ratelimit::{RateBudget, RateLimiter};
+pub use retry::{Idempotency, RetryPolicy};
+pub use types::{
+    BatchReport, JobInfo, JobRef, JobState, ObservedState, Operation, Outcome, PhoneId,
+    PhoneOutcome, PhonePage, PhoneState, PhoneSummary, Summary,
+};
+
+/// `async_trait`, re-exported so backends implement [`CloudPhoneProvider`] with the same macro.
+pub use async_trait::async_trait;

@@ -1,0 +1,276 @@
+//! Normalized errors: one [`ErrorKind`] for every vendor, the vendor's own code and message kept.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in vendor-neutral terms.
+///
+/// Backends map every vendor code to one of these; the raw code survives in
+/// [`Error::vendor_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The phone (or job) does not exist.
+    NotFound,
+    /// The phone is busy (executing a task, remotely connected, in use).
+    Busy,
+    /// The phone is in a state that does not allow the operation.
+    InvalidState,
+    /// The request was malformed or a value was out of range.
+    InvalidArgument,
+    /// Credentials were missing, wrong or expired.
+    Unauthenticated,
+    /// Credentials were accepted but lack the right (or the IP is not allowed).
+    PermissionDenied,
+    /// The vendor throttled the call; it is safe to retry later.
+    RateLimited,
+    /// An account quota, balance or hard limit was reached.
+    QuotaExceeded,
+    /// The phone or its subscription expired.
+    Expired,
+    /// The vendor or the network was unavailable (5xx, connection failure).
+    Unavailable,
+    /// The call or the wait ran out of time.
+    Timeout,
+    /// The vendor does not offer this operation.
+    Unsupported,
+    /// The vendor answered the batch but said nothing about this phone.
+    MissingFromResponse,
+    /// The vendor's answer could not be understood.
+    InvalidResponse,
+    /// The local configuration is wrong.
+    Config,
+    /// Anything else; see the vendor code and message.
+    Other,
+}
+
+impl ErrorKind {
+    /// A stable snake_case name, used in JSON output and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Busy => "busy",
+            ErrorKind::InvalidState => "invalid_state",
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::QuotaExceeded => "quota_exceeded",
+            ErrorKind::Expired => "expired",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::MissingFromResponse => "missing_from_response",
+            ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::Config => "config",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// Whether an error of this kind is, by default, worth trying again later.
+    pub fn is_temporary(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::Timeout
+        )
+    }
+
+    /// Whether this kind means the credentials themselves were refused.
+    ///
+    /// Such an error stops a batch at once: vendors lock keys after repeated failures.
+    pub fn is_auth(self) -> bool {
+        matches!(self, ErrorKind::Unauthenticated)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error from a provider: a normalized kind, the vendor's code and message, and whether a
+/// retry is safe.
+///
+/// Cheap to clone (one chunk failure becomes the outcome of every phone in the chunk). Messages
+/// never carry credentials: backends build them from vendor answers and static text only.
+#[derive(Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    vendor: Option<&'static str>,
+    vendor_code: Option<String>,
+    temporary: bool,
+    not_applied: bool,
+    retry_after: Option<Duration>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Error {
+    /// A new error of `kind`; temporariness defaults to [`ErrorKind::is_temporary`].
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            vendor: None,
+            vendor_code: None,
+            temporary: kind.is_temporary(),
+            // A throttling answer is a refusal: the vendor did not act on the request.
+            not_applied: kind == ErrorKind::RateLimited,
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// The operation is not offered by `vendor`.
+    pub fn unsupported(vendor: &'static str, operation: crate::Operation) -> Self {
+        Error::new(
+            ErrorKind::Unsupported,
+            format!("{vendor} does not support the `{operation}` operation"),
+        )
+        .with_vendor(vendor)
+    }
+
+    /// Names the vendor that produced the error.
+    pub fn with_vendor(mut self, vendor: &'static str) -> Self {
+        self.vendor = Some(vendor);
+        self
+    }
+
+    /// Keeps the vendor's own error code (e.g. `42001`, `CPS.0004`).
+    pub fn with_vendor_code(mut self, code: impl Into<String>) -> Self {
+        self.vendor_code = Some(code.into());
+        self
+    }
+
+    /// Overrides whether retrying later may succeed.
+    pub fn with_temporary(mut self, temporary: bool) -> Self {
+        self.temporary = temporary;
+        self
+    }
+
+    /// Records that the vendor provably did not act on the request (connection refused before
+    /// anything was sent, a throttling answer), which makes even a state-changing call safe to
+    /// retry.
+    pub fn with_not_applied(mut self, not_applied: bool) -> Self {
+        self.not_applied = not_applied;
+        self
+    }
+
+    /// How long the vendor asked us to wait before retrying.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// The normalized kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The human-readable message (the vendor's, where it gave one).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The vendor that produced the error, if any.
+    pub fn vendor(&self) -> Option<&'static str> {
+        self.vendor
+    }
+
+    /// The vendor's raw error code, if any.
+    pub fn vendor_code(&self) -> Option<&str> {
+        self.vendor_code.as_deref()
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
+    /// Whether the vendor provably did not act on the request.
+    pub fn is_not_applied(&self) -> bool {
+        self.not_applied
+    }
+
+    /// The delay the vendor asked for, if it named one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if let Some(v) = self.vendor {
+            d.field("vendor", &v);
+        }
+        if let Some(c) = &self.vendor_code {
+            d.field("vendor_code", c);
+        }
+        d.field("temporary", &self.temporary);
+        if let Some(s) = &self.source {
+            d.field("source", &s.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(v) = self.vendor {
+            write!(f, "{v}: ")?;
+        }
+        write!(f, "{}", self.kind)?;
+        if let Some(c) = &self.vendor_code {
+            write!(f, " ({c})")?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_vendor_kind_code_and_message() {
+        let e = Error::new(ErrorKind::NotFound, "env not found")
+            .with_vendor("geelark")
+            .with_vendor_code("42001");
+        assert_eq!(e.to_string(), "geelark: not_found (42001): env not found");
+        assert!(!e.is_temporary());
+    }
+
+    #[test]
+    fn throttling_is_temporary_and_not_applied_by_default() {
+        let e = Error::new(ErrorKind::RateLimited, "slow down");
+        assert!(e.is_temporary());
+        assert!(e.is_not_applied());
+        let e = Error::new(ErrorKind::Unavailable, "502");
+        assert!(e.is_temporary());
+        assert!(!e.is_not_applied(), "a 5xx may come after the vendor acted");
+    }
+}
