@@ -107,3 +107,109 @@ where
     );
     Ok(BatchReport::new(report.operation, outcomes))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{
+        CloudPhoneProvider, Error, ErrorKind, FakeProvider, Operation, PhoneId, PhoneState,
+        ResetOptions, WaitOptions,
+    };
+
+    fn ids(n: usize) -> Vec<PhoneId> {
+        (0..n).map(|i| PhoneId::new(format!("fake-{i}"))).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_keeps_every_job_reference() {
+        let fake = FakeProvider::builder()
+            .phones(250)
+            .settle_polls(1_000)
+            .build();
+        let accepted = fake
+            .reset(&ids(250), &ResetOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(accepted.jobs().count(), 250);
+        let opts = WaitOptions::default()
+            .timeout(Duration::from_secs(10))
+            .poll_interval(Duration::from_secs(1));
+        let start = tokio::time::Instant::now();
+        let waited = fake.wait(&accepted, &opts).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        assert_eq!(waited.summary().pending, 250);
+        for (before, after) in accepted.outcomes.iter().zip(&waited.outcomes) {
+            assert_eq!(before.job, after.job, "job of {} kept", before.phone);
+            assert_eq!(after.phone_state(), Some(PhoneState::Resetting));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_reaches_the_target_or_a_dead_end() {
+        let fake = FakeProvider::builder().phones(3).settle_polls(3).build();
+        let phones = ids(3);
+        let stopping = fake.stop(&phones).await.unwrap();
+        fake.set_state(&phones[2], PhoneState::Failed);
+        let opts = WaitOptions::default().poll_interval(Duration::from_secs(1));
+        let waited = fake.wait(&stopping, &opts).await.unwrap();
+        assert!(waited.outcomes[0].is_done());
+        assert_eq!(waited.outcomes[1].phone_state(), Some(PhoneState::Stopped));
+        let e = waited.outcomes[2].error().unwrap();
+        assert_eq!(e.kind(), ErrorKind::InvalidState);
+        assert!(e.message().contains("failed"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_status_report_needs_an_explicit_target() {
+        let fake = FakeProvider::builder().phones(1).build();
+        let report = fake.status(&ids(1)).await.unwrap();
+        let e = fake
+            .wait(&report, &WaitOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        let r = crate::BatchReport::pending(Operation::Status, ids(1));
+        let waited = fake
+            .wait(&r, &WaitOptions::default().target(PhoneState::Running))
+            .await
+            .unwrap();
+        assert!(waited.all_done());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reset_is_not_retried_after_an_ambiguous_failure() {
+        let fake = FakeProvider::builder().phones(1).build();
+        fake.fail_next_requests([Error::new(ErrorKind::Unavailable, "502 bad gateway")]);
+        let r = fake.reset(&ids(1), &ResetOptions::default()).await.unwrap();
+        assert_eq!(
+            r.outcomes[0].error().unwrap().kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(fake.requests(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reset_is_retried_after_a_throttling_answer() {
+        let fake = FakeProvider::builder().phones(1).build();
+        fake.fail_next_requests([
+            Error::new(ErrorKind::RateLimited, "40007"),
+            Error::new(ErrorKind::RateLimited, "40007"),
+        ]);
+        let r = fake.reset(&ids(1), &ResetOptions::default()).await.unwrap();
+        assert!(r.outcomes[0].is_pending());
+        assert_eq!(fake.requests(), 3);
+        assert_eq!(fake.applied(Operation::Reset, &ids(1)[0]), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_status_failures_keep_phones_pending() {
+        let fake = FakeProvider::builder().phones(2).settle_polls(1).build();
+        let stopping = fake.stop(&ids(2)).await.unwrap();
+        // Every status read fails for a while (retries included), then recovers.
+        fake.fail_next_requests((0..5).map(|_| Error::new(ErrorKind::Unavailable, "503")));
+        let opts = WaitOptions::default().poll_interval(Duration::from_secs(1));
+        let waited = fake.wait(&stopping, &opts).await.unwrap();
+        assert!(waited.all_done(), "{waited:?}");
+    }
+}

@@ -1,0 +1,326 @@
+//! Several named providers driven as one fleet.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use cloudphone_core::{
+    BatchReport, CloudPhoneProvider, Error, ErrorKind, Operation, PhoneId, PhoneOutcome,
+    ResetOptions, Result, StartOptions, Summary, WaitOptions,
+};
+
+use crate::config::{Config, ConfigError};
+
+/// A phone in a fleet: the provider's name and the vendor's id, written `NAME/ID`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PhoneRef {
+    /// The provider's configured name.
+    pub provider: String,
+    /// The vendor's phone id.
+    pub phone: PhoneId,
+}
+
+impl PhoneRef {
+    /// A reference to `phone` on `provider`.
+    pub fn new(provider: impl Into<String>, phone: impl Into<PhoneId>) -> Self {
+        PhoneRef {
+            provider: provider.into(),
+            phone: phone.into(),
+        }
+    }
+}
+
+impl fmt::Display for PhoneRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.provider, self.phone)
+    }
+}
+
+impl FromStr for PhoneRef {
+    type Err = Error;
+
+    /// Parses `NAME/ID`; the id is everything after the first `/`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.split_once('/') {
+            Some((p, id)) if !p.is_empty() && !id.is_empty() => Ok(PhoneRef::new(p, id)),
+            _ => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("`{s}` is not a phone reference of the form PROVIDER/PHONE_ID"),
+            )),
+        }
+    }
+}
+
+/// One phone's outcome, labelled with its provider.
+#[derive(Debug, Clone)]
+pub struct FleetOutcome {
+    /// The provider's configured name.
+    pub provider: String,
+    /// The outcome.
+    pub outcome: PhoneOutcome,
+}
+
+/// The result of a fleet call: one outcome per distinct requested phone, in request order.
+#[derive(Debug, Clone)]
+pub struct FleetReport {
+    /// The operation.
+    pub operation: Operation,
+    /// One outcome per distinct requested phone, in request order.
+    pub outcomes: Vec<FleetOutcome>,
+}
+
+impl FleetReport {
+    /// Counts of done, pending and failed outcomes.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            total: self.outcomes.len(),
+            ..Summary::default()
+        };
+        for o in &self.outcomes {
+            if o.outcome.is_done() {
+                s.succeeded += 1;
+            } else if o.outcome.is_pending() {
+                s.pending += 1;
+            } else {
+                s.failed += 1;
+            }
+        }
+        s
+    }
+}
+
+/// Named providers driven as one: calls are routed by `NAME/ID`, run on every provider
+/// concurrently, and merged in request order.
+#[derive(Debug, Clone, Default)]
+pub struct Fleet {
+    providers: BTreeMap<String, Arc<dyn CloudPhoneProvider>>,
+}
+
+impl Fleet {
+    /// An empty fleet.
+    pub fn new() -> Self {
+        Fleet::default()
+    }
+
+    /// Builds every provider of `config`.
+    pub fn from_config(config: &Config) -> std::result::Result<Self, ConfigError> {
+        let mut fleet = Fleet::new();
+        for name in config.providers().keys() {
+            fleet.insert(name.clone(), config.build(name)?);
+        }
+        Ok(fleet)
+    }
+
+    /// Adds (or replaces) a provider under `name`.
+    pub fn insert(&mut self, name: impl Into<String>, provider: Arc<dyn CloudPhoneProvider>) {
+        self.providers.insert(name.into(), provider);
+    }
+
+    /// Adds a provider, builder style.
+    pub fn with(mut self, name: impl Into<String>, provider: Arc<dyn CloudPhoneProvider>) -> Self {
+        self.insert(name, provider);
+        self
+    }
+
+    /// The provider called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn CloudPhoneProvider>> {
+        self.providers.get(name)
+    }
+
+    /// The providers, by name.
+    pub fn providers(&self) -> &BTreeMap<String, Arc<dyn CloudPhoneProvider>> {
+        &self.providers
+    }
+
+    /// Reads the state of every phone.
+    pub async fn status(&self, phones: &[PhoneRef]) -> Result<FleetReport> {
+        self.run(Operation::Status, phones, |p, ids| {
+            Box::pin(async move { p.status(&ids).await })
+        })
+        .await
+    }
+
+    /// Powers phones off.
+    pub async fn stop(&self, phones: &[PhoneRef]) -> Result<FleetReport> {
+        self.run(Operation::Stop, phones, |p, ids| {
+            Box::pin(async move { p.stop(&ids).await })
+        })
+        .await
+    }
+
+    /// Powers phones on.
+    pub async fn start(&self, phones: &[PhoneRef], options: &StartOptions) -> Result<FleetReport> {
+        self.run(Operation::Start, phones, |p, ids| {
+            Box::pin(async move { p.start(&ids, options).await })
+        })
+        .await
+    }
+
+    /// Reboots phones.
+    pub async fn restart(&self, phones: &[PhoneRef]) -> Result<FleetReport> {
+        self.run(Operation::Restart, phones, |p, ids| {
+            Box::pin(async move { p.restart(&ids).await })
+        })
+        .await
+    }
+
+    /// Resets phones.
+    pub async fn reset(&self, phones: &[PhoneRef], options: &ResetOptions) -> Result<FleetReport> {
+        self.run(Operation::Reset, phones, |p, ids| {
+            Box::pin(async move { p.reset(&ids, options).await })
+        })
+        .await
+    }
+
+    /// Waits for the pending phones of `report` on every provider at once.
+    pub async fn wait(&self, report: &FleetReport, options: &WaitOptions) -> Result<FleetReport> {
+        let mut groups: BTreeMap<&str, Vec<PhoneOutcome>> = BTreeMap::new();
+        for o in &report.outcomes {
+            self.provider(&o.provider)?;
+            groups
+                .entry(o.provider.as_str())
+                .or_default()
+                .push(o.outcome.clone());
+        }
+        let waits = groups.into_iter().map(|(name, outcomes)| {
+            let provider = self.providers[name].clone();
+            let sub = BatchReport::new(report.operation, outcomes);
+            async move {
+                let result = provider.wait(&sub, options).await;
+                (name, sub, result)
+            }
+        });
+        let mut merged: HashMap<(String, PhoneId), PhoneOutcome> = HashMap::new();
+        for (name, sub, result) in futures::future::join_all(waits).await {
+            let outcomes = match result {
+                Ok(r) => r.outcomes,
+                // Waiting failed as a whole (e.g. credentials rejected): keep what we knew,
+                // job references included, and say why it is not finished.
+                Err(e) => sub
+                    .outcomes
+                    .into_iter()
+                    .map(|o| keep_with_error(o, &e))
+                    .collect(),
+            };
+            for o in outcomes {
+                merged.insert((name.to_owned(), o.phone.clone()), o);
+            }
+        }
+        let outcomes = report
+            .outcomes
+            .iter()
+            .map(|o| FleetOutcome {
+                provider: o.provider.clone(),
+                outcome: merged
+                    .remove(&(o.provider.clone(), o.outcome.phone.clone()))
+                    .unwrap_or_else(|| o.outcome.clone()),
+            })
+            .collect();
+        Ok(FleetReport {
+            operation: report.operation,
+            outcomes,
+        })
+    }
+
+    fn provider(&self, name: &str) -> Result<&Arc<dyn CloudPhoneProvider>> {
+        self.providers.get(name).ok_or_else(|| {
+            let known: Vec<_> = self.providers.keys().map(String::as_str).collect();
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "unknown provider `{name}` (configured: {})",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )
+        })
+    }
+
+    async fn run<'a, F>(
+        &'a self,
+        operation: Operation,
+        phones: &[PhoneRef],
+        call: F,
+    ) -> Result<FleetReport>
+    where
+        F: Fn(
+            Arc<dyn CloudPhoneProvider>,
+            Vec<PhoneId>,
+        ) -> futures::future::BoxFuture<'a, Result<BatchReport>>,
+    {
+        // Unknown providers are bad input: refuse before anything is sent.
+        let mut seen = HashSet::new();
+        let mut order = Vec::new();
+        let mut groups: BTreeMap<&str, Vec<PhoneId>> = BTreeMap::new();
+        for r in phones {
+            self.provider(&r.provider)?;
+            if seen.insert(r) {
+                order.push(r);
+                groups
+                    .entry(r.provider.as_str())
+                    .or_default()
+                    .push(r.phone.clone());
+            }
+        }
+        let calls = groups.into_iter().map(|(name, ids)| {
+            let fut = call(self.providers[name].clone(), ids.clone());
+            async move { (name, ids, fut.await) }
+        });
+        let mut merged: HashMap<(&str, PhoneId), PhoneOutcome> = HashMap::new();
+        for (name, ids, result) in futures::future::join_all(calls).await {
+            match result {
+                Ok(report) => {
+                    for o in report.outcomes {
+                        merged.insert((name, o.phone.clone()), o);
+                    }
+                }
+                // One provider failing as a whole (credentials, unsupported operation) fails
+                // its phones and leaves the other providers' results intact.
+                Err(e) => {
+                    for id in ids {
+                        merged.insert((name, id.clone()), PhoneOutcome::failed(id, e.clone()));
+                    }
+                }
+            }
+        }
+        let outcomes = order
+            .into_iter()
+            .map(|r| FleetOutcome {
+                provider: r.provider.clone(),
+                outcome: merged
+                    .remove(&(r.provider.as_str(), r.phone.clone()))
+                    .unwrap_or_else(|| {
+                        PhoneOutcome::failed(
+                            r.phone.clone(),
+                            Error::new(
+                                ErrorKind::MissingFromResponse,
+                                format!("provider `{}` returned no outcome", r.provider),
+                            ),
+                        )
+                    }),
+            })
+            .collect();
+        Ok(FleetReport {
+            operation,
+            outcomes,
+        })
+    }
+}
+
+/// A pending outcome whose wait failed stays pending (its job may still finish) unless it had
+/// nothing to wait for; settled outcomes are kept as they were.
+fn keep_with_error(o: PhoneOutcome, e: &Error) -> PhoneOutcome {
+    if o.is_pending() && o.job.is_none() {
+        let mut failed = PhoneOutcome::failed(o.phone.clone(), e.clone());
+        failed.state = o.state;
+        failed.name = o.name;
+        failed.live_view_url = o.live_view_url;
+        failed
+    } else {
+        o
+    }
+}
