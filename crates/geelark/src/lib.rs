@@ -1,1 +1,39 @@
-//! placeholder
+//! GeeLark cloud phones for [cloudphone](https://docs.rs/cloudphone): the GeeLark Open API
+//! behind [`cloudphone_core::CloudPhoneProvider`].
+//!
+//! - Authentication by key verification (`appId` + signed `traceId`/`ts`/`nonce`, see [`sign`])
+//!   or by bearer token; every attempt, retries included, gets a fresh trace id and signature.
+//! - `status` (≤ 100 ids per call), `stop` and `start` (chunks of `batch_size`), `restart` and
+//!   `reset` (one-click new machine, one id per call), `list_page`, and `wait` by status polling.
+//! - GeeLark states: `0` running, `1` starting, `2` stopped, `3` expired; any other code is
+//!   unknown with the raw code kept.
+//! - Per-API client-side rate limits (default 120/min and 20,000/h, under GeeLark's 200/min and
+//!   24,000/h); throttling answers (40007, 40017, 47002) are retried with backoff, the two-hour
+//!   lock (40014) and rejected credentials (40003) never are.
+//!
+//! ```no_run
+//! # async fn demo() -> cloudphone_core::Result<()> {
+//! use cloudphone_core::{CloudPhoneProvider, PhoneId, WaitOptions};
+//! use cloudphone_geelark::{GeelarkConfig, GeelarkProvider};
+//!
+//! let provider = GeelarkProvider::new(GeelarkConfig::with_api_key("app-id", "api-key"))?;
+//! let phones = [PhoneId::from("528715748189668352")];
+//! let stopping = provider.stop(&phones).await?;
+//! let stopped = provider.wait(&stopping, &WaitOptions::default()).await?;
+//! println!("{:?}", stopped.summary());
+//! # Ok(())
+//! # }
+//! ```
+
+mod auth;
+mod codes;
+mod config;
+mod provider;
+mod wire;
+
+pub use auth::{new_trace_id, sign};
+pub use config::{GeelarkConfig, DEFAULT_BASE_URL};
+pub use provider::{GeelarkProvider, GeelarkProviderBuilder};
+
+/// The vendor name providers report and the facade registers (`type = "geelark"`).
+pub const VENDOR: &str = "geelark";

@@ -1,0 +1,755 @@
+//! [`GeelarkProvider`]: the GeeLark Open API behind [`CloudPhoneProvider`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cloudphone_core::{
+    BatchEngine, BatchReport, Capabilities, CloudPhoneProvider, EngineConfig, Error, ErrorKind,
+    Extras, Idempotency, ListRequest, Operation, PhoneId, PhoneOutcome, PhonePage, RateBudget,
+    RateScope, ResetOptions, Result, StartOptions,
+};
+use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::codes::{self, vendor_error};
+use crate::config::{Credentials, GeelarkConfig};
+use crate::wire::{self, BatchData, Envelope};
+use crate::{auth, VENDOR};
+
+const STATUS: &str = "/open/v1/phone/status";
+const STOP: &str = "/open/v1/phone/stop";
+const START: &str = "/open/v1/phone/start";
+const NEW_ONE: &str = "/open/v2/phone/newOne";
+const RESTART: &str = "/open/v1/phone/restart";
+const LIST: &str = "/open/v1/phone/list";
+const AUTH_STATUS: &str = "/open/v1/auth/status";
+
+/// Phones per list page, the vendor's maximum.
+const MAX_PAGE_SIZE: usize = 100;
+
+type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+type TraceIds = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Builds a [`GeelarkProvider`] with test hooks: a fixed clock and trace ids make every signed
+/// header predictable, and a custom `reqwest::Client` can be supplied.
+pub struct GeelarkProviderBuilder {
+    config: GeelarkConfig,
+    clock: Option<Clock>,
+    trace_ids: Option<TraceIds>,
+    client: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for GeelarkProviderBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeelarkProviderBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GeelarkProviderBuilder {
+    /// The clock used for the `ts` header, in milliseconds since the Unix epoch.
+    pub fn clock(mut self, now_ms: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(now_ms));
+        self
+    }
+
+    /// The source of `traceId` headers, called once per attempt.
+    pub fn trace_ids(mut self, next: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.trace_ids = Some(Arc::new(next));
+        self
+    }
+
+    /// Sends through this client. Its own connect timeout applies; the request timeout
+    /// (`timeout_secs`) is still set on every request.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Validates the configuration and builds the provider.
+    pub fn build(self) -> Result<GeelarkProvider> {
+        let config = self.config;
+        config.validate()?;
+        let credentials = config.credentials()?;
+        let client = match self.client {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
+                .timeout(Duration::from_secs(config.timeout_secs))
+                .build()
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Config,
+                        format!("cannot build the HTTP client: {e}"),
+                    )
+                    .with_vendor(VENDOR)
+                })?,
+        };
+        let rate_limits: Vec<RateBudget> = [
+            RateBudget::per_minute(config.rate_limit_per_minute),
+            RateBudget::per_hour(config.rate_limit_per_hour),
+        ]
+        .into_iter()
+        .filter(|b| b.limit > 0)
+        .collect();
+        let engine = BatchEngine::new(
+            VENDOR,
+            EngineConfig::default()
+                .concurrency(config.concurrency)
+                .retry(config.retry_policy())
+                // GeeLark counts each API separately.
+                .rate_limits(rate_limits.clone(), RateScope::Endpoint),
+        );
+        let operations = [
+            Operation::Status,
+            Operation::Stop,
+            Operation::Start,
+            Operation::Restart,
+            Operation::Reset,
+            Operation::List,
+            Operation::Wait,
+        ];
+        let mut capabilities = Capabilities::default();
+        capabilities.operations = operations.into_iter().collect();
+        capabilities.batch_sizes = [
+            (Operation::Status, config.status_batch_size),
+            (Operation::Stop, config.batch_size),
+            (Operation::Start, config.batch_size),
+            (Operation::Restart, 1),
+            (Operation::Reset, 1),
+            (Operation::List, MAX_PAGE_SIZE),
+        ]
+        .into_iter()
+        .collect();
+        capabilities.rate_limits = rate_limits;
+        capabilities.jobs = false;
+        Ok(GeelarkProvider {
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            timeout: Duration::from_secs(config.timeout_secs),
+            credentials,
+            client,
+            engine,
+            capabilities,
+            clock: self.clock.unwrap_or_else(|| Arc::new(auth::now_ms)),
+            trace_ids: self
+                .trace_ids
+                .unwrap_or_else(|| Arc::new(auth::new_trace_id)),
+            locked: Mutex::new(HashMap::new()),
+            config,
+        })
+    }
+}
+
+/// GeeLark cloud phones through the GeeLark Open API.
+///
+/// Stop, start, restart and reset return before the phone changes state: their outcomes are
+/// pending (GeeLark has no jobs) and [`CloudPhoneProvider::wait`] polls `status` until the
+/// target state shows. Every API has its own client-side rate budget.
+pub struct GeelarkProvider {
+    config: GeelarkConfig,
+    base_url: String,
+    timeout: Duration,
+    credentials: Credentials,
+    client: reqwest::Client,
+    engine: BatchEngine,
+    capabilities: Capabilities,
+    clock: Clock,
+    trace_ids: TraceIds,
+    /// APIs GeeLark locked after a 40014, and until when.
+    locked: Mutex<HashMap<&'static str, Instant>>,
+}
+
+impl fmt::Debug for GeelarkProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeelarkProvider")
+            .field("base_url", &self.base_url)
+            .field("credentials", &self.credentials)
+            .field("config", &self.config)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GeelarkProvider {
+    /// A provider from a validated configuration.
+    pub fn new(config: GeelarkConfig) -> Result<Self> {
+        Self::builder(config).build()
+    }
+
+    /// A builder, for injecting a clock, trace ids or an HTTP client.
+    pub fn builder(config: GeelarkConfig) -> GeelarkProviderBuilder {
+        GeelarkProviderBuilder {
+            config,
+            clock: None,
+            trace_ids: None,
+            client: None,
+        }
+    }
+
+    /// The configuration the provider was built from.
+    pub fn config(&self) -> &GeelarkConfig {
+        &self.config
+    }
+
+    /// Checks the credentials with `POST /open/v1/auth/status`: `Ok` when GeeLark accepts
+    /// them, an [`ErrorKind::Unauthenticated`] error (vendor code 40003) when it does not.
+    pub async fn check_auth(&self) -> Result<()> {
+        self.request(
+            AUTH_STATUS,
+            Idempotency::ReadOnly,
+            b"{}".to_vec(),
+            false,
+            |_, _| Ok(()),
+        )
+        .await
+    }
+
+    fn check_lock(&self, path: &'static str) -> Result<()> {
+        let locked = self.locked.lock().unwrap_or_else(|p| p.into_inner());
+        match locked.get(path) {
+            Some(until) if Instant::now() < *until => {
+                let mins = (*until - Instant::now()).as_secs().div_ceil(60);
+                Err(Error::new(
+                    ErrorKind::RateLimited,
+                    format!(
+                        "not sent: GeeLark locked the API `{path}` for two hours after its \
+                         hourly limit was exceeded; about {mins} min left"
+                    ),
+                )
+                .with_vendor(VENDOR)
+                .with_vendor_code(codes::LOCKED.to_string())
+                .with_temporary(false))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// One signed attempt: the envelope of the answer and the `ts` it was sent with.
+    async fn attempt(&self, path: &'static str, body: &[u8]) -> Result<(Envelope, u64)> {
+        self.check_lock(path)?;
+        let trace_id = (self.trace_ids)();
+        let ts = (self.clock)();
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base_url))
+            .headers(auth::headers(&self.credentials, &trace_id, ts))
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .timeout(self.timeout)
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| transport_error(e, path))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, path))?;
+        let envelope = serde_json::from_slice::<Envelope>(&bytes);
+        tracing::debug!(
+            vendor = VENDOR,
+            path,
+            trace_id,
+            http = status.as_u16(),
+            code = envelope.as_ref().ok().map(|e| e.code),
+            "answer"
+        );
+        if !status.is_success() {
+            return Err(http_error(status, retry_after, envelope.ok(), path, ts));
+        }
+        let envelope = envelope.map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                format!("undecodable answer from `{path}`: {e}"),
+            )
+            .with_vendor(VENDOR)
+            // Reads retry it; a state change does not (the vendor may have acted).
+            .with_temporary(true)
+        })?;
+        Ok((envelope, ts))
+    }
+
+    /// One vendor request through the engine (rate limit, retries, a fresh signature per
+    /// attempt). A non-zero `code` is a request-level error, except a partial-failure code whose
+    /// `data` carries per-phone details when `details_ok`. `decode` turns `data` into `T`.
+    async fn request<T>(
+        &self,
+        path: &'static str,
+        idempotency: Idempotency,
+        body: Vec<u8>,
+        details_ok: bool,
+        decode: impl Fn(Option<Value>, u64) -> Result<T>,
+    ) -> Result<T> {
+        let (body, decode) = (&body, &decode);
+        self.engine
+            .call(path, idempotency, || async move {
+                let (envelope, ts) = self.attempt(path, body).await?;
+                let partial = details_ok
+                    && codes::PARTIAL.contains(&envelope.code)
+                    && has_details(envelope.data.as_ref());
+                if envelope.code != 0 && !partial {
+                    if envelope.code == codes::LOCKED {
+                        self.locked
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(path, Instant::now() + codes::LOCK_DURATION);
+                    }
+                    return Err(vendor_error(envelope.code, &envelope.msg, path, ts));
+                }
+                decode(envelope.data, ts)
+            })
+            .await
+    }
+
+    /// A batch endpoint (status, stop, start) over `phones` in chunks of `chunk_size`.
+    async fn batch(
+        &self,
+        operation: Operation,
+        path: &'static str,
+        phones: &[PhoneId],
+        chunk_size: usize,
+        body: impl Fn(Vec<&str>) -> Result<Vec<u8>>,
+    ) -> Result<BatchReport> {
+        let idempotency = match operation {
+            Operation::Status => Idempotency::ReadOnly,
+            _ => Idempotency::StateChanging,
+        };
+        let body = &body;
+        self.engine
+            .run_chunks(operation, phones, chunk_size, |chunk| async move {
+                let bytes = body(chunk.iter().map(PhoneId::as_str).collect())?;
+                self.request(path, idempotency, bytes, true, |data, ts| {
+                    batch_outcomes(operation, path, &chunk, data, ts)
+                })
+                .await
+            })
+            .await
+    }
+
+    /// A one-id endpoint (newOne, restart): an envelope error is that phone's failure, and an
+    /// accepted phone is pending.
+    async fn each(
+        &self,
+        operation: Operation,
+        path: &'static str,
+        phones: &[PhoneId],
+        body: impl Fn(&str) -> Result<Vec<u8>>,
+    ) -> Result<BatchReport> {
+        let body = &body;
+        self.engine
+            .run_each(operation, phones, |id| async move {
+                let bytes = body(id.as_str())?;
+                self.request(
+                    path,
+                    Idempotency::StateChanging,
+                    bytes,
+                    false,
+                    |_, _| Ok(()),
+                )
+                .await?;
+                Ok(PhoneOutcome::pending(id))
+            })
+            .await
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("cannot encode request: {e}"),
+        )
+        .with_vendor(VENDOR)
+    })
+}
+
+fn has_details(data: Option<&Value>) -> bool {
+    let non_empty = |key| {
+        data.and_then(|d| d.get(key))
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    non_empty("failDetails") || non_empty("successDetails")
+}
+
+/// The per-phone outcomes of a batch answer. Ids the answer leaves out get no outcome here;
+/// the engine turns them into "missing from vendor response" failures.
+fn batch_outcomes(
+    operation: Operation,
+    path: &str,
+    chunk: &[PhoneId],
+    data: Option<Value>,
+    ts: u64,
+) -> Result<Vec<PhoneOutcome>> {
+    let data: BatchData = match data {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(v) => serde_json::from_value(v).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                format!("undecodable `data` from `{path}`: {e}"),
+            )
+            .with_vendor(VENDOR)
+            .with_temporary(true)
+        })?,
+    };
+    let mut out: HashMap<String, PhoneOutcome> = HashMap::new();
+    // Failures first, so that where the answer contradicts itself about a phone (the stop seed
+    // lists one id as both shut down and not found) the failure wins: nothing is claimed that
+    // the vendor also denied.
+    for f in data.fail_details.unwrap_or_default() {
+        let id = PhoneId::new(f.id.clone());
+        let outcome = if operation == Operation::Start && f.code == codes::ALREADY_STARTED {
+            // The goal is reached; no state is invented for it.
+            PhoneOutcome::done(id)
+        } else {
+            PhoneOutcome::failed(id, vendor_error(f.code, &f.msg, path, ts))
+        };
+        out.entry(f.id).or_insert(outcome);
+    }
+    match data.success_details {
+        Some(list) => {
+            for s in list {
+                if out.contains_key(&s.id) {
+                    continue;
+                }
+                let id = PhoneId::new(s.id.clone());
+                let state = s.status.as_deref().map(wire::observed);
+                let reached = match operation.target_state() {
+                    None => true,
+                    Some(target) => state.as_ref().is_some_and(|st| st.state == target),
+                };
+                let mut o = if reached {
+                    PhoneOutcome::done(id)
+                } else {
+                    PhoneOutcome::pending(id)
+                };
+                if let Some(st) = state {
+                    o = o.with_state(st);
+                }
+                if let Some(name) = s.serial_name {
+                    o = o.with_name(name);
+                }
+                if let Some(url) = s.url {
+                    o = o.with_live_view_url(url);
+                }
+                out.insert(s.id, o);
+            }
+        }
+        // Stop documents only `failDetails`: the other phones were accepted, provided the
+        // counters agree. A status answer without details says nothing about any phone.
+        None if operation != Operation::Status => {
+            let accepted: Vec<&PhoneId> = chunk
+                .iter()
+                .filter(|id| !out.contains_key(id.as_str()))
+                .collect();
+            if data
+                .success_amount
+                .is_none_or(|n| n == accepted.len() as u64)
+            {
+                for id in accepted {
+                    out.insert(id.to_string(), PhoneOutcome::pending(id.clone()));
+                }
+            }
+        }
+        None => {}
+    }
+    Ok(out.into_values().collect())
+}
+
+fn transport_error(e: reqwest::Error, path: &str) -> Error {
+    let (kind, not_applied) = if e.is_connect() {
+        // Nothing reached GeeLark: even a state change is safe to repeat.
+        (ErrorKind::Unavailable, true)
+    } else if e.is_timeout() {
+        (ErrorKind::Timeout, false)
+    } else {
+        (ErrorKind::Unavailable, false)
+    };
+    Error::new(kind, format!("request to `{path}` failed: {e}"))
+        .with_vendor(VENDOR)
+        .with_not_applied(not_applied)
+        .with_source(e)
+}
+
+fn http_error(
+    status: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+    envelope: Option<Envelope>,
+    path: &str,
+    ts: u64,
+) -> Error {
+    let message = format!("HTTP {status} from `{path}`");
+    let e = match status.as_u16() {
+        // The gateway may have passed the request on: ambiguous for state changes.
+        500..=599 => Error::new(ErrorKind::Unavailable, message),
+        429 => Error::new(ErrorKind::RateLimited, message),
+        408 => Error::new(ErrorKind::Timeout, message),
+        _ => match envelope {
+            Some(env) if env.code != 0 => return vendor_error(env.code, &env.msg, path, ts),
+            _ => {
+                let kind = match status.as_u16() {
+                    401 => ErrorKind::Unauthenticated,
+                    403 => ErrorKind::PermissionDenied,
+                    _ => ErrorKind::Other,
+                };
+                Error::new(kind, message)
+            }
+        },
+    };
+    let e = e.with_vendor(VENDOR);
+    match retry_after {
+        Some(after) => e.with_retry_after(after),
+        None => e,
+    }
+}
+
+fn unknown_option(what: &str, key: &str, known: &[&str]) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!(
+            "unknown {what} option `{key}` for geelark (known: {})",
+            known.join(", ")
+        ),
+    )
+    .with_vendor(VENDOR)
+}
+
+fn bad_option(what: &str, key: &str, expected: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!("{what} option `{key}` must be {expected}"),
+    )
+    .with_vendor(VENDOR)
+}
+
+/// Validated `start` options: width, center, energySavingMode.
+fn start_options(extras: &Extras) -> Result<(Option<u64>, Option<u8>, Option<u8>)> {
+    const KNOWN: [&str; 3] = ["width", "center", "energySavingMode"];
+    let flag = |key: &str, v: &Value| match v {
+        Value::Bool(b) => Ok(u8::from(*b)),
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(0),
+        Value::Number(n) if n.as_u64() == Some(1) => Ok(1),
+        _ => Err(bad_option("start", key, "0 or 1")),
+    };
+    let (mut width, mut center, mut saving) = (None, None, None);
+    for (key, v) in extras {
+        match key.as_str() {
+            "width" => {
+                width = Some(
+                    v.as_u64()
+                        .filter(|w| (200..=600).contains(w))
+                        .ok_or_else(|| bad_option("start", key, "an integer from 200 to 600"))?,
+                )
+            }
+            "center" => center = Some(flag(key, v)?),
+            "energySavingMode" => saving = Some(flag(key, v)?),
+            _ => return Err(unknown_option("start", key, &KNOWN)),
+        }
+    }
+    Ok((width, center, saving))
+}
+
+/// Validated `reset` options; GeeLark's one-click new machine takes no image or properties.
+fn new_one_options(options: &ResetOptions) -> Result<wire::NewOneOptions> {
+    const KNOWN: [&str; 5] = [
+        "changeBrandModel",
+        "keepNetType",
+        "keepPhoneNumber",
+        "keepRegion",
+        "keepLanguage",
+    ];
+    let unsupported = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("geelark's one-click new machine does not support reset option `{what}`"),
+        )
+        .with_vendor(VENDOR)
+    };
+    if options.image.is_some() {
+        return Err(unsupported("image"));
+    }
+    if !options.properties.is_empty() {
+        return Err(unsupported("properties"));
+    }
+    if !options.phone_properties.is_empty() {
+        return Err(unsupported("phone_properties"));
+    }
+    let mut o = wire::NewOneOptions::default();
+    for (key, v) in &options.extras {
+        let slot = match key.as_str() {
+            "changeBrandModel" => &mut o.change_brand_model,
+            "keepNetType" => &mut o.keep_net_type,
+            "keepPhoneNumber" => &mut o.keep_phone_number,
+            "keepRegion" => &mut o.keep_region,
+            "keepLanguage" => &mut o.keep_language,
+            _ => return Err(unknown_option("reset", key, &KNOWN)),
+        };
+        *slot = Some(
+            v.as_bool()
+                .ok_or_else(|| bad_option("reset", key, "true or false"))?,
+        );
+    }
+    Ok(o)
+}
+
+#[async_trait]
+impl CloudPhoneProvider for GeelarkProvider {
+    fn vendor(&self) -> &'static str {
+        VENDOR
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn status(&self, phones: &[PhoneId]) -> Result<BatchReport> {
+        self.batch(
+            Operation::Status,
+            STATUS,
+            phones,
+            self.config.status_batch_size,
+            |ids| to_json(&wire::IdsBody { ids }),
+        )
+        .await
+    }
+
+    async fn stop(&self, phones: &[PhoneId]) -> Result<BatchReport> {
+        self.batch(
+            Operation::Stop,
+            STOP,
+            phones,
+            self.config.batch_size,
+            |ids| to_json(&wire::IdsBody { ids }),
+        )
+        .await
+    }
+
+    async fn start(&self, phones: &[PhoneId], options: &StartOptions) -> Result<BatchReport> {
+        let (width, center, energy_saving_mode) = start_options(&options.extras)?;
+        self.batch(
+            Operation::Start,
+            START,
+            phones,
+            self.config.batch_size,
+            |ids| {
+                to_json(&wire::StartBody {
+                    ids,
+                    width,
+                    center,
+                    energy_saving_mode,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn restart(&self, phones: &[PhoneId]) -> Result<BatchReport> {
+        self.each(Operation::Restart, RESTART, phones, |id| {
+            to_json(&wire::IdBody { id })
+        })
+        .await
+    }
+
+    async fn reset(&self, phones: &[PhoneId], options: &ResetOptions) -> Result<BatchReport> {
+        let options = new_one_options(options)?;
+        self.each(Operation::Reset, NEW_ONE, phones, |id| {
+            to_json(&wire::NewOneBody {
+                id,
+                options: &options,
+            })
+        })
+        .await
+    }
+
+    async fn list_page(&self, request: &ListRequest) -> Result<PhonePage> {
+        let page: u64 = match &request.cursor {
+            None => 1,
+            Some(c) => c.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("bad geelark list cursor `{c}` (a page number from 1)"),
+                )
+                .with_vendor(VENDOR)
+            })?,
+        };
+        let size = request
+            .page_size
+            .unwrap_or(MAX_PAGE_SIZE)
+            .clamp(1, MAX_PAGE_SIZE) as u64;
+        let body = to_json(&wire::ListBody {
+            page,
+            page_size: size,
+        })?;
+        let data: wire::ListData = self
+            .request(LIST, Idempotency::ReadOnly, body, false, |data, _| {
+                serde_json::from_value(data.unwrap_or(Value::Null)).map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidResponse,
+                        format!("undecodable `data` from `{LIST}`: {e}"),
+                    )
+                    .with_vendor(VENDOR)
+                    .with_temporary(true)
+                })
+            })
+            .await?;
+        let more = match data.total {
+            _ if data.items.is_empty() => false,
+            Some(total) => page * size < total,
+            None => data.items.len() as u64 >= size,
+        };
+        Ok(PhonePage {
+            phones: data
+                .items
+                .into_iter()
+                .map(wire::ListItem::into_summary)
+                .collect(),
+            next: more.then(|| (page + 1).to_string()),
+            total: data.total,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_options_are_validated() {
+        let ok = StartOptions::default()
+            .extra("width", 300)
+            .extra("center", 1)
+            .extra("energySavingMode", false);
+        assert_eq!(
+            start_options(&ok.extras).unwrap(),
+            (Some(300), Some(1), Some(0))
+        );
+        for (k, v) in [("width", 199), ("width", 601), ("center", 2)] {
+            let e = start_options(&StartOptions::default().extra(k, v).extras).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+            assert!(e.message().contains(k), "{}", e.message());
+        }
+        let e = start_options(&StartOptions::default().extra("colour", 1).extras).unwrap_err();
+        assert!(e.message().contains("`colour`"), "{}", e.message());
+    }
+
+    #[test]
+    fn provider_uses_one_budget_per_endpoint() {
+        let p = GeelarkProvider::new(GeelarkConfig::with_token("t")).unwrap();
+        assert_eq!(p.engine.config().rate_scope, RateScope::Endpoint);
+        assert_eq!(
+            p.capabilities().rate_limits,
+            vec![RateBudget::per_minute(120), RateBudget::per_hour(20_000)]
+        );
+        let p = GeelarkProvider::new(GeelarkConfig::with_token("t").rate_limits(0, 5)).unwrap();
+        assert_eq!(p.capabilities().rate_limits, vec![RateBudget::per_hour(5)]);
+    }
+}
