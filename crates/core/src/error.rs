@@ -100,6 +100,13 @@ impl fmt::Display for ErrorKind {
 /// never carry credentials: backends build them from vendor answers and static text only.
 #[derive(Clone)]
 pub struct Error {
+    // Boxed: outcomes carry errors, and a 100,000-phone report should not pay for a large
+    // error in every successful outcome.
+    inner: Box<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     vendor: Option<&'static str>,
@@ -114,15 +121,17 @@ impl Error {
     /// A new error of `kind`; temporariness defaults to [`ErrorKind::is_temporary`].
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
-            kind,
-            message: message.into(),
-            vendor: None,
-            vendor_code: None,
-            temporary: kind.is_temporary(),
-            // A throttling answer is a refusal: the vendor did not act on the request.
-            not_applied: kind == ErrorKind::RateLimited,
-            retry_after: None,
-            source: None,
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                vendor: None,
+                vendor_code: None,
+                temporary: kind.is_temporary(),
+                // A throttling answer is a refusal: the vendor did not act on the request.
+                not_applied: kind == ErrorKind::RateLimited,
+                retry_after: None,
+                source: None,
+            }),
         }
     }
 
@@ -137,19 +146,19 @@ impl Error {
 
     /// Names the vendor that produced the error.
     pub fn with_vendor(mut self, vendor: &'static str) -> Self {
-        self.vendor = Some(vendor);
+        self.inner.vendor = Some(vendor);
         self
     }
 
     /// Keeps the vendor's own error code (e.g. `42001`, `CPS.0004`).
     pub fn with_vendor_code(mut self, code: impl Into<String>) -> Self {
-        self.vendor_code = Some(code.into());
+        self.inner.vendor_code = Some(code.into());
         self
     }
 
     /// Overrides whether retrying later may succeed.
     pub fn with_temporary(mut self, temporary: bool) -> Self {
-        self.temporary = temporary;
+        self.inner.temporary = temporary;
         self
     }
 
@@ -157,70 +166,71 @@ impl Error {
     /// anything was sent, a throttling answer), which makes even a state-changing call safe to
     /// retry.
     pub fn with_not_applied(mut self, not_applied: bool) -> Self {
-        self.not_applied = not_applied;
+        self.inner.not_applied = not_applied;
         self
     }
 
     /// How long the vendor asked us to wait before retrying.
     pub fn with_retry_after(mut self, after: Duration) -> Self {
-        self.retry_after = Some(after);
+        self.inner.retry_after = Some(after);
         self
     }
 
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
+        self.inner.source = Some(Arc::new(source));
         self
     }
 
     /// The normalized kind.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The human-readable message (the vendor's, where it gave one).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The vendor that produced the error, if any.
     pub fn vendor(&self) -> Option<&'static str> {
-        self.vendor
+        self.inner.vendor
     }
 
     /// The vendor's raw error code, if any.
     pub fn vendor_code(&self) -> Option<&str> {
-        self.vendor_code.as_deref()
+        self.inner.vendor_code.as_deref()
     }
 
     /// Whether trying again later may succeed.
     pub fn is_temporary(&self) -> bool {
-        self.temporary
+        self.inner.temporary
     }
 
     /// Whether the vendor provably did not act on the request.
     pub fn is_not_applied(&self) -> bool {
-        self.not_applied
+        self.inner.not_applied
     }
 
     /// The delay the vendor asked for, if it named one.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.inner.retry_after
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("message", &self.message);
-        if let Some(v) = self.vendor {
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
+        if let Some(v) = self.inner.vendor {
             d.field("vendor", &v);
         }
-        if let Some(c) = &self.vendor_code {
+        if let Some(c) = &self.inner.vendor_code {
             d.field("vendor_code", c);
         }
-        d.field("temporary", &self.temporary);
-        if let Some(s) = &self.source {
+        d.field("temporary", &self.inner.temporary);
+        if let Some(s) = &self.inner.source {
             d.field("source", &s.to_string());
         }
         d.finish()
@@ -229,15 +239,15 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(v) = self.vendor {
+        if let Some(v) = self.inner.vendor {
             write!(f, "{v}: ")?;
         }
-        write!(f, "{}", self.kind)?;
-        if let Some(c) = &self.vendor_code {
+        write!(f, "{}", self.inner.kind)?;
+        if let Some(c) = &self.inner.vendor_code {
             write!(f, " ({c})")?;
         }
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
+        if !self.inner.message.is_empty() {
+            write!(f, ": {}", self.inner.message)?;
         }
         Ok(())
     }
@@ -245,7 +255,8 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.inner
+            .source
             .as_deref()
             .map(|s| s as &(dyn std::error::Error + 'static))
     }
