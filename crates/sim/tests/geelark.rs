@@ -1,0 +1,319 @@
+//! GeeLark wire behaviour: auth, per-phone rules, transitions, listing, rate limits.
+
+mod common;
+
+use std::time::Duration;
+
+use cloudphone_sim::geelark::status;
+use cloudphone_sim::{GeelarkLimits, SimConfig};
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn key_and_bearer_auth() {
+    let sim = sim(fast()).await;
+    let c = client();
+    let ids = sim.geelark_phone_ids();
+    assert_eq!(ids.len(), 20);
+    assert!(ids
+        .iter()
+        .all(|id| id.len() == 18 && id.bytes().all(|b| b.is_ascii_digit())));
+
+    let ok = gl(&c, &sim, "/open/v1/phone/status", json!({"ids": [ids[0]]})).await;
+    assert_eq!(ok["code"], 0);
+    assert_eq!(ok["msg"], "成功");
+    assert_eq!(ok["data"]["successDetails"][0]["id"], ids[0].as_str());
+    assert_eq!(ok["data"]["successDetails"][0]["serialName"], "phone-0001");
+
+    // A tampered sign is refused with 40003.
+    let creds = sim.credentials().clone();
+    let trace = trace_id();
+    let bad: serde_json::Value = c
+        .post(format!("{}/open/v1/phone/status", sim.geelark_url()))
+        .header("appId", &creds.geelark_app_id)
+        .header("traceId", &trace)
+        .header("ts", "1716972892166")
+        .header("nonce", &trace[..6])
+        .header(
+            "sign",
+            "6280C080AF7C3CCE168F15C913E3444A00A618CB0E16038EED9811D6E3366BDD",
+        )
+        .json(&json!({"ids": [ids[0]]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bad["code"], 40003);
+    assert_eq!(bad["traceId"], trace.as_str());
+
+    // Missing traceId is 40002.
+    let no_trace: serde_json::Value = c
+        .post(format!("{}/open/v1/phone/status", sim.geelark_url()))
+        .json(&json!({"ids": [ids[0]]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(no_trace["code"], 40002);
+
+    // Bearer token: the right one passes, a wrong one is 40003.
+    for (token, code) in [(creds.geelark_token.as_str(), 0), ("nope", 40003)] {
+        let v: serde_json::Value = c
+            .post(format!("{}/open/v1/auth/status", sim.geelark_url()))
+            .header("traceid", trace_id())
+            .bearer_auth(token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["code"], code);
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_refusals_and_unknown_ids() {
+    let sim = sim(fast()).await;
+    let c = client();
+    let ctl = sim.geelark();
+    assert!(ctl.add_phone("100000000000000001", status::STARTED));
+    assert!(ctl.add_phone("100000000000000002", status::STARTED));
+    assert!(ctl.add_phone("100000000000000003", status::STARTED));
+    assert!(!ctl.add_phone("100000000000000003", status::STARTED));
+    ctl.set_remote_connected("100000000000000001", true);
+    ctl.set_executing_task("100000000000000002", true);
+
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/stop",
+        json!({"ids": ["100000000000000001", "100000000000000002", "100000000000000003", "999"]}),
+    )
+    .await;
+    assert_eq!(v["code"], 0, "partial failure still answers code 0");
+    let d = &v["data"];
+    assert_eq!(d["totalAmount"], 4);
+    assert_eq!(d["successAmount"], 1);
+    assert_eq!(d["failAmount"], 3);
+    let fails = d["failDetails"].as_array().unwrap();
+    let code_of = |id: &str| fails.iter().find(|f| f["id"] == id).unwrap()["code"].clone();
+    assert_eq!(code_of("100000000000000001"), 43006);
+    assert_eq!(code_of("100000000000000002"), 43005);
+    assert_eq!(code_of("999"), 42001);
+    assert_eq!(ctl.applied_stops("100000000000000001"), 0);
+    assert_eq!(ctl.applied_stops("100000000000000003"), 1);
+
+    // Too many ids for status.
+    let many: Vec<String> = (0..101).map(|i| format!("{i}")).collect();
+    let v = gl(&c, &sim, "/open/v1/phone/status", json!({ "ids": many })).await;
+    assert_eq!(v["code"], 40004);
+
+    // Expired phone cannot start.
+    ctl.add_phone("100000000000000004", status::EXPIRED);
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/start",
+        json!({"ids": ["100000000000000004"]}),
+    )
+    .await;
+    assert_eq!(v["data"]["failDetails"][0]["code"], 43004);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn transitions_over_scaled_time() {
+    // Start 3 s, stop 2 s, restart 4 s, newOne 6 s, all × 0.01.
+    let sim = sim(fast()).await;
+    let c = client();
+    let ctl = sim.geelark();
+    let id = "200000000000000001";
+    ctl.add_phone(id, status::SHUT_DOWN);
+
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/start",
+        json!({"ids": [id], "width": 300}),
+    )
+    .await;
+    let detail = &v["data"]["successDetails"][0];
+    assert_eq!(detail["id"], id);
+    assert!(detail["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1"));
+    assert!(detail.get("chargingMethod").is_some());
+    assert_eq!(ctl.status(id), Some(status::STARTING));
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            ctl.status(id) == Some(status::STARTED)
+        })
+        .await
+    );
+
+    // Stop returns before the phone is down.
+    let v = gl(&c, &sim, "/open/v1/phone/stop", json!({"ids": [id]})).await;
+    assert_eq!(v["data"]["successDetails"][0]["status"], status::STARTED);
+    assert_eq!(ctl.status(id), Some(status::STARTED));
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            ctl.status(id) == Some(status::SHUT_DOWN)
+        })
+        .await
+    );
+
+    // Restart: 1 then 0.
+    let v = gl(&c, &sim, "/open/v1/phone/restart", json!({"id": id})).await;
+    assert_eq!(v["code"], 0);
+    assert_eq!(ctl.status(id), Some(status::STARTING));
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            ctl.status(id) == Some(status::STARTED)
+        })
+        .await
+    );
+
+    // One-click new machine: a second one while in progress is 43011.
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v2/phone/newOne",
+        json!({"id": id, "changeBrandModel": true}),
+    )
+    .await;
+    assert_eq!(v["code"], 0);
+    let v = gl(&c, &sim, "/open/v2/phone/newOne", json!({"id": id})).await;
+    assert_eq!(v["code"], 43011);
+    assert_eq!(ctl.applied_resets(id), 1);
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            ctl.status(id) == Some(status::STARTED)
+        })
+        .await
+    );
+    let v = gl(&c, &sim, "/open/v2/phone/newOne", json!({"id": "123"})).await;
+    assert_eq!(v["code"], 42001);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_pagination() {
+    let sim = sim(fast().with_phones(25, 1)).await;
+    let c = client();
+    let ids = sim.geelark_phone_ids();
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/list",
+        json!({"page": 3, "pageSize": 10}),
+    )
+    .await;
+    assert_eq!(v["data"]["total"], 25);
+    let items = v["data"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    assert_eq!(items[0]["id"], ids[20].as_str());
+    assert_eq!(items[0]["serialName"], "phone-0021");
+
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/list",
+        json!({"page": 1, "pageSize": 101}),
+    )
+    .await;
+    assert_eq!(v["code"], 40008);
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/list",
+        json!({"page": 0, "pageSize": 10}),
+    )
+    .await;
+    assert_eq!(v["code"], 40004);
+
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/list",
+        json!({"page": 1, "pageSize": 100, "ids": [ids[3], ids[7]]}),
+    )
+    .await;
+    assert_eq!(v["data"]["total"], 2);
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/list",
+        json!({"page": 1, "pageSize": 100, "serialName": "phone-0012"}),
+    )
+    .await;
+    assert_eq!(v["data"]["items"][0]["id"], ids[11].as_str());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn rate_limits_per_minute_and_hour() {
+    // Real-time windows so the test cannot straddle a window boundary in practice.
+    let config = SimConfig::default().with_geelark_limits(GeelarkLimits {
+        per_minute: Some(3),
+        per_hour: None,
+        ..GeelarkLimits::default()
+    });
+    let sim = sim(config).await;
+    let c = client();
+    let id = sim.geelark_phone_ids()[0].clone();
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(
+            gl(&c, &sim, "/open/v1/phone/status", json!({"ids": [id]})).await["code"].clone(),
+        );
+    }
+    assert_eq!(codes, vec![0, 0, 0, 40007]);
+    // Limits are per API path: another path is unaffected.
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/list",
+        json!({"page": 1, "pageSize": 1}),
+    )
+    .await;
+    assert_eq!(v["code"], 0);
+
+    sim.geelark().set_limits(GeelarkLimits {
+        per_minute: None,
+        per_hour: Some(2),
+        ..GeelarkLimits::default()
+    });
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(
+            gl(&c, &sim, "/open/v1/phone/status", json!({"ids": [id]})).await["code"].clone(),
+        );
+    }
+    assert_eq!(
+        codes,
+        vec![0, 0, 40014, 40014],
+        "hourly excess locks the API"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn deterministic_seed() {
+    let a = sim(SimConfig::default().with_seed(7)).await;
+    let b = sim(SimConfig::default().with_seed(7)).await;
+    let c = sim(SimConfig::default().with_seed(8)).await;
+    assert_eq!(a.geelark_phone_ids(), b.geelark_phone_ids());
+    assert_eq!(a.huawei_phone_ids(), b.huawei_phone_ids());
+    assert_ne!(a.geelark_phone_ids(), c.geelark_phone_ids());
+    a.shutdown().await;
+    b.shutdown().await;
+    c.shutdown().await;
+}
