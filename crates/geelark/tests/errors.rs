@@ -442,3 +442,27 @@ async fn waiting_after_stop_polls_status_until_stopped() {
     assert!(done.outcomes[0].is_done());
     assert_eq!(done.outcomes[0].phone_state(), Some(PhoneState::Stopped));
 }
+
+#[tokio::test]
+async fn a_gateway_429_is_throttling_and_retried_even_for_stop() {
+    let mut server = mockito::Server::new_async().await;
+    let throttled = server
+        .mock("POST", "/open/v1/phone/stop")
+        .with_status(429)
+        .with_header("retry-after", "0")
+        .expect(1)
+        .create_async()
+        .await;
+    let accepted = server
+        .mock("POST", "/open/v1/phone/stop")
+        .with_body(ok(json!({"successDetails": [{"id": "1", "status": 0}]})))
+        .expect(1)
+        .create_async()
+        .await;
+    let (provider, attempts) = counting(key_config(&server));
+    let report = provider.stop(&ids(&["1"])).await.unwrap();
+    throttled.assert_async().await;
+    accepted.assert_async().await;
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert!(report.outcomes[0].is_pending());
+}
