@@ -1,1 +1,45 @@
-//! placeholder
+//! Huawei Cloud CPH (Cloud Phone Host) backend for
+//! [cloudphone](https://docs.rs/cloudphone): [`HuaweiCphProvider`] implements
+//! [`cloudphone_core::CloudPhoneProvider`] over the CPH REST API.
+//!
+//! - Authentication: a ready `X-Auth-Token`, IAM password login (token cached, refreshed ahead
+//!   of expiry and once on an expired-token answer), or AK/SK signing ([`signer`]).
+//! - Reset, stop, start (via `batch-restart`: CPH has no start call) and restart are batch
+//!   calls, chunked by `batch_size`; accepted phones are pending with their job id and request
+//!   id, and `wait` follows them with the list-jobs API.
+//! - Every call is rate-limited per API, retried with backoff and jitter when that is safe, and
+//!   never retried after an authentication failure (Huawei locks a key after five).
+//!
+//! ```no_run
+//! # async fn demo() -> cloudphone_core::Result<()> {
+//! use cloudphone_core::{CloudPhoneProvider, PhoneId, ResetOptions, WaitOptions};
+//! use cloudphone_huawei_cph::{HuaweiCphConfig, HuaweiCphProvider};
+//!
+//! let config = HuaweiCphConfig::new("cn-east-3", "my-project-id")
+//!     .with_access_key("AK", "SK".to_owned().into());
+//! let cph = HuaweiCphProvider::new(config)?;
+//! let phones: Vec<PhoneId> = vec!["phone-1".into(), "phone-2".into()];
+//! let report = cph.reset(&phones, &ResetOptions::default()).await?;
+//! let done = cph.wait(&report, &WaitOptions::default()).await?;
+//! println!("{:?}", done.summary());
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+pub mod clock;
+mod config;
+mod provider;
+pub mod signer;
+mod wire;
+
+pub use clock::{Clock, SystemClock};
+pub use config::{HuaweiCphConfig, StatusStrategy};
+pub use provider::{
+    HuaweiCphProvider, HuaweiCphProviderBuilder, JOBS_PAGE_SIZE, LIST_PAGE_SIZE,
+    REQUEST_IDS_PER_CALL,
+};
+pub use wire::{job_state, phone_state};
+
+/// The vendor name every error and report of this crate carries.
+pub const VENDOR: &str = "huawei-cph";
