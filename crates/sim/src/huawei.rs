@@ -352,7 +352,8 @@ impl HwState {
     fn insert(&mut self, id: String, status: i32, server_id: String) {
         let n = self.phones.len();
         self.index.insert(id.clone(), n);
-        // Older phones first, one minute apart, the newest created just before start.
+        // Creation times ascend with insertion order (one second apart, wrapping after a day), so
+        // "newest first" is simply reverse insertion order.
         let created_unix = self.start_unix - 86_400 + (n as i64 % 86_000);
         self.phones.push(Phone {
             id,

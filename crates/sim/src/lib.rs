@@ -18,9 +18,78 @@
 //! [`SimConfig::seed`].
 //!
 //! Each listener also serves a JSON admin API under `/_sim/` (see [`GeelarkControl`] and
-//! [`HuaweiControl`] for the same operations in-process): seed or add phones, read and set state
-//! and flags, inject [`Faults`], read call counts and the recent-request log, read
-//! applied-operation counters, expire tokens.
+//! [`HuaweiControl`] for the same operations in-process).
+//!
+//! # Defaults
+//!
+//! * Credentials: [`SimCredentials::default`] — fixed, obviously fake values (project id
+//!   `0123456789abcdef0123456789abcdef`, region `cn-east-3`, ...). [`Simulator::banner`] prints them.
+//! * Durations ([`Timings`], multiplied by `time_scale`): GeeLark start 3 s (status 1 → 0),
+//!   stop 2 s (status unchanged, then 2), restart 4 s (1 → 0), newOne 6 s (1 → 0); Huawei reset
+//!   5 s (3 → 2), restart 4 s (4 → 2, also from 8), stop 3 s (7 → 8).
+//! * Rate limits: GeeLark 200/min and 24,000/h per API path (40007; 40014 plus a 2 h lock);
+//!   Huawei 200/s per API (429 APIGW.0308) and an AK/SK lock-out after 5 consecutive
+//!   authentication failures (5 min). All windows and locks are fixed windows multiplied by
+//!   `time_scale` (scale 0.01: a "minute" lasts 0.6 s); `None` turns a limit off.
+//! * IAM token lifetime: 24 h of real time (not scaled); see [`HuaweiControl::set_token_ttl`].
+//!
+//! # Behaviour worth knowing when writing a client
+//!
+//! * GeeLark: every answer is HTTP 200 with an envelope, except faults (5xx) and unknown paths
+//!   (404). `nonce` must be the first 6 characters of `traceId`; `sign` must be upper-case hex.
+//!   `start`/`stop` take at most 200 ids, `status` 100 (else 40004). Restart and newOne accept any
+//!   non-expired phone (43004 for an expired one, 43011 while a newOne runs); stop of an
+//!   already shut-down phone succeeds, stop of an expired one is 43004.
+//! * Huawei: an expired IAM token answers `401 {"error_code":"APIGW.0301","error_msg":"Incorrect
+//!   IAM authentication information: token expired, ..."}`; an unknown token says "decrypt token
+//!   fail". [`HuaweiControl::expire_tokens`] expires IAM-issued tokens only; the static
+//!   [`SimCredentials::huawei_token`] never expires. A token scoped to another project (IAM login
+//!   with another project name or id) is accepted by IAM but refused by CPH with APIGW.0301.
+//! * Huawei per-phone batch errors (HTTP 200): CPS.0004 malformed id (not 32 lowercase hex),
+//!   CPS.0005 unknown id, CPS.0022 phone busy or in a state that refuses the operation (creating,
+//!   resetting, restarting, stopping, frozen). Request errors (HTTP 400): CPS.0009 empty list,
+//!   CPS.0029/0030 empty/malformed `image_id`, CPS.0002 bad offset/limit, CPS.0010 bad status
+//!   filter, and `CPS.0101` (a code of the simulator's choosing) for a malformed body, a
+//!   non-string or non-JSON `property`, or more than 20 `request_ids`. Unknown phone or job in a
+//!   GET: 400 CPS.0005. Unknown route: 404 APIGW.0101.
+//! * Every CPH answer carries `X-Request-Id`; batch answers use the same id as `request_id`, and
+//!   each job remembers it (`GET jobs/{id}` returns the creating request's id).
+//! * The call log counts every received request (rejected ones too) under an endpoint key:
+//!   `"POST /open/v1/phone/stop"`, `"POST /v3/auth/tokens"`,
+//!   `"GET /v1/{project_id}/cloud-phone/phones/{phone_id}"`, ... (unknown paths: the raw path).
+//! * `applied_*` counters count operations the simulator accepted and carried out for a phone,
+//!   including those whose answer a fault then destroyed: the ground truth for "was this phone
+//!   reset twice?".
+//!
+//! # Faults
+//!
+//! [`Faults`] (serde-able) is set per vendor at start ([`SimConfig::geelark_faults`],
+//! [`SimConfig::huawei_faults`]), in-process (`set_faults`) or over HTTP (`PUT /_sim/faults`). Per
+//! request, after authentication and rate limiting, the seeded RNG picks at most one of throttle,
+//! 5xx, connection reset, hang, malformed; for the ambiguous ones it then decides with
+//! `applied_ratio` (default 0.5) whether the action was carried out first. `drop_ids` and
+//! `job_failure` act inside normal answers. `endpoints` restricts faults to matching endpoint
+//! keys. Faults do not apply to IAM or to the admin API.
+//!
+//! # Admin HTTP API (both listeners, JSON, no auth)
+//!
+//! | method | path | effect |
+//! |---|---|---|
+//! | GET | `/_sim/health` | liveness |
+//! | GET | `/_sim/phones?offset&limit` | `{total, phones:[info]}` in insertion order |
+//! | POST | `/_sim/phones/seed` `{"count":N}` | seeds N phones, returns `{ids}` |
+//! | POST | `/_sim/phones` `{"id"?, "status"?, ...}` | adds a phone (409 if the id exists); GeeLark also takes `serial_name`, `remote_connected`, `executing_task` |
+//! | GET | `/_sim/phones/{id}` | phone info: status, flags, applied counters |
+//! | PUT/POST | `/_sim/phones/{id}/status` `{"status":n}` | sets the raw status, cancelling transitions |
+//! | PUT/POST | `/_sim/phones/{id}/flags` `{"remote_connected"?, "executing_task"?}` | GeeLark only |
+//! | GET | `/_sim/phones/{id}/applied` | applied-operation counters |
+//! | GET, PUT/POST, DELETE | `/_sim/faults` | read, replace (missing fields take defaults), clear |
+//! | GET, PUT/POST | `/_sim/limits` | read, replace ([`GeelarkLimits`] / [`HuaweiLimits`]) |
+//! | GET, DELETE | `/_sim/calls` (also POST `/_sim/calls/reset`) | [`CallStats`]; reset |
+//! | POST | `/_sim/tokens` | Huawei: issue a valid token `{token}` |
+//! | POST | `/_sim/tokens/expire` | Huawei: expire every issued token |
+//! | GET, PUT/POST | `/_sim/tokens/ttl` `{"seconds":s}` | Huawei: token lifetime for new tokens |
+//! | GET | `/_sim/jobs/{job_id}`, `/_sim/jobs?request_id=` | Huawei: job info |
 //!
 //! ```no_run
 //! use cloudphone_sim::{SimConfig, Simulator};
