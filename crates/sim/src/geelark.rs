@@ -808,6 +808,13 @@ impl GeelarkControl {
                             if cur == status::EXPIRED {
                                 Err((43004, "The cloud phone has expired"))
                             } else {
+                                // A pending stop would still take the phone down: start
+                                // cancels it (already up) or starts it afresh.
+                                let stopping = p.pending.is_some_and(|x| x.op == Op::Stop);
+                                if stopping && cur == status::STARTED {
+                                    p.pending = None;
+                                    p.status = status::STARTED;
+                                }
                                 let busy_starting = cur == status::STARTING
                                     && p.pending.is_some_and(|x| x.after == status::STARTED);
                                 if cur != status::STARTED && !busy_starting {

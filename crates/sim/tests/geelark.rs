@@ -130,8 +130,9 @@ async fn stop_refusals_and_unknown_ids() {
 
 #[tokio::test]
 async fn transitions_over_scaled_time() {
-    // Start 3 s, stop 2 s, restart 4 s, newOne 6 s, all × 0.01.
-    let sim = sim(fast()).await;
+    // Start 3 s, stop 2 s, restart 4 s, newOne 6 s, all × 0.1: long enough that the
+    // intermediate states are still visible right after the answer on a busy machine.
+    let sim = sim(SimConfig::default().with_time_scale(0.1)).await;
     let c = client();
     let ctl = sim.geelark();
     let id = "200000000000000001";
@@ -169,6 +170,14 @@ async fn transitions_over_scaled_time() {
         })
         .await
     );
+
+    // A start while a stop is pending cancels the stop.
+    ctl.set_status(id, status::STARTED);
+    gl(&c, &sim, "/open/v1/phone/stop", json!({"ids": [id]})).await;
+    gl(&c, &sim, "/open/v1/phone/start", json!({"ids": [id]})).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(ctl.status(id), Some(status::STARTED));
+    assert_eq!(ctl.applied_starts(id), 2);
 
     // Restart: 1 then 0.
     let v = gl(&c, &sim, "/open/v1/phone/restart", json!({"id": id})).await;

@@ -77,10 +77,10 @@ async fn iam_login_token_use_and_expiry() {
     assert!(v["error_msg"].as_str().unwrap().contains("token expired"));
 
     // A short ttl expires by itself.
-    sim.huawei().set_token_ttl(Duration::from_millis(50));
+    sim.huawei().set_token_ttl(Duration::from_millis(300));
     let token = sim.huawei().issue_token();
     assert_eq!(call(token.clone()).await.0, 200);
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let (st, v) = call(token).await;
     assert_eq!(st, 401);
     assert!(v["error_msg"].as_str().unwrap().contains("token expired"));
@@ -227,7 +227,7 @@ async fn security_token_and_lockout() {
 
 #[tokio::test]
 async fn batch_reset_jobs_finish() {
-    let sim = sim(fast()).await;
+    let sim = sim(SimConfig::default().with_time_scale(0.1)).await;
     let c = client();
     let ctl = sim.huawei();
     let ids = sim.huawei_phone_ids();
@@ -285,7 +285,7 @@ async fn batch_reset_jobs_finish() {
         }
     })
     .await;
-    assert!(done, "job finishes within (scaled) 50 ms");
+    assert!(done, "job finishes after (scaled) 500 ms");
     let (_, phone) = hw(
         &c,
         &sim,
@@ -376,7 +376,7 @@ async fn batch_reset_jobs_finish() {
 
 #[tokio::test]
 async fn stop_and_restart_transitions() {
-    let sim = sim(fast()).await;
+    let sim = sim(SimConfig::default().with_time_scale(0.1)).await;
     let c = client();
     let ctl = sim.huawei();
     let id = "abcdefabcdefabcdefabcdefabcdef01";
@@ -466,10 +466,10 @@ async fn throttling_per_api() {
     .await;
     let c = client();
     let mut answers = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..12 {
         answers.push(hw(&c, &sim, Method::GET, "phones?limit=1", None).await);
     }
-    // Window boundaries may split the burst, but at most 6 of 8 calls can pass.
+    // Window boundaries may split the burst, but 12 quick calls cannot all pass at 3/s.
     let throttled: Vec<&Value> = answers
         .iter()
         .filter(|(st, _)| *st == 429)
