@@ -31,26 +31,126 @@ async fn status_error(p: &HuaweiCphProvider) -> Error {
 #[tokio::test]
 async fn every_error_class_maps_to_its_kind() {
     let cases: &[(usize, &str, ErrorKind, &str)] = &[
-        (400, r#"{"error_code":"CPS.0001","error_msg":"no permission"}"#, ErrorKind::PermissionDenied, "CPS.0001"),
-        (400, r#"{"error_code":"CPS.0002","error_msg":"offset invalid"}"#, ErrorKind::InvalidArgument, "CPS.0002"),
-        (400, r#"{"error_code":"CPS.0003","error_msg":"internal error"}"#, ErrorKind::Unavailable, "CPS.0003"),
-        (400, r#"{"error_code":"CPS.0004","error_msg":"bad id"}"#, ErrorKind::InvalidArgument, "CPS.0004"),
-        (400, r#"{"error_code":"CPS.0005","error_msg":"not found"}"#, ErrorKind::NotFound, "CPS.0005"),
-        (400, r#"{"error_code":"CPS.0006","error_msg":"arrears"}"#, ErrorKind::QuotaExceeded, "CPS.0006"),
-        (400, r#"{"error_code":"CPS.0007","error_msg":"suspended"}"#, ErrorKind::PermissionDenied, "CPS.0007"),
-        (400, r#"{"error_code":"CPS.0008","error_msg":"unverified"}"#, ErrorKind::PermissionDenied, "CPS.0008"),
-        (400, r#"{"error_code":"CPS.0009","error_msg":"empty"}"#, ErrorKind::InvalidArgument, "CPS.0009"),
-        (400, r#"{"error_code":"CPS.0010","error_msg":"status invalid"}"#, ErrorKind::InvalidState, "CPS.0010"),
-        (400, r#"{"error_code":"CPS.0022","error_msg":"unavailable"}"#, ErrorKind::InvalidState, "CPS.0022"),
-        (400, r#"{"error_code":"CPS.0029","error_msg":"image empty"}"#, ErrorKind::InvalidArgument, "CPS.0029"),
-        (400, r#"{"error_code":"CPS.0030","error_msg":"image invalid"}"#, ErrorKind::InvalidArgument, "CPS.0030"),
-        (404, r#"{"error_code":"APIGW.0101","error_msg":"The API does not exist"}"#, ErrorKind::Unsupported, "APIGW.0101"),
-        (401, r#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#, ErrorKind::Unauthenticated, "APIGW.0301"),
-        (401, r#"{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information"}"#, ErrorKind::Unauthenticated, "APIGW.0303"),
-        (401, r#"{"error_code":"APIGW.0307","error_msg":"The token must be updated."}"#, ErrorKind::Unauthenticated, "APIGW.0307"),
-        (429, r#"{"error_code":"APIGW.0308","error_msg":"The throttling threshold has been reached"}"#, ErrorKind::RateLimited, "APIGW.0308"),
-        (429, r#"{"error":{"code":"APIG.0308","message":"throttled"}}"#, ErrorKind::RateLimited, "APIG.0308"),
-        (403, r#"{"error":{"code":"APIG.0201","message":"forbidden"}}"#, ErrorKind::PermissionDenied, "APIG.0201"),
+        (
+            400,
+            r#"{"error_code":"CPS.0001","error_msg":"no permission"}"#,
+            ErrorKind::PermissionDenied,
+            "CPS.0001",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0002","error_msg":"offset invalid"}"#,
+            ErrorKind::InvalidArgument,
+            "CPS.0002",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0003","error_msg":"internal error"}"#,
+            ErrorKind::Unavailable,
+            "CPS.0003",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0004","error_msg":"bad id"}"#,
+            ErrorKind::InvalidArgument,
+            "CPS.0004",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0005","error_msg":"not found"}"#,
+            ErrorKind::NotFound,
+            "CPS.0005",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0006","error_msg":"arrears"}"#,
+            ErrorKind::QuotaExceeded,
+            "CPS.0006",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0007","error_msg":"suspended"}"#,
+            ErrorKind::PermissionDenied,
+            "CPS.0007",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0008","error_msg":"unverified"}"#,
+            ErrorKind::PermissionDenied,
+            "CPS.0008",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0009","error_msg":"empty"}"#,
+            ErrorKind::InvalidArgument,
+            "CPS.0009",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0010","error_msg":"status invalid"}"#,
+            ErrorKind::InvalidState,
+            "CPS.0010",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0022","error_msg":"unavailable"}"#,
+            ErrorKind::InvalidState,
+            "CPS.0022",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0029","error_msg":"image empty"}"#,
+            ErrorKind::InvalidArgument,
+            "CPS.0029",
+        ),
+        (
+            400,
+            r#"{"error_code":"CPS.0030","error_msg":"image invalid"}"#,
+            ErrorKind::InvalidArgument,
+            "CPS.0030",
+        ),
+        (
+            404,
+            r#"{"error_code":"APIGW.0101","error_msg":"The API does not exist"}"#,
+            ErrorKind::Unsupported,
+            "APIGW.0101",
+        ),
+        (
+            401,
+            r#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}"#,
+            ErrorKind::Unauthenticated,
+            "APIGW.0301",
+        ),
+        (
+            401,
+            r#"{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information"}"#,
+            ErrorKind::Unauthenticated,
+            "APIGW.0303",
+        ),
+        (
+            401,
+            r#"{"error_code":"APIGW.0307","error_msg":"The token must be updated."}"#,
+            ErrorKind::Unauthenticated,
+            "APIGW.0307",
+        ),
+        (
+            429,
+            r#"{"error_code":"APIGW.0308","error_msg":"The throttling threshold has been reached"}"#,
+            ErrorKind::RateLimited,
+            "APIGW.0308",
+        ),
+        (
+            429,
+            r#"{"error":{"code":"APIG.0308","message":"throttled"}}"#,
+            ErrorKind::RateLimited,
+            "APIG.0308",
+        ),
+        (
+            403,
+            r#"{"error":{"code":"APIG.0201","message":"forbidden"}}"#,
+            ErrorKind::PermissionDenied,
+            "APIG.0201",
+        ),
         (503, "<html>busy</html>", ErrorKind::Unavailable, "503"),
         (200, "not json", ErrorKind::InvalidResponse, ""),
     ];
@@ -152,12 +252,19 @@ async fn throttled_state_changes_are_retried() {
         &mut s,
         "POST",
         &format!("{BASE}/phones/batch-reset"),
-        (429, r#"{"error_code":"APIGW.0308","error_msg":"throttled"}"#, None),
+        (
+            429,
+            r#"{"error_code":"APIGW.0308","error_msg":"throttled"}"#,
+            None,
+        ),
         RESET_OK,
     )
     .await;
     let p = token_provider(&s.url());
-    let r = p.reset(&ids(&["a"]), &ResetOptions::default()).await.unwrap();
+    let r = p
+        .reset(&ids(&["a"]), &ResetOptions::default())
+        .await
+        .unwrap();
     assert!(r.outcomes[0].is_pending());
     assert_eq!(n.load(Ordering::SeqCst), 2);
 }
@@ -199,10 +306,16 @@ async fn cps_0003_is_retried_for_reads_but_not_for_a_reset() {
     let p = detail_provider(&s.url(), 4);
     assert!(p.status(&ids(&["a"])).await.unwrap().all_done());
     assert_eq!(reads.load(Ordering::SeqCst), 2);
-    let r = p.reset(&ids(&["a"]), &ResetOptions::default()).await.unwrap();
+    let r = p
+        .reset(&ids(&["a"]), &ResetOptions::default())
+        .await
+        .unwrap();
     let e = r.outcomes[0].error().unwrap();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
-    assert!(e.is_temporary() && !e.is_not_applied(), "ambiguous: may have acted");
+    assert!(
+        e.is_temporary() && !e.is_not_applied(),
+        "ambiguous: may have acted"
+    );
     resets.assert_async().await;
 }
 
@@ -227,7 +340,10 @@ async fn a_5xx_is_retried_for_reads_only() {
     assert!(p.status(&ids(&["a"])).await.unwrap().all_done());
     assert_eq!(reads.load(Ordering::SeqCst), 2);
     let r = p.stop(&ids(&["a"])).await.unwrap();
-    assert_eq!(r.outcomes[0].error().unwrap().kind(), ErrorKind::Unavailable);
+    assert_eq!(
+        r.outcomes[0].error().unwrap().kind(),
+        ErrorKind::Unavailable
+    );
     stops.assert_async().await;
 }
 
@@ -239,7 +355,10 @@ async fn a_refused_connection_is_unavailable_and_not_applied() {
         l.local_addr().unwrap().port()
     };
     let p = token_provider(&format!("http://127.0.0.1:{port}"));
-    let r = p.reset(&ids(&["a"]), &ResetOptions::default()).await.unwrap();
+    let r = p
+        .reset(&ids(&["a"]), &ResetOptions::default())
+        .await
+        .unwrap();
     let e = r.outcomes[0].error().unwrap();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(e.is_not_applied());
@@ -268,7 +387,10 @@ async fn a_timed_out_reset_is_ambiguous_and_sent_once() {
     .http_client(http)
     .build()
     .unwrap();
-    let r = p.reset(&ids(&["a"]), &ResetOptions::default()).await.unwrap();
+    let r = p
+        .reset(&ids(&["a"]), &ResetOptions::default())
+        .await
+        .unwrap();
     let e = r.outcomes[0].error().unwrap();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert!(!e.is_not_applied());
@@ -290,12 +412,23 @@ async fn per_phone_error_codes_inside_a_200_are_failures() {
         .await;
     let p = token_provider(&s.url());
     let r = p.stop(&ids(&["a", "b", "c"])).await.unwrap();
-    let kinds: Vec<_> = r.outcomes.iter().map(|o| o.error().unwrap().kind()).collect();
+    let kinds: Vec<_> = r
+        .outcomes
+        .iter()
+        .map(|o| o.error().unwrap().kind())
+        .collect();
     assert_eq!(
         kinds,
-        [ErrorKind::InvalidState, ErrorKind::InvalidState, ErrorKind::NotFound]
+        [
+            ErrorKind::InvalidState,
+            ErrorKind::InvalidState,
+            ErrorKind::NotFound
+        ]
     );
-    assert_eq!(r.outcomes[0].error().unwrap().message(), "phone not available");
+    assert_eq!(
+        r.outcomes[0].error().unwrap().message(),
+        "phone not available"
+    );
 }
 
 #[test]
@@ -303,9 +436,14 @@ fn configuration_errors_name_the_keys() {
     let base = || HuaweiCphConfig::new("cn-east-3", "p");
     let cases: Vec<(HuaweiCphConfig, &str)> = vec![
         (base(), "`token`, or `access_key` + `secret_key`"),
-        (HuaweiCphConfig::new("cn-east-3", "").with_token("t".to_owned().into()), "`project_id`"),
         (
-            base().with_token("t".to_owned().into()).with_access_key("a", "s".to_owned().into()),
+            HuaweiCphConfig::new("cn-east-3", "").with_token("t".to_owned().into()),
+            "`project_id`",
+        ),
+        (
+            base()
+                .with_token("t".to_owned().into())
+                .with_access_key("a", "s".to_owned().into()),
             "conflicting credentials: `token` and `access_key`/`secret_key`",
         ),
         (
@@ -325,10 +463,17 @@ fn configuration_errors_name_the_keys() {
             "`password` and `domain`",
         ),
         (
-            base().with_token("t".to_owned().into()).with_security_token("x".to_owned().into()),
+            base()
+                .with_token("t".to_owned().into())
+                .with_security_token("x".to_owned().into()),
             "`security_token` needs",
         ),
-        (base().with_token("t".to_owned().into()).with_batch_size(501), "`batch_size`"),
+        (
+            base()
+                .with_token("t".to_owned().into())
+                .with_batch_size(501),
+            "`batch_size`",
+        ),
         (
             {
                 let mut c = base().with_token("t".to_owned().into());
@@ -338,7 +483,9 @@ fn configuration_errors_name_the_keys() {
             "`region` or `endpoint`",
         ),
         (
-            base().with_token("t".to_owned().into()).with_endpoint("ftp://x"),
+            base()
+                .with_token("t".to_owned().into())
+                .with_endpoint("ftp://x"),
             "`endpoint`",
         ),
     ];

@@ -40,7 +40,9 @@ async fn iam(server: &mut Server, expect: usize) -> (mockito::Mock, Arc<AtomicUs
         .with_header_from_request("X-Subject-Token", move |_| {
             format!("tok-{}", counter.fetch_add(1, Ordering::SeqCst) + 1)
         })
-        .with_body(r#"{"token":{"expires_at":"2024-03-01T11:00:00.701000Z","methods":["password"]}}"#)
+        .with_body(
+            r#"{"token":{"expires_at":"2024-03-01T11:00:00.701000Z","methods":["password"]}}"#,
+        )
         .expect(expect)
         .create_async()
         .await;
@@ -117,7 +119,10 @@ async fn an_expired_token_answer_triggers_one_refresh_even_for_a_reset() {
         .create_async()
         .await;
     let p = provider(&s, &FixedClock::at(T0));
-    let r = p.reset(&ids(&["a"]), &ResetOptions::default()).await.unwrap();
+    let r = p
+        .reset(&ids(&["a"]), &ResetOptions::default())
+        .await
+        .unwrap();
     assert!(r.outcomes[0].is_pending());
     login.assert_async().await;
     rejected.assert_async().await;
@@ -172,11 +177,7 @@ async fn a_rejected_password_is_tried_once_and_stops_the_batch() {
         .expect(1)
         .create_async()
         .await;
-    let cph = s
-        .mock("POST", Matcher::Any)
-        .expect(0)
-        .create_async()
-        .await;
+    let cph = s.mock("POST", Matcher::Any).expect(0).create_async().await;
     let cfg = config(&s.url())
         .with_iam_endpoint(s.url())
         .with_password("alice", "pw-SECRET".to_owned().into(), "acct")

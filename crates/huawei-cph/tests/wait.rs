@@ -49,7 +49,10 @@ async fn the_seed_pages_answer_is_one_pending_and_one_failed_phone() {
         .property("sys.prop.writewifissid", "test_wifi");
     let r = p
         .reset(
-            &ids(&["1234567b8bab40ffb711234cb80d0234", "1678567b8bab40f93711234cb80d0764"]),
+            &ids(&[
+                "1234567b8bab40ffb711234cb80d0234",
+                "1678567b8bab40f93711234cb80d0764",
+            ]),
             &opts,
         )
         .await
@@ -59,7 +62,10 @@ async fn the_seed_pages_answer_is_one_pending_and_one_failed_phone() {
     assert_eq!((s.pending, s.failed), (1, 1));
     let job = r.outcomes[0].job.as_ref().unwrap();
     assert_eq!(job.job_id, "1564567b8bab40f34711234cb80d0123");
-    assert_eq!(job.request_id.as_deref(), Some("6837531fd3f54550927b930180a706bf"));
+    assert_eq!(
+        job.request_id.as_deref(),
+        Some("6837531fd3f54550927b930180a706bf")
+    );
     let e = r.outcomes[1].error().unwrap();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert_eq!(e.vendor_code(), Some("CPS.0004"));
@@ -89,9 +95,10 @@ async fn thousand_phones(batch_size: usize) {
                 .iter()
                 .map(|p| json!({"phone_id": p, "job_id": format!("job-{p}")}))
                 .collect();
-            reqs.lock()
-                .unwrap()
-                .insert(rid.clone(), ids.iter().map(|p| format!("job-{p}")).collect());
+            reqs.lock().unwrap().insert(
+                rid.clone(),
+                ids.iter().map(|p| format!("job-{p}")).collect(),
+            );
             serde_json::to_vec(&json!({"request_id": rid, "jobs": jobs})).unwrap()
         })
         .expect(1000 / batch_size)
@@ -101,59 +108,68 @@ async fn thousand_phones(batch_size: usize) {
     let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let calls: Arc<Mutex<Vec<(usize, usize, usize)>>> = Arc::default();
     let (reqs, seen2, calls2) = (requests.clone(), seen.clone(), calls.clone());
-    s.mock("GET", Matcher::Regex(r"^/v1/proj-1/cloud-phone/jobs\?".into()))
-        .with_body_from_request(move |req| {
-            let rids: Vec<String> = param(req, "request_ids")
-                .unwrap()
-                .split(',')
-                .map(str::to_owned)
-                .collect();
-            let offset: usize = param(req, "offset").unwrap().parse().unwrap();
-            let limit: usize = param(req, "limit").unwrap().parse().unwrap();
-            calls2.lock().unwrap().push((rids.len(), offset, limit));
-            let reqs = reqs.lock().unwrap();
-            let mut all: Vec<(String, String)> = rids
-                .iter()
-                .flat_map(|r| reqs[r].iter().map(move |j| (r.clone(), j.clone())))
-                .collect();
-            all.sort();
-            let mut seen = seen2.lock().unwrap();
-            let jobs: Vec<Value> = all
-                .into_iter()
-                .skip(offset)
-                .take(limit)
-                .map(|(rid, job)| {
-                    let n = seen.entry(job.clone()).or_default();
-                    *n += 1;
-                    let status = if *n == 1 { 1 } else { 2 };
-                    json!({"job_id": job, "phone_id": &job[4..], "request_id": rid,
+    s.mock(
+        "GET",
+        Matcher::Regex(r"^/v1/proj-1/cloud-phone/jobs\?".into()),
+    )
+    .with_body_from_request(move |req| {
+        let rids: Vec<String> = param(req, "request_ids")
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        let offset: usize = param(req, "offset").unwrap().parse().unwrap();
+        let limit: usize = param(req, "limit").unwrap().parse().unwrap();
+        calls2.lock().unwrap().push((rids.len(), offset, limit));
+        let reqs = reqs.lock().unwrap();
+        let mut all: Vec<(String, String)> = rids
+            .iter()
+            .flat_map(|r| reqs[r].iter().map(move |j| (r.clone(), j.clone())))
+            .collect();
+        all.sort();
+        let mut seen = seen2.lock().unwrap();
+        let jobs: Vec<Value> = all
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(rid, job)| {
+                let n = seen.entry(job.clone()).or_default();
+                *n += 1;
+                let status = if *n == 1 { 1 } else { 2 };
+                json!({"job_id": job, "phone_id": &job[4..], "request_id": rid,
                            "status": status, "error_code": null})
-                })
-                .collect();
-            serde_json::to_vec(&json!({"request_id": "q", "jobs": jobs})).unwrap()
-        })
-        .create_async()
-        .await;
+            })
+            .collect();
+        serde_json::to_vec(&json!({"request_id": "q", "jobs": jobs})).unwrap()
+    })
+    .create_async()
+    .await;
 
     let list_calls = Arc::new(AtomicUsize::new(0));
     let (lc, all_phones) = (list_calls.clone(), phones.clone());
-    s.mock("GET", Matcher::Regex(r"^/v1/proj-1/cloud-phone/phones\?".into()))
-        .with_body_from_request(move |req| {
-            lc.fetch_add(1, Ordering::SeqCst);
-            let offset: usize = param(req, "offset").unwrap().parse().unwrap();
-            let limit: usize = param(req, "limit").unwrap().parse().unwrap();
-            let page: Vec<Value> = all_phones
-                .iter()
-                .skip(offset)
-                .take(limit)
-                .map(|p| json!({"phone_id": p, "status": 2}))
-                .collect();
-            serde_json::to_vec(&json!({"count": 1000, "phones": page})).unwrap()
-        })
-        .create_async()
-        .await;
+    s.mock(
+        "GET",
+        Matcher::Regex(r"^/v1/proj-1/cloud-phone/phones\?".into()),
+    )
+    .with_body_from_request(move |req| {
+        lc.fetch_add(1, Ordering::SeqCst);
+        let offset: usize = param(req, "offset").unwrap().parse().unwrap();
+        let limit: usize = param(req, "limit").unwrap().parse().unwrap();
+        let page: Vec<Value> = all_phones
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|p| json!({"phone_id": p, "status": 2}))
+            .collect();
+        serde_json::to_vec(&json!({"count": 1000, "phones": page})).unwrap()
+    })
+    .create_async()
+    .await;
     let details = s
-        .mock("GET", Matcher::Regex(r"^/v1/proj-1/cloud-phone/phones/".into()))
+        .mock(
+            "GET",
+            Matcher::Regex(r"^/v1/proj-1/cloud-phone/phones/".into()),
+        )
         .expect(0)
         .create_async()
         .await;
@@ -176,10 +192,12 @@ async fn thousand_phones(batch_size: usize) {
         .iter()
         .all(|o| o.phone_state() == Some(PhoneState::Running) && o.job.is_some()));
 
-    let calls = calls.lock().unwrap();
+    let calls = calls.lock().unwrap().clone();
     // Two rounds (every job runs when first listed), at most 10 list-jobs calls each.
     assert_eq!(calls.len(), 20, "{calls:?}");
-    assert!(calls.iter().all(|&(rids, _, limit)| rids <= 20 && limit == 100));
+    assert!(calls
+        .iter()
+        .all(|&(rids, _, limit)| rids <= 20 && limit == 100));
     assert!(seen.lock().unwrap().values().all(|&n| n == 2));
     // Confirmation by state: 5 list pages of 200, no per-phone detail call.
     assert_eq!(list_calls.load(Ordering::SeqCst), 5);
@@ -207,7 +225,10 @@ async fn reset_two(s: &mut Server) -> (HuaweiCphProvider, BatchReport) {
             .with_status_strategy(StatusStrategy::Detail),
     )
     .unwrap();
-    let r = p.reset(&ids(&["a", "b"]), &ResetOptions::default()).await.unwrap();
+    let r = p
+        .reset(&ids(&["a", "b"]), &ResetOptions::default())
+        .await
+        .unwrap();
     (p, r)
 }
 
@@ -231,7 +252,10 @@ async fn failed_jobs_and_failed_phone_states_are_failures_with_the_vendor_code()
         .await;
     let r = p.wait(&report, &fast()).await.unwrap();
     let a = r.outcomes[0].error().unwrap();
-    assert_eq!((a.kind(), a.vendor_code()), (ErrorKind::InvalidState, Some("CPS.0022")));
+    assert_eq!(
+        (a.kind(), a.vendor_code()),
+        (ErrorKind::InvalidState, Some("CPS.0022"))
+    );
     assert_eq!(r.outcomes[0].job.as_ref().unwrap().job_id, "ja");
     let b = r.outcomes[1].error().unwrap();
     assert_eq!(b.vendor_code(), Some("-5"));
@@ -242,11 +266,14 @@ async fn failed_jobs_and_failed_phone_states_are_failures_with_the_vendor_code()
 async fn a_deadline_keeps_every_unfinished_phone_pending_with_its_job() {
     let mut s = Server::new_async().await;
     let (p, report) = reset_two(&mut s).await;
-    s.mock("GET", format!("{BASE}/jobs?limit=100&offset=0&request_ids=r").as_str())
-        .with_body(r#"{"jobs":[{"job_id":"ja","status":1},{"job_id":"jb","status":1}]}"#)
-        .expect_at_least(1)
-        .create_async()
-        .await;
+    s.mock(
+        "GET",
+        format!("{BASE}/jobs?limit=100&offset=0&request_ids=r").as_str(),
+    )
+    .with_body(r#"{"jobs":[{"job_id":"ja","status":1},{"job_id":"jb","status":1}]}"#)
+    .expect_at_least(1)
+    .create_async()
+    .await;
     let r = p
         .wait(
             &report,
@@ -257,7 +284,10 @@ async fn a_deadline_keeps_every_unfinished_phone_pending_with_its_job() {
         .await
         .unwrap();
     assert_eq!(r.summary().pending, 2);
-    let jobs: Vec<_> = r.jobs().map(|j| (j.job_id.as_str(), j.request_id.as_deref())).collect();
+    let jobs: Vec<_> = r
+        .jobs()
+        .map(|j| (j.job_id.as_str(), j.request_id.as_deref()))
+        .collect();
     assert_eq!(jobs, [("ja", Some("r")), ("jb", Some("r"))]);
 }
 
@@ -268,7 +298,11 @@ async fn pending_phones_without_jobs_are_polled_by_status() {
     let c = n.clone();
     s.mock("GET", format!("{BASE}/phones/a").as_str())
         .with_body_from_request(move |_| {
-            let status = if c.fetch_add(1, Ordering::SeqCst) == 0 { 7 } else { 8 };
+            let status = if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                7
+            } else {
+                8
+            };
             format!(r#"{{"phone_id":"a","status":{status}}}"#).into()
         })
         .create_async()
