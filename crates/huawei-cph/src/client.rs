@@ -210,7 +210,12 @@ impl Client {
         let mut stale = None;
         loop {
             let token = match &self.auth {
-                Auth::Iam(login) => Some(self.iam_token(login, stale).await?),
+                // Nothing reached CPH yet, so even a reset may be retried by the caller.
+                Auth::Iam(login) => Some(
+                    self.iam_token(login, stale)
+                        .await
+                        .map_err(|e| e.with_not_applied(true))?,
+                ),
                 _ => None,
             };
             let bearer = token.as_ref().map(|(t, _)| t);

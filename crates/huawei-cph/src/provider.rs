@@ -288,7 +288,16 @@ impl HuaweiCphProvider {
                         Some(bytes),
                     )
                     .await?;
-                Ok(batch_outcomes(answer.value, answer.request_id))
+                let value = answer.value;
+                if let Some(code) = value.error_code.as_deref().filter(|c| !c.is_empty()) {
+                    if value.jobs.as_ref().is_none_or(Vec::is_empty) {
+                        // A request-level error wrapped in a 200: fail the chunk, not each
+                        // phone as "missing".
+                        let msg = value.error_msg.as_deref().unwrap_or(code);
+                        return Err(wire::code_error(code, msg, None));
+                    }
+                }
+                Ok(batch_outcomes(value, answer.request_id))
             })
             .await
     }

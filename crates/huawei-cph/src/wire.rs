@@ -37,6 +37,10 @@ pub(crate) struct BatchAnswer {
     pub request_id: Option<String>,
     #[serde(default)]
     pub jobs: Option<Vec<PhoneJob>>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_msg: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -495,3 +495,44 @@ fn configuration_errors_name_the_keys() {
         assert!(e.message().contains(want), "{e} lacks {want}");
     }
 }
+
+#[tokio::test]
+async fn a_request_level_error_inside_a_200_fails_the_chunk() {
+    let mut s = Server::new_async().await;
+    s.mock("POST", format!("{BASE}/phones/batch-restart").as_str())
+        .with_body(r#"{"request_id":"r","error_code":"CPS.0006","error_msg":"account in arrears"}"#)
+        .create_async()
+        .await;
+    let p = token_provider(&s.url());
+    let r = p.restart(&ids(&["a", "b"])).await.unwrap();
+    for o in &r.outcomes {
+        let e = o.error().unwrap();
+        assert_eq!(
+            (e.kind(), e.vendor_code()),
+            (ErrorKind::QuotaExceeded, Some("CPS.0006"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_iam_leaves_a_reset_marked_not_applied() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let s = Server::new_async().await;
+    let p = HuaweiCphProvider::new(
+        config(&s.url())
+            .with_iam_endpoint(format!("http://127.0.0.1:{port}"))
+            .with_password("u", "pw".to_owned().into(), "d")
+            .with_retries(0, 1, 1),
+    )
+    .unwrap();
+    let r = p
+        .reset(&ids(&["a"]), &ResetOptions::default())
+        .await
+        .unwrap();
+    let e = r.outcomes[0].error().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(e.is_not_applied());
+}
