@@ -11,7 +11,8 @@ use std::time::Duration;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A simulator of both vendors on loopback; with real accounts, skip this and point the
     // configuration at the vendors.
-    let sim = Simulator::start(SimConfig::default().with_phones(3, 3).with_time_scale(0.05)).await?;
+    let sim =
+        Simulator::start(SimConfig::default().with_phones(3, 3).with_time_scale(0.05)).await?;
     let c = sim.credentials();
     let config = Config::from_toml_str(&format!(
         r#"
@@ -42,7 +43,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .geelark_phone_ids()
         .into_iter()
         .map(|id| PhoneRef::new("gl", id))
-        .chain(sim.huawei_phone_ids().into_iter().map(|id| PhoneRef::new("hw", id)))
+        .chain(
+            sim.huawei_phone_ids()
+                .into_iter()
+                .map(|id| PhoneRef::new("hw", id)),
+        )
         .collect();
     let wait = WaitOptions::default().poll_interval(Duration::from_millis(200));
 
@@ -56,9 +61,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let resetting = fleet.reset(&phones, &ResetOptions::default()).await?;
     let reset = fleet.wait(&resetting, &wait).await?;
     for o in &reset.outcomes {
-        let job = o.outcome.job.as_ref().map(|j| j.job_id.as_str()).unwrap_or("-");
+        let job = o
+            .outcome
+            .job
+            .as_ref()
+            .map(|j| j.job_id.as_str())
+            .unwrap_or("-");
         match o.outcome.error() {
-            None => println!("{}/{} {:?} job {job}", o.provider, o.outcome.phone, o.outcome.phone_state()),
+            None => println!(
+                "{}/{} {:?} job {job}",
+                o.provider,
+                o.outcome.phone,
+                o.outcome.phone_state()
+            ),
             Some(e) => println!("{}/{} failed: {e}", o.provider, o.outcome.phone),
         }
     }

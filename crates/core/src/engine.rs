@@ -212,7 +212,7 @@ impl BatchEngine {
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(vendor = self.vendor, %operation, phones = chunk.len(), error = %e, "chunk failed");
+                    tracing::debug!(vendor = self.vendor, %operation, phones = chunk.len(), error = %e, "chunk failed");
                     if e.kind().is_auth() && auth_error.is_none() {
                         auth_error = Some(e.clone());
                     }
