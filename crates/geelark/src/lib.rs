@@ -28,6 +28,8 @@
 mod auth;
 mod codes;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod provider;
 mod wire;
 

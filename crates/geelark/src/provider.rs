@@ -20,13 +20,13 @@ use crate::config::{Credentials, GeelarkConfig};
 use crate::wire::{self, BatchData, Envelope};
 use crate::{auth, VENDOR};
 
-const STATUS: &str = "/open/v1/phone/status";
-const STOP: &str = "/open/v1/phone/stop";
-const START: &str = "/open/v1/phone/start";
-const NEW_ONE: &str = "/open/v2/phone/newOne";
-const RESTART: &str = "/open/v1/phone/restart";
-const LIST: &str = "/open/v1/phone/list";
-const AUTH_STATUS: &str = "/open/v1/auth/status";
+pub(crate) const STATUS: &str = "/open/v1/phone/status";
+pub(crate) const STOP: &str = "/open/v1/phone/stop";
+pub(crate) const START: &str = "/open/v1/phone/start";
+pub(crate) const NEW_ONE: &str = "/open/v2/phone/newOne";
+pub(crate) const RESTART: &str = "/open/v1/phone/restart";
+pub(crate) const LIST: &str = "/open/v1/phone/list";
+pub(crate) const AUTH_STATUS: &str = "/open/v1/auth/status";
 
 /// Phones per list page, the vendor's maximum.
 const MAX_PAGE_SIZE: usize = 100;
@@ -248,8 +248,7 @@ impl GeelarkProvider {
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v.to_str().ok()?));
         let bytes = response
             .bytes()
             .await
@@ -263,19 +262,7 @@ impl GeelarkProvider {
             code = envelope.as_ref().ok().map(|e| e.code),
             "answer"
         );
-        if !status.is_success() {
-            return Err(http_error(status, retry_after, envelope.ok(), path, ts));
-        }
-        let envelope = envelope.map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidResponse,
-                format!("undecodable answer from `{path}`: {e}"),
-            )
-            .with_vendor(VENDOR)
-            // Reads retry it; a state change does not (the vendor may have acted).
-            .with_temporary(true)
-        })?;
-        Ok((envelope, ts))
+        Ok((answer_envelope(status, retry_after, envelope, path, ts)?, ts))
     }
 
     /// One vendor request through the engine (rate limit, retries, a fresh signature per
@@ -293,19 +280,16 @@ impl GeelarkProvider {
         self.engine
             .call(path, idempotency, || async move {
                 let (envelope, ts) = self.attempt(path, body).await?;
-                let partial = details_ok
-                    && codes::PARTIAL.contains(&envelope.code)
-                    && has_details(envelope.data.as_ref());
-                if envelope.code != 0 && !partial {
-                    if envelope.code == codes::LOCKED {
+                let code = envelope.code;
+                let data = envelope_data(envelope, details_ok, path, ts).inspect_err(|_| {
+                    if code == codes::LOCKED {
                         self.locked
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .insert(path, Instant::now() + codes::LOCK_DURATION);
                     }
-                    return Err(vendor_error(envelope.code, &envelope.msg, path, ts));
-                }
-                decode(envelope.data, ts)
+                })?;
+                decode(data, ts)
             })
             .await
     }
@@ -372,6 +356,81 @@ fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>> {
     })
 }
 
+/// `Retry-After` in seconds; the HTTP-date form is ignored (the backoff applies instead).
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The envelope of one answer, or the error its HTTP status or undecodable body stands for.
+pub(crate) fn answer_envelope(
+    status: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+    envelope: serde_json::Result<Envelope>,
+    path: &str,
+    ts: u64,
+) -> Result<Envelope> {
+    if !status.is_success() {
+        return Err(http_error(status, retry_after, envelope.ok(), path, ts));
+    }
+    envelope.map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            format!("undecodable answer from `{path}`: {e}"),
+        )
+        .with_vendor(VENDOR)
+        // Reads retry it; a state change does not (the vendor may have acted).
+        .with_temporary(true)
+    })
+}
+
+/// `data` of an accepted envelope. A non-zero `code` is a request-level error, except a
+/// partial-failure code whose `data` carries per-phone details when `details_ok`.
+pub(crate) fn envelope_data(
+    envelope: Envelope,
+    details_ok: bool,
+    path: &str,
+    ts: u64,
+) -> Result<Option<Value>> {
+    let partial = details_ok
+        && codes::PARTIAL.contains(&envelope.code)
+        && has_details(envelope.data.as_ref());
+    if envelope.code != 0 && !partial {
+        return Err(vendor_error(envelope.code, &envelope.msg, path, ts));
+    }
+    Ok(envelope.data)
+}
+
+/// `data` of a list answer.
+pub(crate) fn list_data(data: Option<Value>) -> Result<wire::ListData> {
+    serde_json::from_value(data.unwrap_or(Value::Null)).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            format!("undecodable `data` from `{LIST}`: {e}"),
+        )
+        .with_vendor(VENDOR)
+        .with_temporary(true)
+    })
+}
+
+/// Page `page` (from 1) of `size` phones, and whether another follows.
+pub(crate) fn list_page_of(data: wire::ListData, page: u64, size: u64) -> PhonePage {
+    let more = match data.total {
+        _ if data.items.is_empty() => false,
+        // Saturating: a cursor near `u64::MAX` must not overflow.
+        Some(total) => page.saturating_mul(size) < total,
+        None => data.items.len() as u64 >= size,
+    };
+    PhonePage {
+        phones: data
+            .items
+            .into_iter()
+            .map(wire::ListItem::into_summary)
+            .collect(),
+        next: more.then(|| page.checked_add(1)).flatten().map(|p| p.to_string()),
+        total: data.total,
+    }
+}
+
 fn has_details(data: Option<&Value>) -> bool {
     let non_empty = |key| {
         data.and_then(|d| d.get(key))
@@ -383,7 +442,7 @@ fn has_details(data: Option<&Value>) -> bool {
 
 /// The per-phone outcomes of a batch answer. Ids the answer leaves out get no outcome here;
 /// the engine turns them into "missing from vendor response" failures.
-fn batch_outcomes(
+pub(crate) fn batch_outcomes(
     operation: Operation,
     path: &str,
     chunk: &[PhoneId],
@@ -689,32 +748,12 @@ impl CloudPhoneProvider for GeelarkProvider {
             page,
             page_size: size,
         })?;
-        let data: wire::ListData = self
+        let data = self
             .request(LIST, Idempotency::ReadOnly, body, false, |data, _| {
-                serde_json::from_value(data.unwrap_or(Value::Null)).map_err(|e| {
-                    Error::new(
-                        ErrorKind::InvalidResponse,
-                        format!("undecodable `data` from `{LIST}`: {e}"),
-                    )
-                    .with_vendor(VENDOR)
-                    .with_temporary(true)
-                })
+                list_data(data)
             })
             .await?;
-        let more = match data.total {
-            _ if data.items.is_empty() => false,
-            Some(total) => page * size < total,
-            None => data.items.len() as u64 >= size,
-        };
-        Ok(PhonePage {
-            phones: data
-                .items
-                .into_iter()
-                .map(wire::ListItem::into_summary)
-                .collect(),
-            next: more.then(|| (page + 1).to_string()),
-            total: data.total,
-        })
+        Ok(list_page_of(data, page, size))
     }
 }
 
