@@ -137,8 +137,57 @@ pub(crate) fn transport_error(e: reqwest::Error) -> Error {
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?)
+}
+
+/// `Retry-After` in seconds; the HTTP-date form is ignored (the backoff applies instead).
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// `Ok` for a 2xx answer, else the error its status and body stand for.
+pub(crate) fn check_status(status: u16, body: &[u8], retry_after: Option<Duration>) -> Result<()> {
+    if !(200..300).contains(&status) {
+        return Err(wire::http_error(status, body, retry_after));
+    }
+    Ok(())
+}
+
+/// The token and its expiry from an IAM login answer. A missing or unreadable `expires_at`
+/// gives an hour from `now`.
+pub(crate) fn iam_answer(
+    status: u16,
+    retry_after: Option<Duration>,
+    subject_token: Option<&str>,
+    body: &[u8],
+    now: impl FnOnce() -> OffsetDateTime,
+) -> Result<(SecretString, OffsetDateTime)> {
+    if let Err(e) = check_status(status, body, retry_after) {
+        return Err(Error::new(
+            e.kind(),
+            format!("IAM password login failed: {}", e.message()),
+        )
+        .with_vendor(VENDOR)
+        .with_vendor_code(e.vendor_code().unwrap_or_default().to_owned())
+        .with_temporary(e.is_temporary()));
+    }
+    let token = subject_token.filter(|t| !t.is_empty()).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            "IAM answered without an X-Subject-Token header",
+        )
+        .with_vendor(VENDOR)
+    })?;
+    let answer: IamAnswer = decode(body)?;
+    let expires_at = answer
+        .token
+        .and_then(|t| t.expires_at)
+        .and_then(|s| {
+            OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok()
+        })
+        // Without a readable expiry, assume a short life so that it is renewed soon.
+        .unwrap_or_else(|| now() + Duration::from_secs(3600));
+    Ok((SecretString::from(token.to_owned()), expires_at))
 }
 
 fn header_value(v: &str, sensitive: bool) -> Result<HeaderValue> {
@@ -309,9 +358,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let bytes = resp.bytes().await.map_err(transport_error)?;
-        if !(200..300).contains(&status) {
-            return Err(wire::http_error(status, &bytes, retry_after(&headers)));
-        }
+        check_status(status, &bytes, retry_after(&headers))?;
         Ok((request_id, bytes.to_vec()))
     }
 
@@ -372,41 +419,15 @@ impl Client {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.map_err(transport_error)?;
-        if !(200..300).contains(&status) {
-            let e = wire::http_error(status, &body, retry_after(&headers));
-            return Err(Error::new(
-                e.kind(),
-                format!("IAM password login failed: {}", e.message()),
-            )
-            .with_vendor(VENDOR)
-            .with_vendor_code(e.vendor_code().unwrap_or_default().to_owned())
-            .with_temporary(e.is_temporary()));
-        }
-        let token = headers
-            .get("x-subject-token")
-            .and_then(|v| v.to_str().ok())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidResponse,
-                    "IAM answered without an X-Subject-Token header",
-                )
-                .with_vendor(VENDOR)
-            })?;
-        let answer: IamAnswer = decode(&body)?;
-        let expires_at = answer
-            .token
-            .and_then(|t| t.expires_at)
-            .and_then(|s| {
-                OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok()
-            })
-            // Without a readable expiry, assume a short life so that it is renewed soon.
-            .unwrap_or_else(|| self.clock.now() + Duration::from_secs(3600));
-        Ok((SecretString::from(token.to_owned()), expires_at))
+        let token = headers.get("x-subject-token").and_then(|v| v.to_str().ok());
+        iam_answer(status, retry_after(&headers), token, &body, || {
+            self.clock.now()
+        })
     }
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+/// Decodes a 2xx body; an undecodable one is a temporary invalid response.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| {
         Error::new(
             ErrorKind::InvalidResponse,

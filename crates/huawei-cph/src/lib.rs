@@ -29,6 +29,8 @@
 mod client;
 pub mod clock;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod provider;
 pub mod signer;
 mod wire;

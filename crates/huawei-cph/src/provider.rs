@@ -212,6 +212,96 @@ fn phone_outcome(id: PhoneId, phone: &Phone) -> PhoneOutcome {
     o
 }
 
+/// The outcomes of a decoded batch answer, or the request-level error it carries.
+pub(crate) fn batch_answer(
+    value: BatchAnswer,
+    header_request_id: Option<String>,
+) -> Result<Vec<PhoneOutcome>> {
+    if let Some(code) = value.error_code.as_deref().filter(|c| !c.is_empty()) {
+        if value.jobs.as_ref().is_none_or(Vec::is_empty) {
+            // A request-level error wrapped in a 200: fail the chunk, not each phone as
+            // "missing".
+            let msg = value.error_msg.as_deref().unwrap_or(code);
+            return Err(wire::code_error(code, msg, None));
+        }
+    }
+    Ok(batch_outcomes(value, header_request_id))
+}
+
+/// The outcome of a decoded phone-detail answer about `id`.
+pub(crate) fn detail_outcome(id: PhoneId, phone: &Phone) -> Result<PhoneOutcome> {
+    if let Some(got) = phone.phone_id.as_deref() {
+        if !got.is_empty() && got != id.as_str() {
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                format!("asked for phone `{id}`, the vendor answered about `{got}`"),
+            )
+            .with_vendor(VENDOR));
+        }
+    }
+    Ok(phone_outcome(id, phone))
+}
+
+/// The page a decoded list answer fetched at `offset` with `limit` gives.
+pub(crate) fn list_page_of(page: PhoneList, offset: u64, limit: usize) -> PhonePage {
+    let phones: Vec<PhoneSummary> = page
+        .phones
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            let id = p.phone_id.clone().filter(|i| !i.is_empty())?;
+            let mut s = PhoneSummary::new(PhoneId::new(id), p.phone_name.clone(), p.state());
+            s.extra = p.extras();
+            Some(s)
+        })
+        .collect();
+    // Saturating: a cursor near `u64::MAX` must not overflow.
+    let end = offset.saturating_add(phones.len() as u64);
+    let more = match page.count {
+        Some(total) => end < total && !phones.is_empty(),
+        None => phones.len() == limit,
+    };
+    PhonePage {
+        next: more.then(|| end.to_string()),
+        total: page.count,
+        phones,
+    }
+}
+
+/// Adds the jobs of one list-jobs page to `found` (job id → request id and job), keeping the
+/// first sighting of each. `groups` maps the asked request ids to their wanted job ids and
+/// `rids` lists the request ids of this call. Returns the jobs on the page and how many were
+/// new.
+pub(crate) fn absorb_jobs(
+    jobs: Vec<Job>,
+    groups: &HashMap<String, HashSet<String>>,
+    rids: &[String],
+    found: &mut HashMap<String, (String, Job)>,
+) -> (usize, usize) {
+    let n = jobs.len();
+    let mut new = 0;
+    for job in jobs {
+        let Some(id) = job.job_id.clone() else {
+            continue;
+        };
+        let rid = job
+            .request_id
+            .clone()
+            .filter(|r| groups.contains_key(r))
+            .or_else(|| {
+                rids.iter()
+                    .find(|r| groups.get(*r).is_some_and(|g| g.contains(&id)))
+                    .cloned()
+            })
+            .unwrap_or_default();
+        if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(id) {
+            new += 1;
+            slot.insert((rid, job));
+        }
+    }
+    (n, new)
+}
+
 /// The outcomes a batch answer gives: pending with a job, or the per-phone failure.
 fn batch_outcomes(answer: BatchAnswer, header_request_id: Option<String>) -> Vec<PhoneOutcome> {
     let request_id = answer.request_id.or(header_request_id);
@@ -288,16 +378,7 @@ impl HuaweiCphProvider {
                         Some(bytes),
                     )
                     .await?;
-                let value = answer.value;
-                if let Some(code) = value.error_code.as_deref().filter(|c| !c.is_empty()) {
-                    if value.jobs.as_ref().is_none_or(Vec::is_empty) {
-                        // A request-level error wrapped in a 200: fail the chunk, not each
-                        // phone as "missing".
-                        let msg = value.error_msg.as_deref().unwrap_or(code);
-                        return Err(wire::code_error(code, msg, None));
-                    }
-                }
-                Ok(batch_outcomes(value, answer.request_id))
+                batch_answer(answer.value, answer.request_id)
             })
             .await
     }
@@ -337,16 +418,7 @@ impl HuaweiCphProvider {
                 None,
             )
             .await?;
-        if let Some(got) = answer.value.phone_id.as_deref() {
-            if !got.is_empty() && got != id.as_str() {
-                return Err(Error::new(
-                    ErrorKind::InvalidResponse,
-                    format!("asked for phone `{id}`, the vendor answered about `{got}`"),
-                )
-                .with_vendor(VENDOR));
-            }
-        }
-        Ok(phone_outcome(id, &answer.value))
+        detail_outcome(id, &answer.value)
     }
 
     async fn list_raw(&self, offset: u64, limit: usize) -> Result<PhoneList> {
@@ -489,23 +561,7 @@ impl HuaweiCphProvider {
                         )
                         .await?;
                     let jobs = page.value.jobs.unwrap_or_default();
-                    let n = jobs.len();
-                    let mut new = 0;
-                    for job in jobs {
-                        let Some(id) = job.job_id.clone() else {
-                            continue;
-                        };
-                        let rid = job
-                            .request_id
-                            .clone()
-                            .filter(|r| groups.contains_key(r))
-                            .or_else(|| rids.iter().find(|r| groups[*r].contains(&id)).cloned())
-                            .unwrap_or_default();
-                        if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(id) {
-                            new += 1;
-                            slot.insert((rid, job));
-                        }
-                    }
+                    let (n, new) = absorb_jobs(jobs, groups, &rids, &mut found);
                     let all_seen = wanted.iter().all(|w| found.contains_key(*w));
                     // A page that brings nothing new means the vendor ignored the offset.
                     if n < JOBS_PAGE_SIZE || all_seen || new == 0 {
@@ -533,7 +589,7 @@ impl HuaweiCphProvider {
     }
 }
 
-fn job_info(job_ref: &JobRef, job: &Job) -> JobInfo {
+pub(crate) fn job_info(job_ref: &JobRef, job: &Job) -> JobInfo {
     let state = job.state();
     let phone = job
         .phone_id
@@ -645,27 +701,7 @@ impl CloudPhoneProvider for HuaweiCphProvider {
             })?,
         };
         let page = self.list_raw(offset, limit).await?;
-        let phones: Vec<PhoneSummary> = page
-            .phones
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|p| {
-                let id = p.phone_id.clone().filter(|i| !i.is_empty())?;
-                let mut s = PhoneSummary::new(PhoneId::new(id), p.phone_name.clone(), p.state());
-                s.extra = p.extras();
-                Some(s)
-            })
-            .collect();
-        let end = offset + phones.len() as u64;
-        let more = match page.count {
-            Some(total) => end < total && !phones.is_empty(),
-            None => phones.len() == limit,
-        };
-        Ok(PhonePage {
-            next: more.then(|| end.to_string()),
-            total: page.count,
-            phones,
-        })
+        Ok(list_page_of(page, offset, limit))
     }
 
     async fn jobs(&self, jobs: &[JobRef]) -> Result<Vec<JobInfo>> {
