@@ -262,7 +262,10 @@ impl GeelarkProvider {
             code = envelope.as_ref().ok().map(|e| e.code),
             "answer"
         );
-        Ok((answer_envelope(status, retry_after, envelope, path, ts)?, ts))
+        Ok((
+            answer_envelope(status, retry_after, envelope, path, ts)?,
+            ts,
+        ))
     }
 
     /// One vendor request through the engine (rate limit, retries, a fresh signature per
@@ -426,7 +429,10 @@ pub(crate) fn list_page_of(data: wire::ListData, page: u64, size: u64) -> PhoneP
             .into_iter()
             .map(wire::ListItem::into_summary)
             .collect(),
-        next: more.then(|| page.checked_add(1)).flatten().map(|p| p.to_string()),
+        next: more
+            .then(|| page.checked_add(1))
+            .flatten()
+            .map(|p| p.to_string()),
         total: data.total,
     }
 }

@@ -369,7 +369,12 @@ impl Client {
         let mut cache = login.cache.lock().await;
         let now = self.clock.now();
         if let Some(c) = cache.as_ref() {
-            let fresh = now + login.margin < c.expires_at;
+            // Checked: a margin past the date range (accepted by the config) means never
+            // fresh, not a panic.
+            let fresh = time::Duration::try_from(login.margin)
+                .ok()
+                .and_then(|m| now.checked_add(m))
+                .is_some_and(|due| due < c.expires_at);
             if fresh && stale != Some(c.generation) {
                 return Ok((c.token.clone(), c.generation));
             }

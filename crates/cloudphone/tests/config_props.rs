@@ -1,0 +1,453 @@
+//! Property tests of the configuration parser: arbitrary text, TOML-like token soup and good
+//! documents mutated (characters spliced and cut; values swapped for other types, extreme
+//! numbers, nested tables) parse to a `Config` or a `ConfigError` — never panic — and what
+//! parses also builds or is refused without panicking. `${VAR}` substitution agrees with a
+//! reference model, and phone references parse and print back.
+//!
+//! Cases per property: 256 by default, `PROPTEST_CASES` to change.
+#![cfg(all(feature = "geelark", feature = "huawei-cph"))]
+
+use std::str::FromStr;
+
+use cloudphone::{Config, ConfigError, PhoneRef, ProviderConfig};
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+/// The README's example with every auth mode, secrets as `${VAR}`s.
+const GOOD: &str = r#"
+[providers.gl]
+type = "geelark"
+base_url = "https://openapi.geelark.com"
+app_id = "YOUR_APP_ID"
+api_key = "${GEELARK_API_KEY}"
+
+[providers.gl-token]
+type = "geelark"
+token = "${GEELARK_TOKEN}"
+batch_size = 100
+rate_limit_per_minute = 120
+
+[providers.hw]
+type = "huawei-cph"
+region = "cn-east-3"
+project_id = "0123456789abcdef0123456789abcdef"
+access_key = "${HW_AK}"
+secret_key = "${HW_SK}"
+
+[providers.hw-token]
+type = "huawei-cph"
+region = "cn-east-3"
+project_id = "0123456789abcdef0123456789abcdef"
+token = "${HW_TOKEN}"
+
+[providers.hw-iam]
+type = "huawei-cph"
+region = "cn-east-3"
+project_id = "0123456789abcdef0123456789abcdef"
+username = "${HW_USER}"
+password = "${HW_PASSWORD}"
+domain = "${HW_DOMAIN}"
+token_refresh_margin_secs = 300
+"#;
+
+const NAMES: [&str; 5] = ["gl", "gl-token", "hw", "hw-token", "hw-iam"];
+
+fn env(var: &str) -> Option<String> {
+    match var {
+        "GEELARK_API_KEY" | "GEELARK_TOKEN" | "HW_AK" | "HW_SK" | "HW_TOKEN" | "HW_USER"
+        | "HW_PASSWORD" | "HW_DOMAIN" => Some(format!("v-{var}")),
+        "A" => Some("1".into()),
+        "EMPTY" => Some(String::new()),
+        // Values are not expanded again: this stays literal.
+        "B" => Some("${A}".into()),
+        "D" => Some("$$".into()),
+        _ => None,
+    }
+}
+
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(256);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Parses `doc` and builds every provider it names: each step returns, none panics.
+fn parse_and_build(doc: &str) -> Result<(), TestCaseError> {
+    match Config::from_toml_str_with_env(doc, &env) {
+        Ok(config) => {
+            for name in config.providers().keys() {
+                if let Err(e) = config.build(name) {
+                    prop_assert!(
+                        matches!(&e, ConfigError::Invalid { provider, .. } if provider == name),
+                        "{e:?}"
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            let provider = match &e {
+                ConfigError::MissingType { provider, .. }
+                | ConfigError::UnknownType { provider, .. }
+                | ConfigError::MissingEnv { provider, .. }
+                | ConfigError::Invalid { provider, .. } => Some(provider),
+                _ => None,
+            };
+            if let Some(p) = provider {
+                // Names are checked before anything else is read, so an error about a
+                // provider names a valid one.
+                let valid = !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                prop_assert!(valid, "{e:?}");
+            }
+            prop_assert!(!e.to_string().is_empty());
+        }
+    }
+    Ok(())
+}
+
+/// Fragments that make random text look like a configuration.
+const FRAGMENTS: &[&str] = &[
+    "[providers.",
+    "[providers]",
+    "]",
+    "[[",
+    "\n",
+    " = ",
+    "=",
+    "type",
+    "\"geelark\"",
+    "\"huawei-cph\"",
+    "\"fake\"",
+    "gl",
+    "hw",
+    "\"",
+    "'",
+    "\"\"\"",
+    "${",
+    "}",
+    "$$",
+    "$",
+    "A",
+    "NOPE",
+    "token",
+    "app_id",
+    "api_key",
+    "region",
+    "project_id",
+    "endpoint",
+    "base_url",
+    "batch_size",
+    "concurrency",
+    "timeout_secs",
+    "token_refresh_margin_secs",
+    "retry_min_delay_ms",
+    "retry_max_delay_ms",
+    "0",
+    "-1",
+    "9223372036854775807",
+    "18446744073709551616",
+    "1e400",
+    "nan",
+    "inf",
+    "true",
+    "[1, 2]",
+    "{ a = 1 }",
+    "1979-05-27T07:32:00Z",
+    "#",
+    ".",
+    "\\u0000",
+    "é",
+    "\t",
+];
+
+/// A hostile TOML value of any type.
+fn toml_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        proptest::sample::select(
+            &[
+                "0",
+                "-1",
+                "1",
+                "9223372036854775807",
+                "-9223372036854775808",
+                "4294967296",
+                "65536",
+                "1e308",
+                "nan",
+                "-inf",
+                "0.5",
+                "true",
+                "false",
+                "[]",
+                "[\"a\", 1]",
+                "{}",
+                "{ a = { b = [1] } }",
+                "1979-05-27T07:32:00Z",
+                "07:32:00",
+                "\"\"",
+                "\" \"",
+                "\"${A}\"",
+                "\"${NOPE}\"",
+                "\"${\"",
+                "\"$${A}\"",
+                "\"cn-east-3/../x\"",
+                "\"http://127.0.0.1:1\"",
+                "\"not a url\"",
+                "\"https://[::1\"",
+                "\"\\u0000\"",
+                "\"é\"",
+            ][..]
+        )
+        .prop_map(str::to_owned),
+        ".{0,16}".prop_map(|s| toml::Value::String(s).to_string()),
+        (1usize..40).prop_map(|d| format!("{}1{}", "[".repeat(d), "]".repeat(d))),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    /// Replace the value of line `n` (a `key = value` line) by a hostile one.
+    Value(usize, String),
+    /// Delete line `n`.
+    DropLine(usize),
+    /// Insert a fragment at character `n`.
+    Insert(usize, &'static str),
+    /// Cut the document at character `n`.
+    Truncate(usize),
+    /// Delete `len` characters at `n`.
+    Delete(usize, usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        4 => (any::<usize>(), toml_value()).prop_map(|(n, v)| Edit::Value(n, v)),
+        1 => any::<usize>().prop_map(Edit::DropLine),
+        2 => (any::<usize>(), proptest::sample::select(FRAGMENTS)).prop_map(|(n, f)| Edit::Insert(n, f)),
+        1 => any::<usize>().prop_map(Edit::Truncate),
+        1 => (any::<usize>(), 1usize..12).prop_map(|(n, l)| Edit::Delete(n, l)),
+    ]
+}
+
+fn apply(doc: &str, e: &Edit) -> String {
+    let mut chars: Vec<char> = doc.chars().collect();
+    let at = |n: usize, len: usize| n % (len + 1);
+    match e {
+        Edit::Value(n, v) => {
+            let lines: Vec<&str> = doc.lines().collect();
+            let with_value: Vec<usize> = (0..lines.len())
+                .filter(|&i| lines[i].contains(" = "))
+                .collect();
+            if with_value.is_empty() {
+                return doc.to_owned();
+            }
+            let target = with_value[n % with_value.len()];
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| match l.split_once(" = ") {
+                    Some((k, _)) if i == target => format!("{k} = {v}"),
+                    _ => (*l).to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        Edit::DropLine(n) => {
+            let mut lines: Vec<&str> = doc.lines().collect();
+            if !lines.is_empty() {
+                let i = n % lines.len();
+                lines.remove(i);
+            }
+            lines.join("\n")
+        }
+        Edit::Insert(n, f) => {
+            let i = at(*n, chars.len());
+            chars.splice(i..i, f.chars());
+            chars.into_iter().collect()
+        }
+        Edit::Truncate(n) => {
+            chars.truncate(at(*n, chars.len()));
+            chars.into_iter().collect()
+        }
+        Edit::Delete(n, len) => {
+            let i = at(*n, chars.len());
+            let end = (i + len).min(chars.len());
+            chars.drain(i..end);
+            chars.into_iter().collect()
+        }
+    }
+}
+
+/// The specification of `${VAR}` substitution, written independently of the parser's: `$$`
+/// is a `$`, `${NAME}` the variable's value (not expanded again), any other `$` itself;
+/// `Err` for an unset variable or an unterminated `${`.
+fn model(s: &str) -> Result<String, ()> {
+    let c: Vec<char> = s.chars().collect();
+    let (mut out, mut i) = (String::new(), 0);
+    while i < c.len() {
+        match (c[i], c.get(i + 1)) {
+            ('$', Some('$')) => {
+                out.push('$');
+                i += 2;
+            }
+            ('$', Some('{')) => {
+                let close = (i + 2..c.len()).find(|&j| c[j] == '}').ok_or(())?;
+                let name: String = c[i + 2..close].iter().collect();
+                out.push_str(&env(&name).ok_or(())?);
+                i = close + 1;
+            }
+            (ch, _) => {
+                out.push(ch);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn arbitrary_text_never_panics(doc in any::<String>()) {
+        parse_and_build(&doc)?;
+    }
+
+    #[test]
+    fn token_soup_never_panics(parts in vec(proptest::sample::select(FRAGMENTS), 0..60)) {
+        parse_and_build(&parts.concat())?;
+    }
+
+    #[test]
+    fn mutated_good_configs_never_panic(edits in vec(edit(), 1..5)) {
+        let doc = edits.iter().fold(GOOD.to_owned(), |d, e| apply(&d, e));
+        parse_and_build(&doc)?;
+    }
+
+    #[test]
+    fn each_key_of_each_provider_takes_any_value(
+        provider in proptest::sample::select(&["geelark", "huawei-cph"][..]),
+        key in proptest::sample::select(&[
+            "base_url", "app_id", "api_key", "token", "batch_size", "status_batch_size",
+            "concurrency", "rate_limit_per_minute", "rate_limit_per_hour", "max_retries",
+            "retry_min_delay_ms", "retry_max_delay_ms", "timeout_secs", "connect_timeout_secs",
+            "region", "endpoint", "project_id", "access_key", "secret_key", "security_token",
+            "username", "password", "domain", "iam_endpoint", "token_refresh_margin_secs",
+            "rate_limit_per_second", "status_strategy", "type", "nope",
+        ][..]),
+        value in toml_value(),
+    ) {
+        let base = match provider {
+            "geelark" => "type = \"geelark\"\ntoken = \"t\"\n",
+            _ => "type = \"huawei-cph\"\nregion = \"cn-east-3\"\nproject_id = \"p\"\n",
+        };
+        // A repeated key is a TOML error; the value then goes under another table name.
+        parse_and_build(&format!("[providers.x]\n{base}{key} = {value}\n"))?;
+        parse_and_build(&format!("[providers.x]\n{base}[providers.x.{key}]\nv = {value}\n"))?;
+    }
+
+    #[test]
+    fn substitution_follows_the_model(
+        parts in vec(proptest::sample::select(
+            &["$", "{", "}", "A", "B", "D", "EMPTY", "NOPE", "x", "é", " ", "$$", "${"][..]
+        ), 0..12),
+    ) {
+        let s = parts.concat();
+        let doc = format!(
+            "[providers.g]\ntype = \"geelark\"\ntoken = \"t\"\napp_id = {}\n",
+            toml::Value::String(s.clone())
+        );
+        let parsed = Config::from_toml_str_with_env(&doc, &env);
+        match (model(&s), parsed) {
+            (Ok(want), Ok(cfg)) => match &cfg.providers()["g"] {
+                ProviderConfig::Geelark(g) => prop_assert_eq!(g.app_id.as_deref(), Some(want.as_str())),
+                other => prop_assert!(false, "{other:?}"),
+            },
+            (Err(()), Err(ConfigError::MissingEnv { provider, key, .. })) => {
+                prop_assert_eq!((provider.as_str(), key.as_str()), ("g", "app_id"));
+            }
+            (want, got) => prop_assert!(false, "{s:?}: model {want:?}, parser {got:?}"),
+        }
+    }
+
+    #[test]
+    fn phone_references_parse_or_are_refused(s in any::<String>()) {
+        match PhoneRef::from_str(&s) {
+            Ok(r) => {
+                prop_assert!(!r.provider.is_empty() && !r.provider.contains('/'));
+                prop_assert!(!r.phone.as_str().is_empty());
+                prop_assert_eq!(r.to_string(), s.clone());
+                prop_assert_eq!(PhoneRef::from_str(&r.to_string()).ok(), Some(r));
+            }
+            Err(_) => prop_assert!(
+                s.split_once('/').is_none_or(|(p, id)| p.is_empty() || id.is_empty())
+            ),
+        }
+    }
+
+    #[test]
+    fn phone_references_keep_any_id(name in "[A-Za-z0-9._-]{1,12}", id in ".{1,40}") {
+        let r = PhoneRef::from_str(&format!("{name}/{id}")).unwrap();
+        prop_assert_eq!(r, PhoneRef::new(name, id.as_str()));
+    }
+}
+
+#[test]
+fn the_good_config_parses_and_builds() {
+    let config = Config::from_toml_str_with_env(GOOD, &env).unwrap();
+    assert_eq!(
+        config
+            .providers()
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        {
+            let mut n = NAMES.to_vec();
+            n.sort_unstable();
+            n
+        }
+    );
+    for name in NAMES {
+        config.build(name).unwrap();
+    }
+}
+
+#[test]
+fn substitution_edge_cases() {
+    let app_id = |v: &str| {
+        let doc = format!(
+            "[providers.g]\ntype = \"geelark\"\ntoken = \"t\"\napp_id = {}\n",
+            toml::Value::String(v.to_owned())
+        );
+        Config::from_toml_str_with_env(&doc, &env).map(|c| match &c.providers()["g"] {
+            ProviderConfig::Geelark(g) => g.app_id.clone().unwrap(),
+            _ => unreachable!(),
+        })
+    };
+    assert_eq!(app_id("${A}${A}").unwrap(), "11");
+    assert_eq!(app_id("$${A}").unwrap(), "${A}");
+    assert_eq!(
+        app_id("${B}").unwrap(),
+        "${A}",
+        "values are not expanded again"
+    );
+    assert_eq!(app_id("${D}").unwrap(), "$$");
+    assert_eq!(app_id("${EMPTY}x").unwrap(), "x");
+    assert_eq!(app_id("a$").unwrap(), "a$");
+    assert_eq!(app_id("$A").unwrap(), "$A");
+    assert_eq!(app_id("}{").unwrap(), "}{");
+    for bad in ["${", "${A", "${}", "${NOPE}", "x${A}${", "${${A}}"] {
+        let e = app_id(bad).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::MissingEnv { provider, key, .. } if provider == "g" && key == "app_id"),
+            "{bad}: {e:?}"
+        );
+    }
+}
