@@ -493,7 +493,8 @@ async fn a_wait_deadline_keeps_every_accepted_job_reference() {
             if !mode.is_geelark() {
                 assert_eq!(reset.jobs().count(), ids.len(), "{}", b.ctx("job refs"));
             }
-            // Resets take 5 s (GeeLark 6 s) from now on; the wait gives up long before.
+            // Held in their resetting state (setting a status cancels the transition), the
+            // phones cannot finish: the wait's deadline always comes first.
             let mut faults = faults_for(seed, mode);
             faults.hang = 0.0;
             faults.expire_token_after_calls = None;
