@@ -45,3 +45,25 @@ async fn a_huge_token_refresh_margin_logs_in_every_time_instead_of_panicking() {
     login.assert_async().await;
     phone.assert_async().await;
 }
+
+#[tokio::test]
+async fn the_largest_accepted_numbers_serve_a_call() {
+    let mut s = Server::new_async().await;
+    let phone = s
+        .mock("GET", format!("{BASE}/phones/p0").as_str())
+        .with_body(r#"{"phone_id":"p0","status":2}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let mut cfg = config(&s.url())
+        .with_token(TOKEN.to_owned().into())
+        .with_rate_limit_per_second(u32::MAX)
+        .with_retries(usize::MAX, u64::MAX, u64::MAX)
+        .with_status_strategy(StatusStrategy::Detail);
+    cfg.timeout_secs = u64::MAX;
+    cfg.connect_timeout_secs = u64::MAX;
+    cfg.concurrency = 64;
+    let p = HuaweiCphProvider::new(cfg).unwrap();
+    assert!(p.status(&ids(&["p0"])).await.unwrap().all_done());
+    phone.assert_async().await;
+}
