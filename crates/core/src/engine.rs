@@ -86,6 +86,8 @@ pub struct BatchEngine {
     config: EngineConfig,
     shared: Arc<RateLimiter>,
     per_endpoint: Mutex<HashMap<&'static str, Arc<RateLimiter>>>,
+    /// Whether a request has succeeded since the last credential rejection.
+    credentials_ok: AtomicBool,
 }
 
 impl BatchEngine {
@@ -96,6 +98,7 @@ impl BatchEngine {
             shared: Arc::new(RateLimiter::new(config.rate_limits.iter().copied())),
             config,
             per_endpoint: Mutex::new(HashMap::new()),
+            credentials_ok: AtomicBool::new(false),
         }
     }
 
@@ -181,25 +184,39 @@ impl BatchEngine {
 
         let rejected = AtomicBool::new(false);
         let mut auth_error: Option<Error> = None;
-        let chunks = valid.chunks(chunk_size.max(1)).map(<[PhoneId]>::to_vec);
-        let mut answers = futures::stream::iter(chunks)
-            .map(|chunk| {
-                let rejected = &rejected;
-                let run = &run;
-                async move {
-                    if rejected.load(Ordering::SeqCst) {
-                        return (chunk, None);
-                    }
-                    let answer = run(chunk.clone()).await;
-                    if let Err(e) = &answer {
-                        if e.kind().is_auth() {
-                            rejected.store(true, Ordering::SeqCst);
-                        }
-                    }
-                    (chunk, Some(answer))
+        // Every chunk in flight carries the same credentials: until they are known to be good,
+        // one chunk goes alone, so that a wrong key is sent once, not `concurrency` times
+        // (Huawei locks an AK/SK after five failures).
+        let attempt = |chunk: Vec<PhoneId>| {
+            let (rejected, run) = (&rejected, &run);
+            async move {
+                if rejected.load(Ordering::SeqCst) {
+                    return (chunk, None);
                 }
-            })
-            .buffer_unordered(self.config.concurrency.max(1));
+                let answer = run(chunk.clone()).await;
+                match &answer {
+                    Err(e) if e.kind().is_auth() => {
+                        rejected.store(true, Ordering::SeqCst);
+                        self.credentials_ok.store(false, Ordering::SeqCst);
+                    }
+                    Ok(_) => self.credentials_ok.store(true, Ordering::SeqCst),
+                    Err(_) => {}
+                }
+                (chunk, Some(answer))
+            }
+        };
+        let mut chunks = valid.chunks(chunk_size.max(1)).map(<[PhoneId]>::to_vec);
+        let mut first = Vec::new();
+        if !self.credentials_ok.load(Ordering::SeqCst) {
+            if let Some(chunk) = chunks.next() {
+                first.push(attempt(chunk).await);
+            }
+        }
+        let mut answers = futures::stream::iter(first).chain(
+            futures::stream::iter(chunks)
+                .map(attempt)
+                .buffer_unordered(self.config.concurrency.max(1)),
+        );
 
         while let Some((chunk, answer)) = answers.next().await {
             match answer {
@@ -416,6 +433,58 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unauthenticated);
         assert_eq!(calls.load(Ordering::SeqCst), 1, "no call after a rejection");
+    }
+
+    #[tokio::test]
+    async fn rejected_credentials_are_sent_once_even_with_concurrency() {
+        let calls = AtomicUsize::new(0);
+        let e = BatchEngine::new(
+            "test",
+            EngineConfig::default()
+                .concurrency(8)
+                .retry(RetryPolicy::none()),
+        );
+        let phones: Vec<PhoneId> = (0..40).map(|i| PhoneId::new(format!("p{i}"))).collect();
+        let err = e
+            .run_chunks(Operation::Reset, &phones, 5, |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async {
+                    tokio::task::yield_now().await;
+                    Err::<Vec<PhoneOutcome>, _>(Error::new(ErrorKind::Unauthenticated, "bad AK/SK"))
+                }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one probe, then stop");
+    }
+
+    #[tokio::test]
+    async fn once_credentials_work_chunks_fan_out_at_once() {
+        let e = BatchEngine::new("test", EngineConfig::default().concurrency(4));
+        let ok = |chunk: Vec<PhoneId>| async move {
+            Ok(chunk.into_iter().map(PhoneOutcome::done).collect())
+        };
+        let phones: Vec<PhoneId> = (0..8).map(|i| PhoneId::new(format!("p{i}"))).collect();
+        e.run_chunks(Operation::Status, &phones, 2, ok)
+            .await
+            .unwrap();
+        // Now proven: all four chunks are in flight together.
+        let in_flight = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        e.run_chunks(Operation::Status, &phones, 2, |chunk| {
+            let (in_flight, peak) = (&in_flight, &peak);
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok(chunk.into_iter().map(PhoneOutcome::done).collect())
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(peak.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]

@@ -29,7 +29,10 @@ pub fn observe(o: &mut PhoneOutcome, seen: PhoneOutcome, target: PhoneState) -> 
         o.name = seen.name;
     }
     match seen.outcome {
-        Outcome::Failed(e) if e.is_temporary() => false,
+        // The read failed, not the operation: ask again next round.
+        Outcome::Failed(e) if e.is_temporary() || e.kind() == ErrorKind::MissingFromResponse => {
+            false
+        }
         Outcome::Failed(e) => {
             o.outcome = Outcome::Failed(e);
             true
@@ -200,6 +203,20 @@ mod tests {
         assert!(r.outcomes[0].is_pending());
         assert_eq!(fake.requests(), 3);
         assert_eq!(fake.applied(Operation::Reset, &ids(1)[0]), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_phone_left_out_of_a_status_answer_stays_pending() {
+        let fake = FakeProvider::builder().phones(2).settle_polls(1).build();
+        let phones = ids(2);
+        let stopping = fake.stop(&phones).await.unwrap();
+        fake.omit_phone(&phones[1]);
+        let opts = WaitOptions::default()
+            .timeout(Duration::from_secs(3))
+            .poll_interval(Duration::from_secs(1));
+        let waited = fake.wait(&stopping, &opts).await.unwrap();
+        assert!(waited.outcomes[0].is_done());
+        assert!(waited.outcomes[1].is_pending(), "{:?}", waited.outcomes[1]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -20,7 +20,7 @@ use crate::VENDOR;
 pub(crate) enum Auth {
     Token(SecretString),
     AkSk(Signer),
-    Iam(IamLogin),
+    Iam(Box<IamLogin>),
 }
 
 impl Auth {
@@ -41,6 +41,10 @@ pub(crate) struct IamLogin {
     pub margin: Duration,
     /// Held across the IAM call, so that concurrent requests share one login.
     pub cache: tokio::sync::Mutex<Option<CachedToken>>,
+    /// Set once IAM refuses the password: the credentials never change within a provider, so
+    /// every later caller gets the refusal instead of logging in again (repeated failures lock
+    /// the account).
+    pub rejected: std::sync::OnceLock<cloudphone_core::Error>,
 }
 
 pub(crate) struct CachedToken {
@@ -367,6 +371,9 @@ impl Client {
     /// share one login.
     async fn iam_token(&self, login: &IamLogin, stale: Option<u64>) -> Result<(SecretString, u64)> {
         let mut cache = login.cache.lock().await;
+        if let Some(e) = login.rejected.get() {
+            return Err(e.clone());
+        }
         let now = self.clock.now();
         if let Some(c) = cache.as_ref() {
             // Checked: a margin past the date range (accepted by the config) means never
@@ -383,7 +390,12 @@ impl Client {
         let (token, expires_at) = self
             .engine
             .call("iam-token", Idempotency::ReadOnly, || self.iam_login(login))
-            .await?;
+            .await
+            .inspect_err(|e| {
+                if e.kind().is_auth() {
+                    let _ = login.rejected.set(e.clone());
+                }
+            })?;
         *cache = Some(CachedToken {
             token: token.clone(),
             expires_at,

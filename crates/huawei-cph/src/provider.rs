@@ -109,14 +109,15 @@ impl HuaweiCphProviderBuilder {
                 let mut url = iam_endpoint;
                 let path = format!("{}/v3/auth/tokens", url.path().trim_end_matches('/'));
                 url.set_path(&path);
-                Auth::Iam(IamLogin {
+                Auth::Iam(Box::new(IamLogin {
                     username,
                     password,
                     domain,
                     url,
                     margin: Duration::from_secs(c.token_refresh_margin_secs),
                     cache: tokio::sync::Mutex::new(None),
-                })
+                    rejected: std::sync::OnceLock::new(),
+                }))
             }
         };
         let budgets = if c.rate_limit_per_second > 0 {

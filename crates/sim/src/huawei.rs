@@ -328,7 +328,7 @@ impl HwState {
         let mut server = random_hex32(&mut self.rng);
         for _ in 0..n {
             // Real CPH servers host several phones each.
-            if self.phones.len() % 4 == 0 {
+            if self.phones.len().is_multiple_of(4) {
                 server = random_hex32(&mut self.rng);
             }
             let id = loop {
