@@ -2,6 +2,7 @@
 //!
 //! See `cloudphone --help`; the README has a walk-through.
 
+mod bench;
 mod demo;
 mod input;
 mod output;
@@ -70,6 +71,8 @@ enum Command {
     Jobs(JobsArgs),
     /// Run the main job on an embedded simulator of both vendors.
     Demo(demo::DemoArgs),
+    /// Measure the clients at fleet scale on the simulator (writes bench-results.{md,json}).
+    Bench(bench::BenchArgs),
     /// The vendor simulator.
     #[command(subcommand)]
     Sim(SimCmd),
@@ -244,6 +247,7 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
     };
     match cli.command {
         Command::Demo(args) => return demo::run(&ctx, args).await,
+        Command::Bench(args) => return bench::run(args).await,
         Command::Sim(SimCmd::Serve(args)) => {
             cloudphone_sim::serve_until_ctrl_c(args.into_config())
                 .await
@@ -300,7 +304,7 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
         }
         Command::List(a) => list(&ctx, &fleet, &a).await,
         Command::Jobs(a) => jobs(&ctx, &fleet, &a).await,
-        Command::Demo(_) | Command::Sim(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Bench(_) | Command::Sim(_) => unreachable!("handled above"),
     }
 }
 
