@@ -2,7 +2,8 @@
 # Runs the fuzz targets, each for SECONDS (default 60), starting from the committed seeds.
 # Usage: fuzz/run.sh [SECONDS] [TARGET...]   (targets: geelark_decode huawei_decode config_parse)
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and a nightly toolchain; without one, the
-# stable compiler is used with RUSTC_BOOTSTRAP=1.
+# stable compiler is used with RUSTC_BOOTSTRAP=1 (both routes build and run). Crashes land in
+# fuzz/artifacts/TARGET/; replay one with `cargo +nightly fuzz run TARGET FILE`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
