@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -481,13 +482,25 @@ impl HuaweiCphProvider {
             } else {
                 match pages_left {
                     Some(n) => {
-                        // The count is known: fetch the remaining pages concurrently.
-                        let offsets = (0..n).map(|i| (first_len + i * LIST_PAGE_SIZE) as u64);
+                        // The count is known: fetch the remaining pages concurrently, but stop
+                        // once every wanted phone was seen or a short page marks the real end
+                        // (a wrong or hostile `count` must not cost millions of calls).
+                        let end = AtomicU64::new(u64::MAX);
+                        let offsets = (0..n)
+                            .map(|i| (first_len as u64).saturating_add((i * LIST_PAGE_SIZE) as u64))
+                            .take_while(|o| *o < end.load(Ordering::SeqCst));
                         let mut pages = futures::stream::iter(offsets)
-                            .map(|o| self.list_raw(o, LIST_PAGE_SIZE))
+                            .map(|o| async move { (o, self.list_raw(o, LIST_PAGE_SIZE).await) })
                             .buffer_unordered(self.concurrency);
-                        while let Some(page) = pages.next().await {
-                            keep(&mut seen, page?.phones);
+                        while let Some((offset, page)) = pages.next().await {
+                            let page = page?;
+                            if page.phones.as_ref().map_or(0, Vec::len) < LIST_PAGE_SIZE {
+                                end.fetch_min(offset, Ordering::SeqCst);
+                            }
+                            keep(&mut seen, page.phones);
+                            if seen.len() == wanted.len() {
+                                break;
+                            }
                         }
                     }
                     None => {
@@ -496,7 +509,7 @@ impl HuaweiCphProvider {
                             let page = self.list_raw(offset, LIST_PAGE_SIZE).await?;
                             let n = page.phones.as_ref().map_or(0, Vec::len);
                             keep(&mut seen, page.phones);
-                            if n < LIST_PAGE_SIZE {
+                            if n < LIST_PAGE_SIZE || seen.len() == wanted.len() {
                                 break;
                             }
                             offset += n as u64;
@@ -505,8 +518,9 @@ impl HuaweiCphProvider {
                 }
             }
         }
+        let answered: HashSet<PhoneId> = outcomes.iter().map(|o| o.phone.clone()).collect();
         for id in &chunk {
-            if outcomes.iter().any(|o| &o.phone == id) {
+            if answered.contains(id) {
                 continue;
             }
             outcomes.push(match seen.get(id.as_str()) {

@@ -412,3 +412,47 @@ async fn hostile_ids_stay_inside_their_path_segment() {
         "why dot segments are refused rather than encoded"
     );
 }
+
+#[tokio::test]
+async fn a_hostile_list_count_does_not_cost_a_call_per_claimed_page() {
+    let mut s = mockito::Server::new_async().await;
+    // The first page claims 10^12 phones; the real data ends on the second page.
+    let first = s
+        .mock("GET", format!("{BASE}/phones?offset=0&limit=200").as_str())
+        .with_body(phones_json(0..200, 1_000_000_000_000))
+        .expect(1)
+        .create_async()
+        .await;
+    let second = s
+        .mock(
+            "GET",
+            format!("{BASE}/phones?offset=200&limit=200").as_str(),
+        )
+        .with_body(phones_json(200..205, 1_000_000_000_000))
+        .expect(1)
+        .create_async()
+        .await;
+    let beyond = s
+        .mock(
+            "GET",
+            Matcher::Regex(
+                r"^/v1/proj-1/cloud-phone/phones\?offset=([4-9]|[1-9][0-9])[0-9]{2,}".into(),
+            ),
+        )
+        .with_body(r#"{"count":1000000000000,"phones":[]}"#)
+        .expect_at_most(64)
+        .create_async()
+        .await;
+    let p = HuaweiCphProvider::new(
+        config(&s.url())
+            .with_token(TOKEN.to_owned().into())
+            .with_status_strategy(StatusStrategy::List),
+    )
+    .unwrap();
+    let r = p.status(&ids(&["p1", "p202", "p999999"])).await.unwrap();
+    first.assert_async().await;
+    second.assert_async().await;
+    beyond.assert_async().await;
+    assert_eq!(r.summary().succeeded, 2);
+    assert_eq!(r.outcomes[2].error().unwrap().kind(), ErrorKind::NotFound);
+}
