@@ -144,6 +144,32 @@ impl Error {
         .with_vendor(vendor)
     }
 
+    /// Classifies a request that got no HTTP answer at all, for the retry rules.
+    ///
+    /// `connect`: the connection was never established, so nothing reached the vendor and even
+    /// a state change may be repeated — unless the TLS handshake failed (a bad or untrusted
+    /// certificate), which no retry can fix. `timeout`: the vendor may have acted, so only
+    /// reads are repeated. Anything else (a reset connection, a cut body) is ambiguous too.
+    pub fn transport(
+        connect: bool,
+        timeout: bool,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        let e = if connect && is_tls_failure(&source) {
+            Error::new(ErrorKind::Unavailable, message)
+                .with_temporary(false)
+                .with_not_applied(true)
+        } else if connect {
+            Error::new(ErrorKind::Unavailable, message).with_not_applied(true)
+        } else if timeout {
+            Error::new(ErrorKind::Timeout, message)
+        } else {
+            Error::new(ErrorKind::Unavailable, message)
+        };
+        e.with_source(source)
+    }
+
     /// Names the vendor that produced the error.
     pub fn with_vendor(mut self, vendor: &'static str) -> Self {
         self.inner.vendor = Some(vendor);
@@ -218,6 +244,26 @@ impl Error {
     }
 }
 
+/// Whether `e` (or a cause of it) is a failed TLS handshake: tokio-rustls reports those as
+/// I/O errors of kind `InvalidData`. (Messages are not searched: they may quote the URL.)
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        // An I/O error wrapping another hides it from `source()`: look inside by hand.
+        let mut io = err.downcast_ref::<std::io::Error>();
+        while let Some(i) = io {
+            if i.kind() == std::io::ErrorKind::InvalidData {
+                return true;
+            }
+            io = i
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>());
+        }
+        cur = err.source();
+    }
+    false
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
@@ -273,6 +319,27 @@ mod tests {
             .with_vendor_code("42001");
         assert_eq!(e.to_string(), "geelark: not_found (42001): env not found");
         assert!(!e.is_temporary());
+    }
+
+    #[test]
+    fn transport_failures_are_classified_for_retries() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = Error::transport(true, false, "connect", refused);
+        assert!(e.is_temporary() && e.is_not_applied());
+        // As hyper-rustls reports it: an I/O error wrapping the handshake's I/O error.
+        let tls = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate",
+        ));
+        let e = Error::transport(true, false, "connect", tls);
+        assert!(
+            !e.is_temporary(),
+            "a bad certificate is not fixed by retrying"
+        );
+        let timeout = std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
+        let e = Error::transport(false, true, "send", timeout);
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(e.is_temporary() && !e.is_not_applied());
     }
 
     #[test]

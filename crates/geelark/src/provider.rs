@@ -531,18 +531,14 @@ pub(crate) fn batch_outcomes(
 }
 
 fn transport_error(e: reqwest::Error, path: &str) -> Error {
-    let (kind, not_applied) = if e.is_connect() {
-        // Nothing reached GeeLark: even a state change is safe to repeat.
-        (ErrorKind::Unavailable, true)
-    } else if e.is_timeout() {
-        (ErrorKind::Timeout, false)
-    } else {
-        (ErrorKind::Unavailable, false)
-    };
-    Error::new(kind, format!("request to `{path}` failed: {e}"))
-        .with_vendor(VENDOR)
-        .with_not_applied(not_applied)
-        .with_source(e)
+    let (connect, timeout) = (e.is_connect(), e.is_timeout());
+    Error::transport(
+        connect,
+        timeout,
+        format!("request to `{path}` failed: {e}"),
+        e,
+    )
+    .with_vendor(VENDOR)
 }
 
 fn http_error(

@@ -130,14 +130,15 @@ struct IamToken {
 
 /// Classifies a transport failure: nothing sent, timed out (ambiguous) or broken (ambiguous).
 pub(crate) fn transport_error(e: reqwest::Error) -> Error {
-    let err = if e.is_connect() {
-        Error::new(ErrorKind::Unavailable, format!("could not connect: {e}")).with_not_applied(true)
-    } else if e.is_timeout() {
-        Error::new(ErrorKind::Timeout, format!("request timed out: {e}"))
+    let (connect, timeout) = (e.is_connect(), e.is_timeout());
+    let message = if connect {
+        format!("could not connect: {e}")
+    } else if timeout {
+        format!("request timed out: {e}")
     } else {
-        Error::new(ErrorKind::Unavailable, format!("transport failure: {e}"))
+        format!("transport failure: {e}")
     };
-    err.with_vendor(VENDOR).with_source(e)
+    Error::transport(connect, timeout, message, e).with_vendor(VENDOR)
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
