@@ -13,7 +13,7 @@ use cloudphone_core::{
     Outcome, PhoneId, PhoneOutcome, PhonePage, PhoneSummary, RateBudget, RateScope, ResetOptions,
     Result, RetryPolicy, StartOptions, WaitOptions,
 };
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 
 use crate::client::{Auth, Client, IamLogin};
@@ -448,9 +448,7 @@ impl HuaweiCphProvider {
         chunk: Vec<PhoneId>,
         details_if_cheaper: bool,
     ) -> Result<Vec<PhoneOutcome>> {
-        let first = self.list_raw(0, LIST_PAGE_SIZE).await?;
         let mut seen: HashMap<String, Phone> = HashMap::new();
-        let first_len = first.phones.as_ref().map_or(0, Vec::len);
         let wanted: HashSet<&str> = chunk.iter().map(PhoneId::as_str).collect();
         let keep = |seen: &mut HashMap<String, Phone>, phones: Option<Vec<Phone>>| {
             for p in phones.unwrap_or_default() {
@@ -459,17 +457,35 @@ impl HuaweiCphProvider {
                 }
             }
         };
-        keep(&mut seen, first.phones);
+        // Listing these ids takes at least this many pages: ask for them together rather than
+        // waiting for the first page's `count`.
+        let guess = chunk.len().div_ceil(LIST_PAGE_SIZE).max(1);
+        let head: Vec<PhoneList> = futures::stream::iter(0..guess)
+            .map(|i| self.list_raw((i * LIST_PAGE_SIZE) as u64, LIST_PAGE_SIZE))
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        let count = head.first().and_then(|p| p.count);
+        // Records covered by the leading full pages; a short page is the end of the data.
+        let mut first_len = 0usize;
+        let mut short = false;
+        for page in head {
+            let n = page.phones.as_ref().map_or(0, Vec::len);
+            if !short {
+                first_len += n;
+                short = n < LIST_PAGE_SIZE;
+            }
+            keep(&mut seen, page.phones);
+        }
         let remaining: Vec<PhoneId> = chunk
             .iter()
             .filter(|id| !seen.contains_key(id.as_str()))
             .cloned()
             .collect();
-        let complete =
-            first_len < LIST_PAGE_SIZE || first.count.is_some_and(|c| c <= first_len as u64);
+        let complete = short || count.is_some_and(|c| c <= first_len as u64);
         let mut outcomes: Vec<PhoneOutcome> = Vec::with_capacity(chunk.len());
         if !remaining.is_empty() && !complete {
-            let pages_left = first.count.map(|c| {
+            let pages_left = count.map(|c| {
                 (c.saturating_sub(first_len as u64)).div_ceil(LIST_PAGE_SIZE as u64) as usize
             });
             let use_details = details_if_cheaper && pages_left.is_none_or(|p| p >= remaining.len());
@@ -532,10 +548,13 @@ impl HuaweiCphProvider {
     }
 
     /// Jobs of the given request ids, fetched with list-jobs: up to 20 request ids per call,
-    /// 100 jobs per page, pages followed only until every wanted job was seen.
+    /// 100 jobs per page. Every page that `totals` (the jobs each request created) calls for is
+    /// fetched at once; pages past those are followed one by one, and only while wanted jobs
+    /// are still missing.
     async fn jobs_by_request(
         &self,
         groups: &HashMap<String, HashSet<String>>,
+        totals: &HashMap<String, usize>,
     ) -> Result<HashMap<String, (String, Job)>> {
         let mut rids: Vec<String> = groups.keys().cloned().collect();
         rids.sort();
@@ -543,55 +562,83 @@ impl HuaweiCphProvider {
             .chunks(REQUEST_IDS_PER_CALL)
             .map(<[String]>::to_vec)
             .collect();
-        let mut calls = futures::stream::iter(chunks)
-            .map(|rids| async move {
-                let wanted: HashSet<&str> = rids
-                    .iter()
-                    .flat_map(|r| groups[r].iter().map(String::as_str))
-                    .collect();
-                let joined = rids
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let mut found: HashMap<String, (String, Job)> = HashMap::new();
-                let mut offset = 0usize;
-                loop {
-                    let url = self.client.url(
-                        &["jobs"],
-                        &[
-                            ("limit", JOBS_PAGE_SIZE.to_string()),
-                            ("offset", offset.to_string()),
-                            ("request_ids", joined.clone()),
-                        ],
-                    )?;
-                    let page = self
-                        .client
-                        .send::<JobList>(
-                            "list-jobs",
-                            Idempotency::ReadOnly,
-                            Method::GET,
-                            &url,
-                            None,
-                        )
-                        .await?;
-                    let jobs = page.value.jobs.unwrap_or_default();
-                    let (n, new) = absorb_jobs(jobs, groups, &rids, &mut found);
-                    let all_seen = wanted.iter().all(|w| found.contains_key(*w));
-                    // A page that brings nothing new means the vendor ignored the offset.
-                    if n < JOBS_PAGE_SIZE || all_seen || new == 0 {
-                        break;
-                    }
-                    offset += n;
-                }
-                Ok::<_, Error>(found)
-            })
+        let expected_pages = |rids: &[String]| {
+            let jobs: usize = rids
+                .iter()
+                .map(|r| totals.get(r).copied().unwrap_or(0).max(groups[r].len()))
+                .sum();
+            jobs.div_ceil(JOBS_PAGE_SIZE).max(1)
+        };
+        let first_pass: Vec<(usize, usize)> = chunks
+            .iter()
+            .enumerate()
+            .flat_map(|(c, rids)| (0..expected_pages(rids)).map(move |p| (c, p * JOBS_PAGE_SIZE)))
+            .collect();
+        let chunks = &chunks;
+        let mut pages = futures::stream::iter(first_pass)
+            .map(|(c, offset)| async move { (c, offset, self.jobs_page(&chunks[c], offset).await) })
             .buffer_unordered(self.concurrency);
-        let mut all = HashMap::new();
-        while let Some(found) = calls.next().await {
-            all.extend(found?);
+        let mut found: HashMap<String, (String, Job)> = HashMap::new();
+        // Per chunk: the end of the last full page, where more jobs may follow.
+        let mut full_to: HashMap<usize, usize> = HashMap::new();
+        while let Some((c, offset, page)) = pages.next().await {
+            let (n, _) = absorb_jobs(page?, groups, &chunks[c], &mut found);
+            if n >= JOBS_PAGE_SIZE {
+                let end = full_to.entry(c).or_default();
+                *end = (*end).max(offset + n);
+            }
         }
-        Ok(all)
+        drop(pages);
+        for (c, rids) in chunks.iter().enumerate() {
+            let all_seen = |found: &HashMap<String, (String, Job)>| {
+                rids.iter()
+                    .flat_map(|r| groups[r].iter())
+                    .all(|w| found.contains_key(w))
+            };
+            let Some(&end) = full_to.get(&c) else {
+                continue;
+            };
+            if end < expected_pages(rids) * JOBS_PAGE_SIZE || all_seen(&found) {
+                continue;
+            }
+            let mut offset = end;
+            loop {
+                let (n, new) = absorb_jobs(
+                    self.jobs_page(rids, offset).await?,
+                    groups,
+                    rids,
+                    &mut found,
+                );
+                // A page that brings nothing new means the vendor ignored the offset.
+                if n < JOBS_PAGE_SIZE || new == 0 || all_seen(&found) {
+                    break;
+                }
+                offset += n;
+            }
+        }
+        Ok(found)
+    }
+
+    /// One list-jobs page for up to 20 request ids.
+    async fn jobs_page(&self, rids: &[String], offset: usize) -> Result<Vec<Job>> {
+        let joined = rids
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(",");
+        let url = self.client.url(
+            &["jobs"],
+            &[
+                ("limit", JOBS_PAGE_SIZE.to_string()),
+                ("offset", offset.to_string()),
+                ("request_ids", joined),
+            ],
+        )?;
+        let page = self
+            .client
+            .send::<JobList>("list-jobs", Idempotency::ReadOnly, Method::GET, &url, None)
+            .await?;
+        Ok(page.value.jobs.unwrap_or_default())
     }
 
     async fn show_job(&self, job_id: &str) -> Result<Job> {
@@ -739,7 +786,7 @@ impl CloudPhoneProvider for HuaweiCphProvider {
         let found = if groups.is_empty() {
             HashMap::new()
         } else {
-            self.jobs_by_request(&groups).await?
+            self.jobs_by_request(&groups, &HashMap::new()).await?
         };
         // Jobs without a request id, or not listed under it, are asked for one by one.
         let missing: Vec<String> = unique
@@ -796,6 +843,13 @@ impl CloudPhoneProvider for HuaweiCphProvider {
                 by_status.insert(i);
             }
         }
+        // How many jobs each request created: how many list-jobs pages to ask for at once.
+        let mut totals: HashMap<String, usize> = HashMap::new();
+        for j in outcomes.iter().filter_map(|o| o.job.as_ref()) {
+            if let Some(r) = &j.request_id {
+                *totals.entry(r.clone()).or_default() += 1;
+            }
+        }
         let mut rounds = 0u32;
         while !by_job.is_empty() || !by_status.is_empty() {
             rounds += 1;
@@ -808,7 +862,7 @@ impl CloudPhoneProvider for HuaweiCphProvider {
                         .or_default()
                         .insert(j.job_id.clone());
                 }
-                match self.jobs_by_request(&groups).await {
+                match self.jobs_by_request(&groups, &totals).await {
                     Ok(found) => {
                         let watched: Vec<usize> = by_job.iter().copied().collect();
                         for i in watched {
