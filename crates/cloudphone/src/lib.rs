@@ -40,3 +40,8 @@ pub use cloudphone_geelark as geelark;
 /// The Huawei Cloud CPH backend.
 #[cfg(feature = "huawei-cph")]
 pub use cloudphone_huawei_cph as huawei_cph;
+
+/// The README's Rust examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
