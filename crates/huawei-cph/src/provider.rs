@@ -448,13 +448,17 @@ impl HuaweiCphProvider {
         chunk: Vec<PhoneId>,
         details_if_cheaper: bool,
     ) -> Result<Vec<PhoneOutcome>> {
-        let mut seen: HashMap<String, Phone> = HashMap::new();
-        let wanted: HashSet<&str> = chunk.iter().map(PhoneId::as_str).collect();
-        let keep = |seen: &mut HashMap<String, Phone>, phones: Option<Vec<Phone>>| {
+        // Outcomes are made as pages arrive: a 100,000-phone account must not be held as
+        // full phone records.
+        let mut seen: HashMap<PhoneId, PhoneOutcome> = HashMap::new();
+        let wanted: HashMap<&str, &PhoneId> = chunk.iter().map(|id| (id.as_str(), id)).collect();
+        let keep = |seen: &mut HashMap<PhoneId, PhoneOutcome>, phones: Option<Vec<Phone>>| {
             for p in phones.unwrap_or_default() {
-                if let Some(id) = p.phone_id.clone().filter(|i| wanted.contains(i.as_str())) {
-                    seen.entry(id).or_insert(p);
-                }
+                let Some(&id) = p.phone_id.as_deref().and_then(|i| wanted.get(i)) else {
+                    continue;
+                };
+                seen.entry(id.clone())
+                    .or_insert_with(|| phone_outcome(id.clone(), &p));
             }
         };
         // Listing these ids takes at least this many pages: ask for them together rather than
@@ -479,7 +483,7 @@ impl HuaweiCphProvider {
         }
         let remaining: Vec<PhoneId> = chunk
             .iter()
-            .filter(|id| !seen.contains_key(id.as_str()))
+            .filter(|id| !seen.contains_key(*id))
             .cloned()
             .collect();
         let complete = short || count.is_some_and(|c| c <= first_len as u64);
@@ -539,10 +543,7 @@ impl HuaweiCphProvider {
             if answered.contains(id) {
                 continue;
             }
-            outcomes.push(match seen.get(id.as_str()) {
-                Some(p) => phone_outcome(id.clone(), p),
-                None => not_listed(id),
-            });
+            outcomes.push(seen.remove(id).unwrap_or_else(|| not_listed(id)));
         }
         Ok(outcomes)
     }
