@@ -477,3 +477,24 @@ async fn verbose_logs_never_show_secrets() {
     // Logs were really on (the run helper has already checked that no secret appears).
     assert!(!out.stderr.is_empty(), "expected logs on stderr");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_configuration_the_simulator_prints_works_as_is() {
+    let env = Env::new().await;
+    let printed = env.dir.path().join("printed.toml");
+    std::fs::write(&printed, env.sim.client_config()).unwrap();
+    let (a, b) = (env.gl(0), env.hw(0));
+    let out = env
+        .run(&[
+            "--config",
+            printed.to_str().unwrap(),
+            "status",
+            &a,
+            &b,
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["summary"]["succeeded"], 2);
+}

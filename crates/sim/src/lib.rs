@@ -304,6 +304,27 @@ impl Simulator {
         )
     }
 
+    /// A `cloudphone.toml` for the `cloudphone` command and library that points at this
+    /// simulator (GeeLark key auth, Huawei AK/SK). Written here, not taken from the client
+    /// crates: the simulator stays independent of them.
+    pub fn client_config(&self) -> String {
+        let c = &self.credentials;
+        format!(
+            "[providers.gl]\ntype = \"geelark\"\nbase_url = \"{gl}\"\napp_id = \"{app}\"\napi_key = \"{key}\"\n\n\
+             [providers.hw]\ntype = \"huawei-cph\"\nregion = \"{region}\"\nproject_id = \"{pid}\"\n\
+             endpoint = \"{hw}\"\niam_endpoint = \"{iam}\"\naccess_key = \"{ak}\"\nsecret_key = \"{sk}\"\n",
+            gl = self.geelark_url(),
+            app = c.geelark_app_id,
+            key = c.geelark_api_key,
+            region = c.huawei_region,
+            pid = c.huawei_project_id,
+            hw = self.huawei_url(),
+            iam = self.iam_url(),
+            ak = c.huawei_access_key,
+            sk = c.huawei_secret_key,
+        )
+    }
+
     /// Stops both listeners and waits until every server task has ended. Hanging responses are
     /// cut short; connections still open after a grace period are aborted.
     pub async fn shutdown(mut self) {
@@ -460,6 +481,10 @@ impl SimArgs {
 pub async fn serve_until_ctrl_c(config: SimConfig) -> std::io::Result<()> {
     let sim = Simulator::start(config).await?;
     println!("{}", sim.banner());
+    println!(
+        "\nA cloudphone.toml for these servers (cloudphone --config FILE …):\n\n{}",
+        sim.client_config()
+    );
     println!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     println!("cloudphone-sim: shutting down");
