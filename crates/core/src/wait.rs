@@ -63,6 +63,18 @@ pub fn observe(o: &mut PhoneOutcome, seen: PhoneOutcome, target: PhoneState) -> 
     }
 }
 
+/// Lines a status report up with the ids asked for. The contract gives one outcome per id in
+/// request order, so this is a zip; a provider that breaks the order still gets matched by id
+/// (without a map of the whole fleet in the common case).
+pub fn align(ids: &[PhoneId], seen: Vec<PhoneOutcome>) -> Vec<Option<PhoneOutcome>> {
+    if seen.len() == ids.len() && seen.iter().zip(ids).all(|(o, id)| &o.phone == id) {
+        return seen.into_iter().map(Some).collect();
+    }
+    let mut by_id: HashMap<PhoneId, PhoneOutcome> =
+        seen.into_iter().map(|o| (o.phone.clone(), o)).collect();
+    ids.iter().map(|id| by_id.remove(id)).collect()
+}
+
 /// Polls `provider.status` until every watched phone of `report` reaches the target state,
 /// fails, or the deadline passes. The default [`CloudPhoneProvider::wait`].
 ///
@@ -87,14 +99,15 @@ where
         let ids: Vec<PhoneId> = watch.iter().map(|&i| outcomes[i].phone.clone()).collect();
         let seen = provider.status(&ids).await?;
         rounds += 1;
-        let mut by_id: HashMap<PhoneId, PhoneOutcome> = seen
-            .outcomes
-            .into_iter()
-            .map(|o| (o.phone.clone(), o))
-            .collect();
-        watch.retain(|&i| match by_id.remove(&outcomes[i].phone) {
-            Some(s) => !observe(&mut outcomes[i], s, target),
-            None => true,
+        let mut seen = align(&ids, seen.outcomes);
+        let mut k = 0;
+        watch.retain(|&i| {
+            let s = seen[k].take();
+            k += 1;
+            match s {
+                Some(s) => !observe(&mut outcomes[i], s, target),
+                None => true,
+            }
         });
         let now = Instant::now();
         if watch.is_empty() || now >= deadline {
@@ -203,6 +216,27 @@ mod tests {
         assert!(r.outcomes[0].is_pending());
         assert_eq!(fake.requests(), 3);
         assert_eq!(fake.applied(Operation::Reset, &ids(1)[0]), 1);
+    }
+
+    #[test]
+    fn align_matches_by_position_or_by_id() {
+        use crate::PhoneOutcome;
+        let ids = ids(3);
+        let in_order: Vec<_> = ids.iter().cloned().map(PhoneOutcome::done).collect();
+        let got = super::align(&ids, in_order);
+        assert!(got
+            .iter()
+            .zip(&ids)
+            .all(|(o, id)| &o.as_ref().unwrap().phone == id));
+        // Out of order, one missing: matched by id, the missing one is `None`.
+        let shuffled = vec![
+            PhoneOutcome::done(ids[2].clone()),
+            PhoneOutcome::done(ids[0].clone()),
+        ];
+        let got = super::align(&ids, shuffled);
+        assert_eq!(got[0].as_ref().unwrap().phone, ids[0]);
+        assert!(got[1].is_none());
+        assert_eq!(got[2].as_ref().unwrap().phone, ids[2]);
     }
 
     #[tokio::test(start_paused = true)]

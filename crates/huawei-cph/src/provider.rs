@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudphone_core::wait::{needs_watch, observe};
+use cloudphone_core::wait::{align, needs_watch, observe};
 use cloudphone_core::{
     async_trait, dedupe, BatchEngine, BatchReport, Capabilities, CloudPhoneProvider, EngineConfig,
     Error, ErrorKind, Extras, Idempotency, JobInfo, JobRef, JobState, ListRequest, Operation,
@@ -896,12 +896,9 @@ impl CloudPhoneProvider for HuaweiCphProvider {
                     .map(|&i| outcomes[i].phone.clone())
                     .collect();
                 let seen = self.status(&ids).await?;
-                let mut seen: HashMap<PhoneId, PhoneOutcome> = seen
-                    .outcomes
-                    .into_iter()
-                    .map(|o| (o.phone.clone(), o))
-                    .collect();
-                by_status.retain(|&i| match seen.remove(&outcomes[i].phone) {
+                let mut seen = align(&ids, seen.outcomes).into_iter();
+                // `by_status` iterates in the order `ids` was built from.
+                by_status.retain(|&i| match seen.next().flatten() {
                     Some(s) => !observe(&mut outcomes[i], s, target),
                     None => true,
                 });
