@@ -168,15 +168,25 @@ impl BatchEngine {
         F: Fn(Vec<PhoneId>) -> Fut,
         Fut: Future<Output = Result<Vec<PhoneOutcome>>>,
     {
-        let ids = dedupe(phones.iter().cloned());
-        let mut results: HashMap<PhoneId, PhoneOutcome> = HashMap::with_capacity(ids.len());
+        // Each distinct id gets a slot in request order; answers land in their slot, so a
+        // 100,000-phone batch holds one map of positions, not a second copy of the outcomes.
+        let mut index: HashMap<PhoneId, usize> = HashMap::with_capacity(phones.len());
+        let mut ids = Vec::with_capacity(phones.len());
+        for id in phones {
+            if !index.contains_key(id) {
+                index.insert(id.clone(), ids.len());
+                ids.push(id.clone());
+            }
+        }
+        let mut slots: Vec<Option<PhoneOutcome>> = Vec::with_capacity(ids.len());
+        slots.resize_with(ids.len(), || None);
         let mut valid = Vec::with_capacity(ids.len());
-        for id in &ids {
+        for (i, id) in ids.iter().enumerate() {
             match id.invalid_reason() {
                 Some(why) => {
                     let err = Error::new(ErrorKind::InvalidArgument, format!("{why}: `{id}`"))
                         .with_vendor(self.vendor);
-                    results.insert(id.clone(), PhoneOutcome::failed(id.clone(), err));
+                    slots[i] = Some(PhoneOutcome::failed(id.clone(), err));
                 }
                 None => valid.push(id.clone()),
             }
@@ -223,8 +233,11 @@ impl BatchEngine {
                 Some(Ok(outcomes)) => {
                     let wanted: HashSet<&PhoneId> = chunk.iter().collect();
                     for o in outcomes {
-                        if wanted.contains(&o.phone) && !results.contains_key(&o.phone) {
-                            results.insert(o.phone.clone(), o);
+                        if wanted.contains(&o.phone) {
+                            let slot = &mut slots[index[&o.phone]];
+                            if slot.is_none() {
+                                *slot = Some(o);
+                            }
                         }
                     }
                 }
@@ -234,7 +247,8 @@ impl BatchEngine {
                         auth_error = Some(e.clone());
                     }
                     for id in chunk {
-                        results.insert(id.clone(), PhoneOutcome::failed(id, e.clone()));
+                        let i = index[&id];
+                        slots[i] = Some(PhoneOutcome::failed(id, e.clone()));
                     }
                 }
                 None => {
@@ -244,7 +258,8 @@ impl BatchEngine {
                     )
                     .with_vendor(self.vendor);
                     for id in chunk {
-                        results.insert(id.clone(), PhoneOutcome::failed(id, e.clone()));
+                        let i = index[&id];
+                        slots[i] = Some(PhoneOutcome::failed(id, e.clone()));
                     }
                 }
             }
@@ -252,16 +267,18 @@ impl BatchEngine {
         drop(answers);
 
         if let Some(e) = auth_error {
-            let accepted = results.values().any(|o| o.error().is_none());
+            let accepted = slots.iter().flatten().any(|o| o.error().is_none());
             if !accepted {
                 return Err(e);
             }
         }
 
+        drop(index);
         let outcomes = ids
             .into_iter()
-            .map(|id| {
-                results.remove(&id).unwrap_or_else(|| {
+            .zip(slots)
+            .map(|(id, slot)| {
+                slot.unwrap_or_else(|| {
                     let err = Error::new(
                         ErrorKind::MissingFromResponse,
                         format!("the vendor's answer said nothing about phone `{id}`"),
