@@ -1334,24 +1334,7 @@ impl HuaweiControl {
         q: &[(String, String)],
         request_id: &str,
     ) -> Result<Value, (&'static str, String)> {
-        let bad_page = || {
-            (
-                "CPS.0002",
-                "Parameter: offset or limit is invalid.".to_string(),
-            )
-        };
-        let offset: usize = match query_get(q, "offset") {
-            None | Some("") => 0,
-            Some(s) => s.parse().map_err(|_| bad_page())?,
-        };
-        let limit: usize = match query_get(q, "limit") {
-            None | Some("") => 100,
-            Some(s) => s
-                .parse()
-                .ok()
-                .filter(|l| (1..=200).contains(l))
-                .ok_or_else(bad_page)?,
-        };
+        let (offset, limit) = page_params(q, 200)?;
         let status_filter: Option<i32> = match query_get(q, "status") {
             None | Some("") => None,
             Some(s) => Some(
@@ -1418,24 +1401,7 @@ impl HuaweiControl {
         q: &[(String, String)],
         request_id: &str,
     ) -> Result<Value, (&'static str, String)> {
-        let bad_page = || {
-            (
-                "CPS.0002",
-                "Parameter: offset or limit is invalid.".to_string(),
-            )
-        };
-        let offset: usize = match query_get(q, "offset") {
-            None | Some("") => 0,
-            Some(s) => s.parse().map_err(|_| bad_page())?,
-        };
-        let limit: usize = match query_get(q, "limit") {
-            None | Some("") => 100,
-            Some(s) => s
-                .parse()
-                .ok()
-                .filter(|l| (1..=100).contains(l))
-                .ok_or_else(bad_page)?,
-        };
+        let (offset, limit) = page_params(q, 100)?;
         let ids: Option<Vec<String>> =
             match (query_get(q, "request_ids"), query_get(q, "request_id")) {
                 (Some(many), _) if !many.is_empty() => Some(
@@ -1503,6 +1469,33 @@ struct StatusReq {
 #[derive(Deserialize)]
 struct TtlReq {
     seconds: f64,
+}
+
+/// `offset` (default 0) and `limit` (default 100, at most `max_limit`) of a CPH list call;
+/// anything else is CPS.0002, as the service answers.
+fn page_params(
+    q: &[(String, String)],
+    max_limit: usize,
+) -> Result<(usize, usize), (&'static str, String)> {
+    let bad_page = || {
+        (
+            "CPS.0002",
+            "Parameter: offset or limit is invalid.".to_string(),
+        )
+    };
+    let offset: usize = match query_get(q, "offset") {
+        None | Some("") => 0,
+        Some(s) => s.parse().map_err(|_| bad_page())?,
+    };
+    let limit: usize = match query_get(q, "limit") {
+        None | Some("") => 100,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|l| (1..=max_limit).contains(l))
+            .ok_or_else(bad_page)?,
+    };
+    Ok((offset, limit))
 }
 
 fn admin(ctl: &HuaweiControl, parts: &Parts, body: &[u8]) -> Response {
