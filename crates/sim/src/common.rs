@@ -341,3 +341,110 @@ pub(crate) fn parse_admin_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> R
     serde_json::from_slice(body)
         .map_err(|e| admin_error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")))
 }
+
+/// What the admin routes both vendors share need from a vendor's control handle.
+pub(crate) trait AdminControl {
+    /// The vendor's name in `/_sim/health`.
+    const VENDOR: &'static str;
+    /// The vendor's rate-limit settings.
+    type Limits: Serialize + serde::de::DeserializeOwned;
+    /// `{"total", "phones"}` for one page of the fleet, in seed order.
+    fn phone_page(&self, offset: usize, limit: usize) -> serde_json::Value;
+    /// Seeds `n` more phones.
+    fn seed(&self, n: usize) -> Vec<String>;
+    /// One phone's admin view.
+    fn phone_json(&self, id: &str) -> Option<serde_json::Value>;
+    /// Forces a phone's raw status; false for an unknown phone.
+    fn force_status(&self, id: &str, status: i32) -> bool;
+    /// How often each operation was applied to a phone.
+    fn applied_json(&self, id: &str) -> Option<serde_json::Value>;
+    /// Current faults.
+    fn get_faults(&self) -> Faults;
+    /// Replaces the faults.
+    fn put_faults(&self, faults: Faults);
+    /// Current limits.
+    fn get_limits(&self) -> Self::Limits;
+    /// Replaces the limits.
+    fn put_limits(&self, limits: Self::Limits);
+    /// The call log.
+    fn call_stats(&self) -> CallStats;
+    /// Empties the call log.
+    fn clear_calls(&self);
+}
+
+#[derive(Deserialize)]
+struct SeedReq {
+    count: usize,
+}
+
+#[derive(Deserialize)]
+struct StatusReq {
+    status: i32,
+}
+
+/// The admin routes both vendors share (health, phones, status, applied, faults, limits,
+/// calls); anything else is an unknown route.
+pub(crate) fn admin_common<C: AdminControl>(
+    ctl: &C,
+    segs: &[&str],
+    m: &Method,
+    q: &[(String, String)],
+    body: &[u8],
+) -> Result<Response, Response> {
+    let is_set = *m == Method::PUT || *m == Method::POST;
+    let not_found = || admin_error(StatusCode::NOT_FOUND, "unknown phone");
+    Ok(match segs {
+        ["health"] => admin_ok(serde_json::json!({"ok": true, "vendor": C::VENDOR})),
+        ["phones"] if *m == Method::GET => {
+            let number = |key, default| {
+                query_get(q, key)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(default)
+            };
+            admin_ok(ctl.phone_page(number("offset", 0), number("limit", 100)))
+        }
+        ["phones", "seed"] if *m == Method::POST => {
+            let req: SeedReq = parse_admin_json(body)?;
+            admin_ok(serde_json::json!({"ids": ctl.seed(req.count)}))
+        }
+        ["phones", id] if *m == Method::GET => match ctl.phone_json(id) {
+            Some(info) => admin_ok(info),
+            None => not_found(),
+        },
+        ["phones", id, "status"] if is_set => {
+            let req: StatusReq = parse_admin_json(body)?;
+            if !ctl.force_status(id, req.status) {
+                return Err(not_found());
+            }
+            admin_ok(serde_json::json!(ctl.phone_json(id)))
+        }
+        ["phones", id, "applied"] if *m == Method::GET => match ctl.applied_json(id) {
+            Some(a) => admin_ok(a),
+            None => not_found(),
+        },
+        ["faults"] if *m == Method::GET => admin_ok(serde_json::json!(ctl.get_faults())),
+        ["faults"] if is_set => {
+            ctl.put_faults(parse_admin_json(body)?);
+            admin_ok(serde_json::json!(ctl.get_faults()))
+        }
+        ["faults"] if *m == Method::DELETE => {
+            ctl.put_faults(Faults::default());
+            admin_ok(serde_json::json!(ctl.get_faults()))
+        }
+        ["limits"] if *m == Method::GET => admin_ok(serde_json::json!(ctl.get_limits())),
+        ["limits"] if is_set => {
+            ctl.put_limits(parse_admin_json(body)?);
+            admin_ok(serde_json::json!(ctl.get_limits()))
+        }
+        ["calls"] if *m == Method::GET => admin_ok(serde_json::json!(ctl.call_stats())),
+        ["calls"] if *m == Method::DELETE => {
+            ctl.clear_calls();
+            admin_ok(serde_json::json!({"ok": true}))
+        }
+        ["calls", "reset"] if *m == Method::POST => {
+            ctl.clear_calls();
+            admin_ok(serde_json::json!({"ok": true}))
+        }
+        _ => admin_error(StatusCode::NOT_FOUND, "unknown admin route"),
+    })
+}

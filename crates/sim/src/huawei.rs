@@ -20,9 +20,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::common::{
-    admin_error, admin_ok, connection_reset_response, json_response, parse_admin_json, parse_query,
-    plan_faults, query_get, random_hex32, random_token, raw_response, roll_targeted,
-    sleep_or_shutdown, CallLog, CallStats, Clock, FaultKind,
+    admin_common, admin_error, admin_ok, connection_reset_response, json_response,
+    parse_admin_json, parse_query, plan_faults, query_get, random_hex32, random_token,
+    raw_response, roll_targeted, sleep_or_shutdown, AdminControl, CallLog, CallStats, Clock,
+    FaultKind,
 };
 use crate::config::{Faults, HuaweiLimits, SimCredentials, Timings};
 use crate::sign::{canonical_request, huawei_signature, parse_authorization};
@@ -1451,19 +1452,9 @@ fn throttle_response(request_id: &str) -> Response {
 // Admin API
 
 #[derive(Deserialize)]
-struct SeedReq {
-    count: usize,
-}
-
-#[derive(Deserialize)]
 struct AddReq {
     id: Option<String>,
     status: Option<i32>,
-}
-
-#[derive(Deserialize)]
-struct StatusReq {
-    status: i32,
 }
 
 #[derive(Deserialize)]
@@ -1498,6 +1489,54 @@ fn page_params(
     Ok((offset, limit))
 }
 
+impl AdminControl for HuaweiControl {
+    const VENDOR: &'static str = "huawei";
+    type Limits = HuaweiLimits;
+
+    fn phone_page(&self, offset: usize, limit: usize) -> Value {
+        let now = Instant::now();
+        let st = self.lock();
+        let phones: Vec<HuaweiPhoneInfo> = st
+            .phones
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|p| p.info(now))
+            .collect();
+        json!({"total": st.phones.len(), "phones": phones})
+    }
+    fn seed(&self, n: usize) -> Vec<String> {
+        self.seed_phones(n)
+    }
+    fn phone_json(&self, id: &str) -> Option<Value> {
+        self.phone(id).map(|p| json!(p))
+    }
+    fn force_status(&self, id: &str, status: i32) -> bool {
+        self.set_status(id, status)
+    }
+    fn applied_json(&self, id: &str) -> Option<Value> {
+        self.applied(id).map(|a| json!(a))
+    }
+    fn get_faults(&self) -> Faults {
+        self.faults()
+    }
+    fn put_faults(&self, faults: Faults) {
+        self.set_faults(faults)
+    }
+    fn get_limits(&self) -> HuaweiLimits {
+        self.limits()
+    }
+    fn put_limits(&self, limits: HuaweiLimits) {
+        self.set_limits(limits)
+    }
+    fn call_stats(&self) -> CallStats {
+        self.calls()
+    }
+    fn clear_calls(&self) {
+        self.reset_calls()
+    }
+}
+
 fn admin(ctl: &HuaweiControl, parts: &Parts, body: &[u8]) -> Response {
     admin_inner(ctl, parts, body).unwrap_or_else(|e| e)
 }
@@ -1508,27 +1547,7 @@ fn admin_inner(ctl: &HuaweiControl, parts: &Parts, body: &[u8]) -> Result<Respon
     let q = parse_query(parts.uri.query());
     let m = &parts.method;
     let is_set = *m == Method::PUT || *m == Method::POST;
-    let not_found = || admin_error(StatusCode::NOT_FOUND, "unknown phone");
     Ok(match segs.as_slice() {
-        ["health"] => admin_ok(json!({"ok": true, "vendor": "huawei"})),
-        ["phones"] if *m == Method::GET => {
-            let offset: usize = query_get(&q, "offset")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            let limit: usize = query_get(&q, "limit")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(100);
-            let now = Instant::now();
-            let st = ctl.lock();
-            let phones: Vec<HuaweiPhoneInfo> = st
-                .phones
-                .iter()
-                .skip(offset)
-                .take(limit)
-                .map(|p| p.info(now))
-                .collect();
-            admin_ok(json!({"total": st.phones.len(), "phones": phones}))
-        }
         ["phones"] if *m == Method::POST => {
             let req: AddReq = parse_admin_json(body)?;
             let id = match req.id {
@@ -1543,25 +1562,6 @@ fn admin_inner(ctl: &HuaweiControl, parts: &Parts, body: &[u8]) -> Result<Respon
             }
             admin_ok(json!({"id": id}))
         }
-        ["phones", "seed"] if *m == Method::POST => {
-            let req: SeedReq = parse_admin_json(body)?;
-            admin_ok(json!({"ids": ctl.seed_phones(req.count)}))
-        }
-        ["phones", id] if *m == Method::GET => match ctl.phone(id) {
-            Some(info) => admin_ok(json!(info)),
-            None => not_found(),
-        },
-        ["phones", id, "status"] if is_set => {
-            let req: StatusReq = parse_admin_json(body)?;
-            if !ctl.set_status(id, req.status) {
-                return Err(not_found());
-            }
-            admin_ok(json!(ctl.phone(id)))
-        }
-        ["phones", id, "applied"] if *m == Method::GET => match ctl.applied(id) {
-            Some(a) => admin_ok(json!(a)),
-            None => not_found(),
-        },
         ["jobs", id] if *m == Method::GET => match ctl.job(id) {
             Some(j) => admin_ok(json!(j)),
             None => admin_error(StatusCode::NOT_FOUND, "unknown job"),
@@ -1586,29 +1586,6 @@ fn admin_inner(ctl: &HuaweiControl, parts: &Parts, body: &[u8]) -> Result<Respon
             ctl.set_token_ttl(Duration::from_secs_f64(req.seconds));
             admin_ok(json!({"seconds": req.seconds}))
         }
-        ["faults"] if *m == Method::GET => admin_ok(json!(ctl.faults())),
-        ["faults"] if is_set => {
-            ctl.set_faults(parse_admin_json(body)?);
-            admin_ok(json!(ctl.faults()))
-        }
-        ["faults"] if *m == Method::DELETE => {
-            ctl.clear_faults();
-            admin_ok(json!(ctl.faults()))
-        }
-        ["limits"] if *m == Method::GET => admin_ok(json!(ctl.limits())),
-        ["limits"] if is_set => {
-            ctl.set_limits(parse_admin_json(body)?);
-            admin_ok(json!(ctl.limits()))
-        }
-        ["calls"] if *m == Method::GET => admin_ok(json!(ctl.calls())),
-        ["calls"] if *m == Method::DELETE => {
-            ctl.reset_calls();
-            admin_ok(json!({"ok": true}))
-        }
-        ["calls", "reset"] if *m == Method::POST => {
-            ctl.reset_calls();
-            admin_ok(json!({"ok": true}))
-        }
-        _ => admin_error(StatusCode::NOT_FOUND, "unknown admin route"),
+        _ => return admin_common(ctl, &segs, m, &q, body),
     })
 }
