@@ -71,22 +71,9 @@ pub struct FleetReport {
 }
 
 impl FleetReport {
-    /// Counts of done, pending and failed outcomes.
+    /// Counts of done, pending, failed and unknown outcomes.
     pub fn summary(&self) -> Summary {
-        let mut s = Summary {
-            total: self.outcomes.len(),
-            ..Summary::default()
-        };
-        for o in &self.outcomes {
-            if o.outcome.is_done() {
-                s.succeeded += 1;
-            } else if o.outcome.is_pending() {
-                s.pending += 1;
-            } else {
-                s.failed += 1;
-            }
-        }
-        s
+        Summary::of(self.outcomes.iter().map(|o| &o.outcome))
     }
 }
 

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 
+use crate::progress::{self, Event, EventKind};
 use crate::{
-    BatchReport, Error, ErrorKind, Idempotency, Operation, PhoneId, PhoneOutcome, RateBudget,
-    RateLimiter, Result, RetryPolicy,
+    BatchReport, Error, ErrorKind, Idempotency, Operation, Outcome, PhoneId, PhoneOutcome,
+    RateBudget, RateLimiter, Result, RetryPolicy, Scrubber,
 };
 
 /// Collapses duplicate ids, keeping the first occurrence and the request order.
@@ -88,6 +89,19 @@ pub struct BatchEngine {
     per_endpoint: Mutex<HashMap<&'static str, Arc<RateLimiter>>>,
     /// Whether a request has succeeded since the last credential rejection.
     credentials_ok: AtomicBool,
+    /// The vendor's refusal of our credentials, once one arrived: credentials never change
+    /// within a provider, so no request is sent with them again (vendors lock keys after a few
+    /// failures: Huawei after five).
+    refused: Mutex<Option<Error>>,
+    scrubber: Scrubber,
+}
+
+/// Whether `operation` changes phones (so a lost answer leaves its outcome unknown).
+fn changes_state(operation: Operation) -> bool {
+    matches!(
+        operation,
+        Operation::Stop | Operation::Start | Operation::Restart | Operation::Reset
+    )
 }
 
 impl BatchEngine {
@@ -99,12 +113,73 @@ impl BatchEngine {
             config,
             per_endpoint: Mutex::new(HashMap::new()),
             credentials_ok: AtomicBool::new(false),
+            refused: Mutex::new(None),
+            scrubber: Scrubber::new(),
         }
     }
 
     /// The engine's settings.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The scrubber applied to every error and outcome passing through this engine; backends
+    /// feed it their configured secrets and the tokens issued to them.
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.scrubber
+    }
+
+    /// The vendor's refusal of this provider's credentials, if one arrived.
+    pub fn refusal(&self) -> Option<Error> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records what a request's result says about the credentials: a refusal is kept (and
+    /// stops every later request), a success proves them.
+    pub fn note<T>(&self, result: &Result<T>) {
+        match result {
+            Err(e) if e.kind().is_auth() => {
+                self.credentials_ok.store(false, Ordering::SeqCst);
+                let mut r = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+                if r.is_none() {
+                    tracing::warn!(vendor = self.vendor, error = %e, "credentials refused; no further request is sent with them");
+                    *r = Some(e.clone());
+                }
+            }
+            Ok(_) => self.credentials_ok.store(true, Ordering::SeqCst),
+            Err(_) => {}
+        }
+    }
+
+    /// The refusal as the error of a request that was therefore not sent.
+    fn not_sent(&self) -> Option<Error> {
+        self.refusal().map(|e| {
+            Error::new(
+                ErrorKind::Unauthenticated,
+                format!(
+                    "not sent: the vendor refused the credentials earlier ({})",
+                    e.message()
+                ),
+            )
+            .with_vendor(self.vendor)
+            .with_vendor_code(e.vendor_code().unwrap_or_default().to_owned())
+            .with_not_applied(true)
+        })
+    }
+
+    /// Runs a request that is not a batch (jobs, listing, a login check) under the credential
+    /// rules: nothing is sent after a refusal, a new refusal is remembered, errors are
+    /// scrubbed.
+    pub async fn guarded<T>(&self, request: impl Future<Output = Result<T>>) -> Result<T> {
+        if let Some(e) = self.not_sent() {
+            return Err(e);
+        }
+        let result = request.await.map_err(|e| self.scrubber.scrub_error(e));
+        self.note(&result);
+        result
     }
 
     fn limiter(&self, endpoint: &'static str) -> Arc<RateLimiter> {
@@ -123,7 +198,8 @@ impl BatchEngine {
 
     /// Makes one vendor request: every attempt waits for the rate limiter, and temporary
     /// failures are retried as the policy and `idempotency` allow. `attempt` is called afresh
-    /// each time, so it must build (and sign) its request inside.
+    /// each time, so it must build (and sign) its request inside. No attempt starts once the
+    /// credentials were refused; errors are scrubbed of secrets and name the endpoint.
     pub async fn call<T, F, Fut>(
         &self,
         endpoint: &'static str,
@@ -142,7 +218,17 @@ impl BatchEngine {
                 // Wait first, build second: the request (timestamp, signature) is made only
                 // once it may be sent.
                 limiter.acquire().await;
-                attempt().await
+                if let Some(e) = self.not_sent() {
+                    return Err(e);
+                }
+                attempt().await.map_err(|e| {
+                    let e = if e.endpoint().is_none() {
+                        e.with_endpoint(endpoint)
+                    } else {
+                        e
+                    };
+                    self.scrubber.scrub_error(e)
+                })
             })
             .await
     }
@@ -152,11 +238,16 @@ impl BatchEngine {
     /// order.
     ///
     /// `run` gets one chunk and returns the outcomes the vendor gave. A chunk that fails as a
-    /// whole marks its phones failed without touching the other chunks; ids the vendor left out
-    /// become [`ErrorKind::MissingFromResponse`] failures; ids that can never be sent fail on
-    /// their own without a call. When the vendor rejects the credentials no further chunk is
-    /// sent (vendors lock keys after repeated failures); the call is `Err` if no phone had been
-    /// accepted, otherwise the accepted outcomes are kept and the rest fail.
+    /// whole marks its phones failed without touching the other chunks — or, for a state change
+    /// whose answer was lost after sending ([`Error::may_have_applied`]), *unknown*. Ids the
+    /// vendor left out become [`ErrorKind::MissingFromResponse`] failures; ids that can never be
+    /// sent fail on their own without a call.
+    ///
+    /// When the vendor refuses the credentials nothing more is sent, now or in any later call of
+    /// this engine, and chunks in flight are abandoned (a state change among them is unknown).
+    /// The call is `Err` if no phone had been accepted, otherwise the accepted outcomes are kept
+    /// and the rest fail. Each chunk is reported to an observing caller ([`crate::progress`]) as
+    /// it is sent and as it is answered.
     pub async fn run_chunks<F, Fut>(
         &self,
         operation: Operation,
@@ -168,6 +259,18 @@ impl BatchEngine {
         F: Fn(Vec<PhoneId>) -> Fut,
         Fut: Future<Output = Result<Vec<PhoneOutcome>>>,
     {
+        if let Some(e) = self.not_sent() {
+            return Err(e);
+        }
+        let changes = changes_state(operation);
+        let emit = |outcomes: &mut dyn Iterator<Item = PhoneOutcome>| {
+            progress::emit(|| Event {
+                provider: None,
+                vendor: self.vendor,
+                operation,
+                kind: EventKind::Answered(outcomes.collect()),
+            })
+        };
         // Each distinct id gets a slot in request order; answers land in their slot, so a
         // 100,000-phone batch holds one map of positions, not a second copy of the outcomes.
         let mut index: HashMap<PhoneId, usize> = HashMap::with_capacity(phones.len());
@@ -181,95 +284,185 @@ impl BatchEngine {
         let mut slots: Vec<Option<PhoneOutcome>> = Vec::with_capacity(ids.len());
         slots.resize_with(ids.len(), || None);
         let mut valid = Vec::with_capacity(ids.len());
+        let mut invalid = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             match id.invalid_reason() {
                 Some(why) => {
-                    let err = Error::new(ErrorKind::InvalidArgument, format!("{why}: `{id}`"))
-                        .with_vendor(self.vendor);
+                    let shown: String = id.as_str().chars().take(64).collect();
+                    let err = Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!("{why}: `{}`", shown.escape_debug()),
+                    )
+                    .with_vendor(self.vendor);
                     slots[i] = Some(PhoneOutcome::failed(id.clone(), err));
+                    invalid.push(i);
                 }
                 None => valid.push(id.clone()),
             }
         }
+        if !invalid.is_empty() && progress::is_observed() {
+            emit(&mut invalid.iter().filter_map(|&i| slots[i].clone()));
+        }
 
+        let chunks: Vec<Vec<PhoneId>> = valid
+            .chunks(chunk_size.max(1))
+            .map(<[PhoneId]>::to_vec)
+            .collect();
+        drop(valid);
+        // Which chunk each slot was sent in: an answer may only fill the slots of its chunk.
+        let mut chunk_of = vec![usize::MAX; ids.len()];
+        for (k, chunk) in chunks.iter().enumerate() {
+            for id in chunk {
+                chunk_of[index[id]] = k;
+            }
+        }
+        let started: Vec<AtomicBool> = chunks.iter().map(|_| AtomicBool::new(false)).collect();
         let rejected = AtomicBool::new(false);
         let mut auth_error: Option<Error> = None;
         // Every chunk in flight carries the same credentials: until they are known to be good,
         // one chunk goes alone, so that a wrong key is sent once, not `concurrency` times
         // (Huawei locks an AK/SK after five failures).
-        let attempt = |chunk: Vec<PhoneId>| {
-            let (rejected, run) = (&rejected, &run);
+        let attempt = |k: usize| {
+            let (rejected, run, started, chunks) = (&rejected, &run, &started, &chunks);
             async move {
                 if rejected.load(Ordering::SeqCst) {
-                    return (chunk, None);
+                    return (k, None);
                 }
-                let answer = run(chunk.clone()).await;
-                match &answer {
-                    Err(e) if e.kind().is_auth() => {
-                        rejected.store(true, Ordering::SeqCst);
-                        self.credentials_ok.store(false, Ordering::SeqCst);
-                    }
-                    Ok(_) => self.credentials_ok.store(true, Ordering::SeqCst),
-                    Err(_) => {}
+                started[k].store(true, Ordering::SeqCst);
+                progress::emit(|| Event {
+                    provider: None,
+                    vendor: self.vendor,
+                    operation,
+                    kind: EventKind::Sent(chunks[k].clone()),
+                });
+                let answer = run(chunks[k].clone())
+                    .await
+                    .map_err(|e| self.scrubber.scrub_error(e));
+                if matches!(&answer, Err(e) if e.kind().is_auth()) {
+                    rejected.store(true, Ordering::SeqCst);
                 }
-                (chunk, Some(answer))
+                self.note(&answer);
+                (k, Some(answer))
             }
         };
-        let mut chunks = valid.chunks(chunk_size.max(1)).map(<[PhoneId]>::to_vec);
+        let mut order = 0..chunks.len();
         let mut first = Vec::new();
         if !self.credentials_ok.load(Ordering::SeqCst) {
-            if let Some(chunk) = chunks.next() {
-                first.push(attempt(chunk).await);
+            if let Some(k) = order.next() {
+                first.push(attempt(k).await);
             }
         }
         let mut answers = futures::stream::iter(first).chain(
-            futures::stream::iter(chunks)
+            futures::stream::iter(order)
                 .map(attempt)
                 .buffer_unordered(self.config.concurrency.max(1)),
         );
 
-        while let Some((chunk, answer)) = answers.next().await {
+        let mut answered = vec![false; chunks.len()];
+        while let Some((k, answer)) = answers.next().await {
+            answered[k] = true;
+            let chunk = &chunks[k];
             match answer {
                 Some(Ok(outcomes)) => {
-                    let wanted: HashSet<&PhoneId> = chunk.iter().collect();
-                    for o in outcomes {
-                        if wanted.contains(&o.phone) {
-                            let slot = &mut slots[index[&o.phone]];
-                            if slot.is_none() {
-                                *slot = Some(o);
-                            }
+                    for mut o in outcomes {
+                        let Some(&i) = index.get(&o.phone) else {
+                            continue;
+                        };
+                        // Only phones of this chunk, and the first outcome of each: a phone
+                        // listed twice is merged by the backend, never overwritten here.
+                        if slots[i].is_none() && chunk_of[i] == k {
+                            o.outcome = match o.outcome {
+                                Outcome::Failed(e) => Outcome::Failed(self.scrubber.scrub_error(e)),
+                                Outcome::Unknown(e) => {
+                                    Outcome::Unknown(self.scrubber.scrub_error(e))
+                                }
+                                other => other,
+                            };
+                            slots[i] = Some(o);
+                        }
+                    }
+                    for id in chunk {
+                        let slot = &mut slots[index[id]];
+                        if slot.is_none() {
+                            let err = Error::new(
+                                ErrorKind::MissingFromResponse,
+                                format!("the vendor's answer said nothing about phone `{id}`"),
+                            )
+                            .with_vendor(self.vendor);
+                            *slot = Some(PhoneOutcome::failed(id.clone(), err));
                         }
                     }
                 }
                 Some(Err(e)) => {
                     tracing::debug!(vendor = self.vendor, %operation, phones = chunk.len(), error = %e, "chunk failed");
-                    if e.kind().is_auth() && auth_error.is_none() {
+                    let is_auth = e.kind().is_auth();
+                    if is_auth && auth_error.is_none() {
                         auth_error = Some(e.clone());
                     }
+                    let unknown = changes && e.may_have_applied();
                     for id in chunk {
-                        let i = index[&id];
-                        slots[i] = Some(PhoneOutcome::failed(id, e.clone()));
+                        slots[index[id]] = Some(if unknown {
+                            PhoneOutcome::unknown(id.clone(), e.clone())
+                        } else {
+                            PhoneOutcome::failed(id.clone(), e.clone())
+                        });
                     }
                 }
                 None => {
-                    let e = Error::new(
-                        ErrorKind::Unauthenticated,
-                        "not sent: the vendor rejected the credentials on an earlier request",
-                    )
-                    .with_vendor(self.vendor);
+                    let e = self.not_sent().unwrap_or_else(|| {
+                        Error::new(
+                            ErrorKind::Unauthenticated,
+                            "not sent: the vendor refused the credentials",
+                        )
+                        .with_vendor(self.vendor)
+                    });
                     for id in chunk {
-                        let i = index[&id];
-                        slots[i] = Some(PhoneOutcome::failed(id, e.clone()));
+                        slots[index[id]] = Some(PhoneOutcome::failed(id.clone(), e.clone()));
                     }
                 }
+            }
+            if progress::is_observed() {
+                emit(&mut chunk.iter().filter_map(|id| slots[index[id]].clone()));
+            }
+            if auth_error.is_some() {
+                // Abandon what is in flight: it carries the refused credentials too.
+                break;
             }
         }
         drop(answers);
 
-        if let Some(e) = auth_error {
-            let accepted = slots.iter().flatten().any(|o| o.error().is_none());
+        if let Some(refusal) = &auth_error {
+            let not_sent = self.not_sent().unwrap_or_else(|| refusal.clone());
+            let abandoned = Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "abandoned in flight when the vendor refused the credentials on another request ({}); it may have been applied",
+                    refusal.message()
+                ),
+            )
+            .with_vendor(self.vendor);
+            for (k, chunk) in chunks.iter().enumerate() {
+                if answered[k] {
+                    continue;
+                }
+                let in_flight = started[k].load(Ordering::SeqCst);
+                for id in chunk {
+                    slots[index[id]] = Some(if in_flight && changes {
+                        PhoneOutcome::unknown(id.clone(), abandoned.clone())
+                    } else {
+                        PhoneOutcome::failed(id.clone(), not_sent.clone())
+                    });
+                }
+                if progress::is_observed() {
+                    emit(&mut chunk.iter().filter_map(|id| slots[index[id]].clone()));
+                }
+            }
+            let accepted = slots
+                .iter()
+                .flatten()
+                .any(|o| !matches!(o.outcome, Outcome::Failed(_)));
             if !accepted {
-                return Err(e);
+                return Err(refusal.clone());
             }
         }
 
@@ -279,9 +472,11 @@ impl BatchEngine {
             .zip(slots)
             .map(|(id, slot)| {
                 slot.unwrap_or_else(|| {
+                    // Unreachable by construction (every chunk fills its slots); kept as a
+                    // failure rather than a panic.
                     let err = Error::new(
                         ErrorKind::MissingFromResponse,
-                        format!("the vendor's answer said nothing about phone `{id}`"),
+                        format!("no outcome was recorded for phone `{id}`"),
                     )
                     .with_vendor(self.vendor);
                     PhoneOutcome::failed(id, err)
@@ -395,6 +590,8 @@ mod tests {
         let report = engine()
             .run_chunks(Operation::Reset, &phones, 10, |chunk| async move {
                 if chunk.contains(&PhoneId::from("p15")) {
+                    Err(Error::new(ErrorKind::NotFound, "no such group"))
+                } else if chunk.contains(&PhoneId::from("p25")) {
                     Err(Error::new(ErrorKind::Unavailable, "503"))
                 } else {
                     Ok(chunk.into_iter().map(PhoneOutcome::pending).collect())
@@ -403,10 +600,171 @@ mod tests {
             .await
             .unwrap();
         let s = report.summary();
-        assert_eq!((s.total, s.pending, s.failed), (30, 20, 10));
+        assert_eq!((s.total, s.pending, s.failed, s.unknown), (30, 10, 10, 10));
         for o in &report.outcomes[10..20] {
-            assert_eq!(o.error().unwrap().kind(), ErrorKind::Unavailable);
+            assert_eq!(o.error().unwrap().kind(), ErrorKind::NotFound);
         }
+        // A 503 after a reset was sent: it may have been applied, so it is unknown.
+        for o in &report.outcomes[20..30] {
+            assert!(o.is_unknown(), "{o:?}");
+            assert_eq!(o.cause().unwrap().kind(), ErrorKind::Unavailable);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_unknown_for_changes_and_failed_for_reads() {
+        for (op, unknown) in [(Operation::Stop, true), (Operation::Status, false)] {
+            let report = engine()
+                .run_chunks(op, &ids(&["a", "b"]), 10, |_| async {
+                    Err::<Vec<PhoneOutcome>, _>(Error::new(ErrorKind::Timeout, "timed out"))
+                })
+                .await
+                .unwrap();
+            assert!(
+                report.outcomes.iter().all(|o| o.is_unknown() == unknown),
+                "{op}: {report:?}"
+            );
+            // Refused before anything happened (throttled, connection refused): failed.
+            let report = engine()
+                .run_chunks(op, &ids(&["a"]), 10, |_| async {
+                    Err::<Vec<PhoneOutcome>, _>(Error::new(ErrorKind::RateLimited, "slow down"))
+                })
+                .await
+                .unwrap();
+            assert!(report.outcomes[0].error().is_some(), "{op}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_abandons_chunks_in_flight_and_stops_later_calls() {
+        let calls = AtomicUsize::new(0);
+        let e = BatchEngine::new(
+            "test",
+            EngineConfig::default()
+                .concurrency(4)
+                .retry(RetryPolicy::none()),
+        );
+        // Prove the credentials first, so that chunks fan out at once.
+        e.run_chunks(Operation::Status, &ids(&["x"]), 1, |c| async move {
+            Ok(c.into_iter().map(PhoneOutcome::done).collect())
+        })
+        .await
+        .unwrap();
+        let phones: Vec<PhoneId> = (0..8).map(|i| PhoneId::new(format!("p{i}"))).collect();
+        let report = e
+            .run_chunks(Operation::Reset, &phones, 1, |chunk| {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        // Accepted at once.
+                        return Ok(chunk.into_iter().map(PhoneOutcome::pending).collect());
+                    }
+                    if n == 1 {
+                        tokio::task::yield_now().await;
+                        return Err(Error::new(ErrorKind::Unauthenticated, "key locked"));
+                    }
+                    // The others hang: they are in flight when the refusal arrives.
+                    std::future::pending::<()>().await;
+                    unreachable!()
+                }
+            })
+            .await
+            .unwrap();
+        let s = report.summary();
+        // Chunk 0 answered at once, so chunk 4 took its place before the refusal arrived.
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            5,
+            "nothing sent after the refusal"
+        );
+        assert_eq!(s.pending, 1, "{report:?}");
+        assert_eq!(s.unknown, 3, "the three in flight may have been applied");
+        assert_eq!(s.failed, 4, "the refused one and the three never sent");
+        // Later calls send nothing.
+        let err = e
+            .run_chunks(Operation::Status, &phones, 1, |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok(vec![]) }
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            err.kind().is_auth() && err.message().contains("not sent"),
+            "{err}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+        let err = e
+            .call("x", Idempotency::ReadOnly, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            })
+            .await
+            .unwrap_err();
+        assert!(err.kind().is_auth());
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn echoed_secrets_never_leave_the_engine() {
+        let e = engine();
+        e.scrubber().add("s3cr3t-key");
+        let report = e
+            .run_chunks(Operation::Stop, &ids(&["a", "b"]), 1, |chunk| async move {
+                if chunk[0].as_str() == "a" {
+                    Ok(vec![PhoneOutcome::failed(
+                        chunk[0].clone(),
+                        Error::new(ErrorKind::Busy, "busy; your key is s3cr3t-key"),
+                    )])
+                } else {
+                    Err(Error::new(ErrorKind::NotFound, "bad key s3cr3t-key"))
+                }
+            })
+            .await
+            .unwrap();
+        for o in &report.outcomes {
+            let shown = format!("{} {:?}", o.cause().unwrap(), o.cause().unwrap());
+            assert!(
+                !shown.contains("s3cr3t-key") && shown.contains("[redacted]"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn chunks_are_handed_out_as_they_are_answered() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let log = events.clone();
+        let phones: Vec<PhoneId> = (0..5).map(|i| PhoneId::new(format!("p{i}"))).collect();
+        let e = engine();
+        let report = crate::progress::observe(
+            move |ev| {
+                let what = match &ev.kind {
+                    crate::progress::EventKind::Sent(ids) => format!("sent {}", ids.len()),
+                    crate::progress::EventKind::Answered(o) => format!("answered {}", o.len()),
+                };
+                log.lock().unwrap().push(what);
+            },
+            e.run_chunks(Operation::Stop, &phones, 2, |chunk| async move {
+                Ok(chunk.into_iter().map(PhoneOutcome::pending).collect())
+            }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.summary().pending, 5);
+        let events = events.lock().unwrap().clone();
+        let sent: usize = events.iter().filter(|e| e.starts_with("sent")).count();
+        let answered: Vec<&String> = events
+            .iter()
+            .filter(|e| e.starts_with("answered"))
+            .collect();
+        assert_eq!(sent, 3);
+        assert_eq!(answered, ["answered 2", "answered 2", "answered 1"]);
+    }
+
+    #[test]
+    fn overlong_ids_are_invalid() {
+        assert!(PhoneId::new("x".repeat(256)).invalid_reason().is_none());
+        assert!(PhoneId::new("x".repeat(257)).invalid_reason().is_some());
     }
 
     #[tokio::test]

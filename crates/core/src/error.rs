@@ -114,7 +114,17 @@ struct Inner {
     temporary: bool,
     not_applied: bool,
     retry_after: Option<Duration>,
+    context: Context,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Where an error happened: filled in by the engine and the backends, shown by `Display`.
+#[derive(Clone, Default)]
+struct Context {
+    endpoint: Option<&'static str>,
+    request_id: Option<String>,
+    attempts: u32,
+    first_cause: Option<String>,
 }
 
 impl Error {
@@ -130,9 +140,43 @@ impl Error {
                 // A throttling answer is a refusal: the vendor did not act on the request.
                 not_applied: kind == ErrorKind::RateLimited,
                 retry_after: None,
+                context: Context::default(),
                 source: None,
             }),
         }
+    }
+
+    /// A 3xx answer. Redirects are never followed (credentials must not reach another host and a
+    /// state change must not be re-sent); the vendor's endpoint did not act on the request, it
+    /// pointed elsewhere, so the error is permanent and "not applied".
+    pub fn redirect(status: u16, location: Option<&str>) -> Self {
+        let host = location
+            .map(|l| match l.split_once("://") {
+                Some((_, rest)) => rest.split(['/', '?', '#']).next().unwrap_or(rest),
+                None => "(same host)",
+            })
+            // The user-info part of a URL may carry credentials: name the host only.
+            .map(|h| h.rsplit('@').next().unwrap_or(h).to_owned());
+        let to = host.map_or_else(
+            || "no Location".to_owned(),
+            |h| format!("Location host `{h}`"),
+        );
+        Error::new(
+            ErrorKind::InvalidResponse,
+            format!("the endpoint answered HTTP {status} ({to}); redirects are never followed, so check the configured endpoint"),
+        )
+        .with_temporary(false)
+        .with_not_applied(true)
+    }
+
+    /// An answer body larger than `limit` bytes: an error, not retried (the next answer would be
+    /// as large). For a state change it is ambiguous: the vendor answered, so it may have acted.
+    pub fn body_too_large(limit: usize) -> Self {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            format!("the answer body exceeds the {limit}-byte limit (`max_body_bytes`)"),
+        )
+        .with_temporary(false)
     }
 
     /// The operation is not offered by `vendor`.
@@ -202,6 +246,54 @@ impl Error {
         self
     }
 
+    /// Names the vendor endpoint (API) the error came from.
+    pub fn with_endpoint(mut self, endpoint: &'static str) -> Self {
+        self.inner.context.endpoint = Some(endpoint);
+        self
+    }
+
+    /// Keeps the vendor's id for the request (`X-Request-Id`, GeeLark `traceId` …), for support.
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.inner.context.request_id = Some(id.into());
+        self
+    }
+
+    /// Records how many attempts were made, and the first distinct cause when it differs from
+    /// this (the last) one, so that a retried failure names where it started.
+    pub fn with_attempts(mut self, attempts: u32, first_cause: Option<String>) -> Self {
+        self.inner.context.attempts = attempts;
+        self.inner.context.first_cause = first_cause;
+        self
+    }
+
+    /// Rewrites every text the error carries (message, vendor code, cause, first cause) with
+    /// `f`, e.g. to redact secrets a vendor echoed. A source whose text changes is replaced by
+    /// its rewritten text.
+    pub fn map_text(mut self, f: impl Fn(&str) -> Option<String>) -> Self {
+        let inner = &mut *self.inner;
+        if let Some(m) = f(&inner.message) {
+            inner.message = m;
+        }
+        if let Some(c) = inner.vendor_code.as_deref().and_then(&f) {
+            inner.vendor_code = Some(c);
+        }
+        if let Some(fc) = inner.context.first_cause.as_deref().and_then(&f) {
+            inner.context.first_cause = Some(fc);
+        }
+        if let Some(r) = inner.context.request_id.as_deref().and_then(&f) {
+            inner.context.request_id = Some(r);
+        }
+        if let Some(src) = &inner.source {
+            // Debug too: a cause's Debug may show more than its Display.
+            let shown = format!("{src} {src:?}");
+            if f(&shown).is_some() {
+                let text = f(&src.to_string()).unwrap_or_else(|| src.to_string());
+                inner.source = Some(Arc::new(Redacted(text)));
+            }
+        }
+        self
+    }
+
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.inner.source = Some(Arc::new(source));
@@ -242,7 +334,50 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
     }
+
+    /// The vendor endpoint (API) the error came from, if known.
+    pub fn endpoint(&self) -> Option<&'static str> {
+        self.inner.context.endpoint
+    }
+
+    /// The vendor's id for the failed request, if it gave one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.inner.context.request_id.as_deref()
+    }
+
+    /// How many attempts were made (0 when not recorded).
+    pub fn attempts(&self) -> u32 {
+        self.inner.context.attempts
+    }
+
+    /// The first distinct cause of a retried failure, when it differs from the last.
+    pub fn first_cause(&self) -> Option<&str> {
+        self.inner.context.first_cause.as_deref()
+    }
+
+    /// Whether a state change that ended in this error may nevertheless have been applied: the
+    /// request was sent and its answer was lost or unusable (a timeout, a cut connection, a 5xx,
+    /// an undecodable 2xx). Such an outcome is *unknown*, never "failed".
+    pub fn may_have_applied(&self) -> bool {
+        !self.inner.not_applied
+            && matches!(
+                self.inner.kind,
+                ErrorKind::Timeout | ErrorKind::Unavailable | ErrorKind::InvalidResponse
+            )
+    }
 }
+
+/// A cause whose text had to be rewritten (see [`Error::map_text`]).
+#[derive(Debug)]
+struct Redacted(String);
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Redacted {}
 
 /// Whether `e` (or a cause of it) is a failed TLS handshake: tokio-rustls reports those as
 /// I/O errors of kind `InvalidData`. (Messages are not searched: they may quote the URL.)
@@ -276,6 +411,16 @@ impl fmt::Debug for Error {
             d.field("vendor_code", c);
         }
         d.field("temporary", &self.inner.temporary);
+        let c = &self.inner.context;
+        if let Some(e) = c.endpoint {
+            d.field("endpoint", &e);
+        }
+        if let Some(r) = &c.request_id {
+            d.field("request_id", r);
+        }
+        if c.attempts > 0 {
+            d.field("attempts", &c.attempts);
+        }
         if let Some(s) = &self.inner.source {
             d.field("source", &s.to_string());
         }
@@ -294,6 +439,17 @@ impl fmt::Display for Error {
         }
         if !self.inner.message.is_empty() {
             write!(f, ": {}", self.inner.message)?;
+        }
+        let c = &self.inner.context;
+        if c.attempts > 1 {
+            write!(f, " (after {} attempts", c.attempts)?;
+            if let Some(first) = &c.first_cause {
+                write!(f, "; first: {first}")?;
+            }
+            write!(f, ")")?;
+        }
+        if let Some(r) = &c.request_id {
+            write!(f, " [request {r}]")?;
         }
         Ok(())
     }

@@ -10,6 +10,8 @@
 //!   [`RateLimiter`], retries that know [`Idempotency`], per-chunk failure containment and the
 //!   completeness check.
 //! - [`wait`]: polling until phones reach a target state.
+//! - [`http`]: the one HTTP client (no redirects, capped bodies) and transport classifier.
+//! - [`progress`]: outcomes handed out per answered chunk.
 //!
 //! ```
 //! # #[cfg(feature = "fake")]
@@ -31,8 +33,11 @@ mod engine;
 mod error;
 #[cfg(any(test, feature = "fake"))]
 mod fake;
+pub mod http;
+pub mod progress;
 mod provider;
 mod ratelimit;
+mod redact;
 mod retry;
 mod types;
 pub mod wait;
@@ -46,6 +51,7 @@ pub use provider::{
     StartOptions, WaitOptions,
 };
 pub use ratelimit::{RateBudget, RateLimiter};
+pub use redact::{Scrubber, REDACTED};
 pub use retry::{Idempotency, RetryPolicy};
 pub use types::{
     BatchReport, JobInfo, JobRef, JobState, ObservedState, Operation, Outcome, PhoneId,

@@ -159,6 +159,12 @@ impl WaitOptions {
 
     /// The state to wait for after `operation`, or an error naming what is missing.
     pub fn resolve_target(&self, operation: Operation) -> Result<PhoneState> {
+        if self.poll_interval.is_zero() {
+            return Err(Error::new(
+                crate::ErrorKind::InvalidArgument,
+                "the poll interval must be greater than zero (a zero interval would call the vendor in a busy loop)",
+            ));
+        }
         self.target
             .or_else(|| operation.target_state())
             .ok_or_else(|| {

@@ -97,19 +97,43 @@ impl RetryPolicy {
             backoff = backoff.with_jitter();
         }
         let max = self.max_delay;
-        attempt
-            .retry(backoff)
-            .sleep(tokio::time::sleep)
-            .when(|e: &Error| Self::should_retry(e, idempotency))
-            .adjust(move |e: &Error, dur| match (e.retry_after(), dur) {
-                // The vendor's own hint wins, but never beyond our cap.
-                (Some(after), Some(_)) => Some(after.min(max)),
-                _ => dur,
-            })
-            .notify(|e: &Error, dur| {
-                tracing::debug!(error = %e, delay_ms = dur.as_millis() as u64, "retrying");
-            })
-            .await
+        // Counted for the final error: after retries it names the attempts and the first
+        // distinct cause, not only the last one.
+        // Atomics and a mutex, not cells: the future must stay `Send`.
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let first: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+        let mut attempt = attempt;
+        let result = (|| {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            attempt()
+        })
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(|e: &Error| Self::should_retry(e, idempotency))
+        .adjust(move |e: &Error, dur| match (e.retry_after(), dur) {
+            // The vendor's own hint wins, but never beyond our cap.
+            (Some(after), Some(_)) => Some(after.min(max)),
+            _ => dur,
+        })
+        .notify(|e: &Error, dur| {
+            first
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(|| e.to_string());
+            tracing::debug!(error = %e, delay_ms = dur.as_millis() as u64, "retrying");
+        })
+        .await;
+        result.map_err(|e| {
+            let n = attempts.into_inner();
+            if n <= 1 {
+                return e;
+            }
+            let first = first
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .filter(|f| *f != e.to_string());
+            e.with_attempts(n, first)
+        })
     }
 }
 
@@ -139,6 +163,31 @@ mod tests {
     async fn reads_retry_temporary_failures() {
         let e = Error::new(ErrorKind::Unavailable, "502");
         assert_eq!(count_attempts(Idempotency::ReadOnly, e).await, 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retried_failure_names_its_attempts_and_first_cause() {
+        let n = AtomicUsize::new(0);
+        let e = policy()
+            .run(Idempotency::ReadOnly, || {
+                let k = n.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    Err::<(), _>(if k == 0 {
+                        Error::new(ErrorKind::Unavailable, "connection reset")
+                    } else {
+                        Error::new(ErrorKind::Unavailable, "502 bad gateway")
+                    })
+                }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.attempts(), 5);
+        assert!(e.first_cause().unwrap().contains("connection reset"), "{e}");
+        let shown = e.to_string();
+        assert!(
+            shown.contains("after 5 attempts") && shown.contains("connection reset"),
+            "{shown}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -25,10 +25,16 @@ impl PhoneId {
         &self.0
     }
 
+    /// The longest id accepted, in bytes. No vendor's ids come close; a longer one is a mistake
+    /// (or an attack on the request size) and is refused without a call.
+    pub const MAX_LEN: usize = 256;
+
     /// Why this id can never be sent to any vendor, if it cannot.
     pub fn invalid_reason(&self) -> Option<&'static str> {
         if self.0.is_empty() {
             Some("phone id is empty")
+        } else if self.0.len() > Self::MAX_LEN {
+            Some("phone id is longer than 256 bytes")
         } else if self.0.chars().any(char::is_control) {
             Some("phone id contains a control character")
         } else if self.0.trim() != &*self.0 {
@@ -159,6 +165,7 @@ impl std::str::FromStr for PhoneState {
 
 /// A state as observed: the normalized state and the vendor's raw code, which always survives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ObservedState {
     /// The normalized state.
     pub state: PhoneState,
@@ -178,6 +185,7 @@ impl ObservedState {
 
 /// A reference to asynchronous work accepted by a vendor.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct JobRef {
     /// The vendor's job id.
     pub job_id: String,
@@ -305,6 +313,22 @@ pub enum Outcome {
     Pending,
     /// Failed for this phone.
     Failed(Error),
+    /// The state change was sent but its answer was lost (a timeout after sending, a cut
+    /// connection, a 5xx, an undecodable answer): it **may have been applied**. Never treat it
+    /// as failed — repeating a reset could wipe a phone twice; wait (which looks) or check.
+    Unknown(Error),
+}
+
+impl Outcome {
+    /// A stable lower-case name: `done`, `pending`, `failed` or `unknown`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Pending => "pending",
+            Outcome::Failed(_) => "failed",
+            Outcome::Unknown(_) => "unknown",
+        }
+    }
 }
 
 /// The outcome for one requested phone, with everything the vendor told us about it.
@@ -323,6 +347,10 @@ pub struct PhoneOutcome {
     pub name: Option<String>,
     /// A browser live-view URL (GeeLark `start`), if any.
     pub live_view_url: Option<String>,
+    /// Why waiting could not settle this phone (a rejected status read, credentials refused
+    /// mid-wait). The outcome itself is kept: a later error never turns accepted work into
+    /// "failed".
+    pub wait_error: Option<Error>,
 }
 
 impl PhoneOutcome {
@@ -334,6 +362,7 @@ impl PhoneOutcome {
             job: None,
             name: None,
             live_view_url: None,
+            wait_error: None,
         }
     }
 
@@ -350,6 +379,17 @@ impl PhoneOutcome {
     /// A failed outcome.
     pub fn failed(phone: PhoneId, error: Error) -> Self {
         Self::with_outcome(phone, Outcome::Failed(error))
+    }
+
+    /// An outcome that may have been applied: the request was sent, its answer was lost.
+    pub fn unknown(phone: PhoneId, error: Error) -> Self {
+        Self::with_outcome(phone, Outcome::Unknown(error))
+    }
+
+    /// Records why waiting could not settle the phone.
+    pub fn with_wait_error(mut self, error: Error) -> Self {
+        self.wait_error = Some(error);
+        self
     }
 
     /// Records the observed state.
@@ -394,6 +434,19 @@ impl PhoneOutcome {
         }
     }
 
+    /// Whether the operation may or may not have been applied ([`Outcome::Unknown`]).
+    pub fn is_unknown(&self) -> bool {
+        matches!(self.outcome, Outcome::Unknown(_))
+    }
+
+    /// The error behind the outcome: the failure, or why it is unknown.
+    pub fn cause(&self) -> Option<&Error> {
+        match &self.outcome {
+            Outcome::Failed(e) | Outcome::Unknown(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// The normalized state, if one was observed.
     pub fn phone_state(&self) -> Option<PhoneState> {
         self.state.as_ref().map(|s| s.state)
@@ -402,6 +455,7 @@ impl PhoneOutcome {
 
 /// Counts of outcomes in a report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     /// Phones in the report.
     pub total: usize,
@@ -411,6 +465,30 @@ pub struct Summary {
     pub pending: usize,
     /// Phones whose operation failed.
     pub failed: usize,
+    /// Phones whose state change may or may not have been applied.
+    pub unknown: usize,
+}
+
+impl Summary {
+    /// Counts `outcomes`.
+    pub fn of<'a>(outcomes: impl IntoIterator<Item = &'a PhoneOutcome>) -> Self {
+        let mut s = Summary::default();
+        for o in outcomes {
+            s.add(o);
+        }
+        s
+    }
+
+    /// Counts one more outcome.
+    pub fn add(&mut self, o: &PhoneOutcome) {
+        self.total += 1;
+        match o.outcome {
+            Outcome::Done => self.succeeded += 1,
+            Outcome::Pending => self.pending += 1,
+            Outcome::Failed(_) => self.failed += 1,
+            Outcome::Unknown(_) => self.unknown += 1,
+        }
+    }
 }
 
 /// The result of a batch call: exactly one outcome per distinct requested phone, in request
@@ -441,20 +519,9 @@ impl BatchReport {
         BatchReport::new(operation, outcomes)
     }
 
-    /// Counts of done, pending and failed outcomes.
+    /// Counts of done, pending, failed and unknown outcomes.
     pub fn summary(&self) -> Summary {
-        let mut s = Summary {
-            total: self.outcomes.len(),
-            ..Summary::default()
-        };
-        for o in &self.outcomes {
-            match o.outcome {
-                Outcome::Done => s.succeeded += 1,
-                Outcome::Pending => s.pending += 1,
-                Outcome::Failed(_) => s.failed += 1,
-            }
-        }
-        s
+        Summary::of(&self.outcomes)
     }
 
     /// Whether every phone's operation finished successfully.

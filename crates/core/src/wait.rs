@@ -1,51 +1,91 @@
 //! Waiting for asynchronous work by polling phone states.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::{
-    BatchReport, CloudPhoneProvider, Error, ErrorKind, Outcome, PhoneId, PhoneOutcome, PhoneState,
-    Result, WaitOptions,
+    BatchReport, CloudPhoneProvider, Error, ErrorKind, Operation, Outcome, PhoneId, PhoneOutcome,
+    PhoneState, Result, WaitOptions,
 };
 
 /// Whether an outcome still needs watching on the way to `target`.
 pub fn needs_watch(o: &PhoneOutcome, target: PhoneState) -> bool {
     match &o.outcome {
-        Outcome::Pending => true,
+        // Unknown: the change may have happened; looking at the phone is how we find out.
+        Outcome::Pending | Outcome::Unknown(_) => true,
         Outcome::Done => o.phone_state().is_some_and(|s| s != target),
         Outcome::Failed(_) => false,
     }
 }
 
-/// Folds one status observation into a watched outcome. Returns whether the phone is settled
-/// (reached `target` or failed for good).
+/// A deadline `timeout` from now that never overflows: an absurd timeout means "a very long
+/// time", not a panic.
+pub fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// Whether `state` shows a change in progress (so a change whose answer was lost did happen).
+fn in_transition(state: PhoneState) -> bool {
+    matches!(
+        state,
+        PhoneState::Starting
+            | PhoneState::Stopping
+            | PhoneState::Restarting
+            | PhoneState::Resetting
+            | PhoneState::Creating
+    )
+}
+
+/// Folds one status observation into a watched outcome of `operation`. Returns whether the
+/// phone is settled (reached `target`, failed for good, or cannot be told apart further).
 ///
 /// Everything already known about the phone (job reference, name, live-view URL) is kept. A
-/// temporary failure to read the state leaves the phone pending: the operation may still
-/// finish, and the next round asks again.
-pub fn observe(o: &mut PhoneOutcome, seen: PhoneOutcome, target: PhoneState) -> bool {
+/// temporary failure to read the state leaves the phone watched; a permanent one settles it
+/// with the error attached as [`PhoneOutcome::wait_error`] — the accepted outcome is kept, a
+/// later error never turns accepted work into "failed".
+///
+/// An *unknown* outcome becomes pending once the phone is seen changing, and done when a stop
+/// or start finds the phone in the target state. A restart or reset whose phone is seen
+/// running without having been seen changing stays unknown: its state cannot tell whether it
+/// happened.
+pub fn observe(
+    o: &mut PhoneOutcome,
+    seen: PhoneOutcome,
+    target: PhoneState,
+    operation: Operation,
+) -> bool {
     if o.name.is_none() {
         o.name = seen.name;
     }
     match seen.outcome {
         // The read failed, not the operation: ask again next round.
-        Outcome::Failed(e) if e.is_temporary() || e.kind() == ErrorKind::MissingFromResponse => {
+        Outcome::Failed(e) | Outcome::Unknown(e)
+            if e.is_temporary() || e.kind() == ErrorKind::MissingFromResponse =>
+        {
             false
         }
-        Outcome::Failed(e) => {
-            o.outcome = Outcome::Failed(e);
+        Outcome::Failed(e) | Outcome::Unknown(e) => {
+            o.wait_error = Some(e);
             true
         }
         Outcome::Done | Outcome::Pending => {
             let Some(state) = seen.state else {
                 return false;
             };
+            o.wait_error = None;
             let now = state.state;
             let raw = state.raw.clone();
             o.state = Some(state);
+            let unknown = o.is_unknown();
             if now == target {
-                o.outcome = Outcome::Done;
+                let state_proves_it = !matches!(operation, Operation::Restart | Operation::Reset);
+                if !unknown || state_proves_it {
+                    o.outcome = Outcome::Done;
+                }
                 true
             } else if now.is_dead_end() {
                 let e = Error::new(
@@ -56,7 +96,9 @@ pub fn observe(o: &mut PhoneOutcome, seen: PhoneOutcome, target: PhoneState) -> 
                 o.outcome = Outcome::Failed(e);
                 true
             } else {
-                o.outcome = Outcome::Pending;
+                if !unknown || in_transition(now) {
+                    o.outcome = Outcome::Pending;
+                }
                 false
             }
         }
@@ -78,8 +120,10 @@ pub fn align(ids: &[PhoneId], seen: Vec<PhoneOutcome>) -> Vec<Option<PhoneOutcom
 /// Polls `provider.status` until every watched phone of `report` reaches the target state,
 /// fails, or the deadline passes. The default [`CloudPhoneProvider::wait`].
 ///
-/// Phones already failed stay failed; phones still unfinished at the deadline stay pending
-/// with their job references and last observed state.
+/// Phones already failed stay failed; phones still unfinished at the deadline stay pending (or
+/// unknown) with their job references and last observed state. A status call that fails as a
+/// whole is attached to the watched phones as their wait error; refused credentials end the
+/// wait at once (the report is still `Ok`, every accepted outcome kept).
 pub async fn wait_by_status<P>(
     provider: &P,
     report: &BatchReport,
@@ -89,7 +133,7 @@ where
     P: CloudPhoneProvider + ?Sized,
 {
     let target = options.resolve_target(report.operation)?;
-    let deadline = Instant::now() + options.timeout;
+    let deadline = deadline_after(options.timeout);
     let mut outcomes = report.outcomes.clone();
     let mut watch: Vec<usize> = (0..outcomes.len())
         .filter(|&i| needs_watch(&outcomes[i], target))
@@ -97,18 +141,31 @@ where
     let mut rounds = 0u32;
     while !watch.is_empty() {
         let ids: Vec<PhoneId> = watch.iter().map(|&i| outcomes[i].phone.clone()).collect();
-        let seen = provider.status(&ids).await?;
         rounds += 1;
-        let mut seen = align(&ids, seen.outcomes);
-        let mut k = 0;
-        watch.retain(|&i| {
-            let s = seen[k].take();
-            k += 1;
-            match s {
-                Some(s) => !observe(&mut outcomes[i], s, target),
-                None => true,
+        match provider.status(&ids).await {
+            Ok(seen) => {
+                let mut seen = align(&ids, seen.outcomes);
+                let mut k = 0;
+                watch.retain(|&i| {
+                    let s = seen[k].take();
+                    k += 1;
+                    match s {
+                        Some(s) => !observe(&mut outcomes[i], s, target, report.operation),
+                        None => true,
+                    }
+                });
             }
-        });
+            Err(e) => {
+                // The read failed as a whole: the outcomes stand, with the reason attached.
+                for &i in &watch {
+                    outcomes[i].wait_error = Some(e.clone());
+                }
+                if e.kind().is_auth() || !e.is_temporary() {
+                    // Refused credentials are never sent again: stop at once.
+                    break;
+                }
+            }
+        }
         let now = Instant::now();
         if watch.is_empty() || now >= deadline {
             break;
@@ -198,11 +255,67 @@ mod tests {
         let fake = FakeProvider::builder().phones(1).build();
         fake.fail_next_requests([Error::new(ErrorKind::Unavailable, "502 bad gateway")]);
         let r = fake.reset(&ids(1), &ResetOptions::default()).await.unwrap();
+        // Sent, answer lost: it may have been applied — unknown, never "failed".
+        assert!(r.outcomes[0].is_unknown(), "{:?}", r.outcomes[0]);
         assert_eq!(
-            r.outcomes[0].error().unwrap().kind(),
+            r.outcomes[0].cause().unwrap().kind(),
             ErrorKind::Unavailable
         );
         assert_eq!(fake.requests(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_resolves_an_unknown_stop_by_looking() {
+        let fake = FakeProvider::builder().phones(2).settle_polls(1).build();
+        let phones = ids(2);
+        // The first stop's answer is lost (the fake applies it, then fails the request).
+        fake.fail_next_requests([Error::new(ErrorKind::Timeout, "timed out after sending")]);
+        let r = fake.stop(&phones).await.unwrap();
+        assert_eq!(r.summary().unknown, 2, "{r:?}");
+        let opts = WaitOptions::default()
+            .timeout(Duration::from_secs(30))
+            .poll_interval(Duration::from_secs(1));
+        let waited = fake.wait(&r, &opts).await.unwrap();
+        let s = waited.summary();
+        // Whatever the fake did, the wait looked: stopped phones are done, others stay unknown.
+        assert_eq!(s.failed, 0, "{waited:?}");
+        for o in &waited.outcomes {
+            assert_eq!(
+                o.is_done(),
+                o.phone_state() == Some(PhoneState::Stopped),
+                "{o:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn absurd_timeouts_do_not_panic_and_a_zero_poll_interval_is_refused() {
+        let fake = FakeProvider::builder().phones(1).settle_polls(1).build();
+        let stopping = fake.stop(&ids(1)).await.unwrap();
+        let opts = WaitOptions::default().timeout(Duration::MAX);
+        assert!(fake.wait(&stopping, &opts).await.unwrap().all_done());
+        let opts = WaitOptions::default().poll_interval(Duration::ZERO);
+        let e = fake.wait(&stopping, &opts).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_mid_wait_keeps_accepted_outcomes_and_stops() {
+        let fake = FakeProvider::builder().phones(2).settle_polls(50).build();
+        let r = fake.reset(&ids(2), &ResetOptions::default()).await.unwrap();
+        let before = fake.requests();
+        fake.fail_next_requests((0..10).map(|_| Error::new(ErrorKind::Unauthenticated, "40003")));
+        let opts = WaitOptions::default().poll_interval(Duration::from_secs(1));
+        let waited = fake.wait(&r, &opts).await.unwrap();
+        assert_eq!(
+            fake.requests() - before,
+            1,
+            "no status call after the refusal"
+        );
+        for (a, b) in r.outcomes.iter().zip(&waited.outcomes) {
+            assert!(b.is_pending() && a.job == b.job, "{b:?}");
+            assert!(b.wait_error.as_ref().unwrap().kind().is_auth());
+        }
     }
 
     #[tokio::test(start_paused = true)]

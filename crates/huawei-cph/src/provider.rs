@@ -899,7 +899,7 @@ impl CloudPhoneProvider for HuaweiCphProvider {
                 let mut seen = align(&ids, seen.outcomes).into_iter();
                 // `by_status` iterates in the order `ids` was built from.
                 by_status.retain(|&i| match seen.next().flatten() {
-                    Some(s) => !observe(&mut outcomes[i], s, target),
+                    Some(s) => !observe(&mut outcomes[i], s, target, report.operation),
                     None => true,
                 });
             }

@@ -1,0 +1,97 @@
+//! Outcomes handed out as each chunk is answered, not when the whole batch is.
+//!
+//! A caller that wants to follow a batch (a progress bar, ndjson output, a journal, an
+//! interrupt handler that must print what was accepted so far) runs the call inside
+//! [`observe`]; the batch engine then reports each chunk as it is sent and as it is answered.
+//! Nothing is collected when nobody observes.
+//!
+//! ```
+//! # #[cfg(feature = "fake")]
+//! # async fn demo() -> cloudphone_core::Result<()> {
+//! use std::sync::{Arc, Mutex};
+//! use cloudphone_core::progress::{self, EventKind};
+//! use cloudphone_core::{CloudPhoneProvider, FakeProvider, PhoneId};
+//!
+//! let fake = FakeProvider::builder().phones(3).build();
+//! let seen = Arc::new(Mutex::new(0));
+//! let counter = seen.clone();
+//! let phones: Vec<PhoneId> = vec!["fake-0".into(), "fake-1".into()];
+//! progress::observe(
+//!     move |ev| {
+//!         if let EventKind::Answered(outcomes) = &ev.kind {
+//!             *counter.lock().unwrap() += outcomes.len();
+//!         }
+//!     },
+//!     fake.stop(&phones),
+//! )
+//! .await?;
+//! assert_eq!(*seen.lock().unwrap(), 2);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::{Operation, PhoneId, PhoneOutcome};
+
+/// What happened to a chunk.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// These phones' request is about to go out (from here on a state change may be applied).
+    Sent(Vec<PhoneId>),
+    /// The vendor answered (or the chunk failed): these phones' outcomes.
+    Answered(Vec<PhoneOutcome>),
+}
+
+/// One progress event.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Event {
+    /// The fleet's name for the provider, when the call went through one that tags it.
+    pub provider: Option<Arc<str>>,
+    /// The provider's vendor.
+    pub vendor: &'static str,
+    /// The batch operation.
+    pub operation: Operation,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+type Sink = Arc<dyn Fn(Event) + Send + Sync>;
+
+tokio::task_local! {
+    static SINK: Sink;
+}
+
+/// Runs `fut`, handing every progress event of the batch calls it makes to `sink`.
+pub async fn observe<F: Future>(sink: impl Fn(Event) + Send + Sync + 'static, fut: F) -> F::Output {
+    SINK.scope(Arc::new(sink), fut).await
+}
+
+/// Runs `fut` so that its events carry `provider` as their provider name (for fleets), still
+/// handed to the sink of the enclosing [`observe`], if any.
+pub async fn tagged<F: Future>(provider: &str, fut: F) -> F::Output {
+    match SINK.try_with(Sink::clone) {
+        Ok(outer) => {
+            let name: Arc<str> = Arc::from(provider);
+            let sink: Sink = Arc::new(move |mut ev: Event| {
+                ev.provider.get_or_insert_with(|| name.clone());
+                outer(ev)
+            });
+            SINK.scope(sink, fut).await
+        }
+        Err(_) => fut.await,
+    }
+}
+
+/// Whether the current task is observed.
+pub fn is_observed() -> bool {
+    SINK.try_with(|_| ()).is_ok()
+}
+
+/// Hands an event to the current sink; `make` runs only when there is one.
+pub fn emit(make: impl FnOnce() -> Event) {
+    let _ = SINK.try_with(|sink| sink(make()));
+}
