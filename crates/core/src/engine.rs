@@ -11,7 +11,7 @@ use futures::StreamExt;
 use crate::progress::{self, Event, EventKind};
 use crate::{
     BatchReport, Error, ErrorKind, Idempotency, Operation, Outcome, PhoneId, PhoneOutcome,
-    RateBudget, RateLimiter, Result, RetryPolicy, Scrubber,
+    RateBudget, RateLimiter, Result, RetryPolicy, Scrubber, StrayJob,
 };
 
 /// Collapses duplicate ids, keeping the first occurrence and the request order.
@@ -359,13 +359,24 @@ impl BatchEngine {
         );
 
         let mut answered = vec![false; chunks.len()];
+        let mut stray = Vec::new();
         while let Some((k, answer)) = answers.next().await {
             answered[k] = true;
             let chunk = &chunks[k];
             match answer {
                 Some(Ok(outcomes)) => {
                     for mut o in outcomes {
-                        let Some(&i) = index.get(&o.phone) else {
+                        let i = index.get(&o.phone).copied().filter(|&i| chunk_of[i] == k);
+                        let Some(i) = i else {
+                            // A job for a phone not in this chunk (or naming no phone, given
+                            // as an empty id): reported, never dropped.
+                            if let Some(job) = o.job.take() {
+                                tracing::warn!(vendor = self.vendor, %operation, phone = %o.phone, job = %job.job_id, "the vendor reported a job for a phone not asked for");
+                                stray.push(StrayJob {
+                                    phone: (!o.phone.as_str().is_empty()).then_some(o.phone),
+                                    job,
+                                });
+                            }
                             continue;
                         };
                         // Only phones of this chunk, and the first outcome of each: a phone
@@ -483,7 +494,9 @@ impl BatchEngine {
                 })
             })
             .collect();
-        Ok(BatchReport::new(operation, outcomes))
+        let mut report = BatchReport::new(operation, outcomes);
+        report.stray_jobs = stray;
+        Ok(report)
     }
 
     /// Runs a single-id operation for each phone, `concurrency` at a time, with the same
@@ -759,6 +772,38 @@ mod tests {
             .collect();
         assert_eq!(sent, 3);
         assert_eq!(answered, ["answered 2", "answered 2", "answered 1"]);
+    }
+
+    #[tokio::test]
+    async fn jobs_for_phones_not_asked_for_are_kept_as_strays() {
+        let report = engine()
+            .run_chunks(Operation::Reset, &ids(&["a"]), 10, |_| async {
+                Ok(vec![
+                    PhoneOutcome::pending("a".into()).with_job(crate::JobRef::new("j-a", None)),
+                    PhoneOutcome::pending("zzz".into()).with_job(crate::JobRef::new("j-z", None)),
+                    PhoneOutcome::pending("".into()).with_job(crate::JobRef::new("j-none", None)),
+                ])
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.outcomes.len(), 1);
+        let strays: Vec<_> = report
+            .stray_jobs
+            .iter()
+            .map(|s| {
+                (
+                    s.phone.as_ref().map(|p| p.to_string()),
+                    s.job.job_id.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            strays,
+            [
+                (Some("zzz".to_owned()), "j-z".to_owned()),
+                (None, "j-none".to_owned())
+            ]
+        );
     }
 
     #[test]

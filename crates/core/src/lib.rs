@@ -55,7 +55,7 @@ pub use redact::{Scrubber, REDACTED};
 pub use retry::{Idempotency, RetryPolicy};
 pub use types::{
     BatchReport, JobInfo, JobRef, JobState, ObservedState, Operation, Outcome, PhoneId,
-    PhoneOutcome, PhonePage, PhoneState, PhoneSummary, Summary,
+    PhoneOutcome, PhonePage, PhoneState, PhoneSummary, StrayJob, Summary,
 };
 
 /// `async_trait`, re-exported so backends implement [`CloudPhoneProvider`] with the same macro.

@@ -491,14 +491,28 @@ impl Summary {
     }
 }
 
+/// A job the vendor reported that belongs to no requested phone: a job for a phone nobody asked
+/// for, or one naming no phone. Kept, never dropped: every accepted job is reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StrayJob {
+    /// The phone the vendor named, if it named one.
+    pub phone: Option<PhoneId>,
+    /// The job.
+    pub job: JobRef,
+}
+
 /// The result of a batch call: exactly one outcome per distinct requested phone, in request
 /// order.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct BatchReport {
     /// The operation that produced the report.
     pub operation: Operation,
     /// One outcome per distinct requested phone, in request order.
     pub outcomes: Vec<PhoneOutcome>,
+    /// Jobs the vendor reported for no requested phone (usually empty).
+    pub stray_jobs: Vec<StrayJob>,
 }
 
 impl BatchReport {
@@ -507,6 +521,7 @@ impl BatchReport {
         BatchReport {
             operation,
             outcomes,
+            stray_jobs: Vec::new(),
         }
     }
 
