@@ -451,3 +451,287 @@ fn substitution_edge_cases() {
         );
     }
 }
+
+/// A secret with a shape no message text has by chance.
+fn secret() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9]{6,14}".prop_map(|s| format!("Zq{s}Xj"))
+}
+
+/// Every error from parsing and building `doc`, as displayed and as `Debug`.
+fn all_errors(doc: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    match Config::from_toml_str_with_env(doc, env) {
+        Err(e) => format!("{e}\n{e:?}"),
+        Ok(config) => config
+            .providers()
+            .keys()
+            .filter_map(|name| config.build(name).err())
+            .map(|e| format!("{e}\n{e:?}\n"))
+            .collect(),
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Whatever key a `${VAR}` feeds and whatever its value, no error quotes the value.
+    #[test]
+    fn no_error_quotes_a_variables_value(
+        provider in proptest::sample::select(&["geelark", "huawei-cph", "fake"][..]),
+        key in proptest::sample::select(&[
+            "base_url", "app_id", "api_key", "token", "batch_size", "status_batch_size",
+            "concurrency", "rate_limit_per_minute", "timeout_secs", "region", "endpoint",
+            "project_id", "access_key", "secret_key", "username", "domain", "iam_endpoint",
+            "status_strategy", "phones", "nope",
+        ][..]),
+        template in proptest::sample::select(&[
+            "\"${S}\"", "\"x${S}y\"", "\"https://${S}/\"", "\"http://${S}:1\"", "[\"${S}\"]",
+            "{ a = \"${S}\" }", "\"${S}${S}\"",
+        ][..]),
+        secret in secret(),
+    ) {
+        let base = match provider {
+            "geelark" => "type = \"geelark\"\ntoken = \"t\"\n",
+            "huawei-cph" => "type = \"huawei-cph\"\nregion = \"cn-east-3\"\nproject_id = \"p\"\ntoken = \"t\"\n",
+            _ => "type = \"fake\"\n",
+        };
+        let env = |v: &str| (v == "S").then(|| secret.clone());
+        let errors = all_errors(&format!("[providers.x]\n{base}{key} = {template}\n"), &env);
+        prop_assert!(!errors.contains(&secret), "{errors}");
+    }
+}
+
+#[test]
+fn a_type_error_shows_the_variable_not_its_value() {
+    let env = |v: &str| (v == "TOKEN").then(|| "secret".to_owned());
+    for (provider, base) in [
+        ("geelark", "token = \"t\"\n"),
+        (
+            "huawei-cph",
+            "region = \"cn-east-3\"\nproject_id = \"p\"\ntoken = \"t\"\n",
+        ),
+    ] {
+        let doc =
+            format!("[providers.x]\ntype = \"{provider}\"\n{base}batch_size = \"${{TOKEN}}\"\n");
+        let e = Config::from_toml_str_with_env(&doc, &env).unwrap_err();
+        let msg = e.to_string();
+        assert!(!msg.contains("secret"), "{msg}");
+        assert!(!format!("{e:?}").contains("secret"), "{e:?}");
+        assert!(
+            msg.contains("`x`") && msg.contains("`batch_size`") && msg.contains("\"${TOKEN}\""),
+            "{msg}"
+        );
+    }
+    // Part of a value: the same.
+    let doc = "[providers.x]\ntype = \"geelark\"\ntoken = \"t\"\nconcurrency = \"a-${TOKEN}-b\"\n";
+    let msg = Config::from_toml_str_with_env(doc, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(!msg.contains("secret") && msg.contains("${TOKEN}"), "{msg}");
+    // A value that is written out is quoted as it is: only expansions are taken back.
+    let doc = "[providers.x]\ntype = \"geelark\"\ntoken = \"t\"\nconcurrency = \"plain\"\n";
+    let msg = Config::from_toml_str_with_env(doc, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("\"plain\""), "{msg}");
+}
+
+/// A file of `contents` in a fresh directory, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn dir(name: &str) -> TempFile {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cloudphone-config-props-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempFile(dir.join(name))
+    }
+
+    fn with(name: &str, contents: &str) -> TempFile {
+        let f = TempFile::dir(name);
+        std::fs::write(&f.0, contents).unwrap();
+        f
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[test]
+fn a_syntax_error_names_the_file_line_and_key() {
+    let f = TempFile::with(
+        "cp.toml",
+        "[providers.gl]\ntype = \"geelark\"\napi_key = \"s3cr3t\ntoken = \"t\"\n",
+    );
+    let e = Config::from_path(&f.0).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, ConfigError::Syntax(_)), "{e:?}");
+    assert!(msg.contains(&f.0.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("line 3") && msg.contains("key `api_key`"),
+        "{msg}"
+    );
+    assert!(msg.contains("[providers.gl]"), "{msg}");
+    assert!(!msg.contains("s3cr3t"), "{msg}");
+    // The line number counts lines, wherever the error is.
+    let f = TempFile::with(
+        "cp.toml",
+        "# a\n\n[providers.gl]\ntype = \"geelark\"\n\n\ntimeout_secs = = 3\n",
+    );
+    let msg = Config::from_path(&f.0).unwrap_err().to_string();
+    assert!(
+        msg.contains("line 7") && msg.contains("key `timeout_secs`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_oversized_configuration_file_is_refused_without_reading_it() {
+    let f = TempFile::dir("big.toml");
+    let file = std::fs::File::create(&f.0).unwrap();
+    // Sparse: a file this large costs nothing on disk.
+    file.set_len(cloudphone::config::MAX_CONFIG_BYTES + 1)
+        .unwrap();
+    let msg = Config::from_path(&f.0).unwrap_err().to_string();
+    assert!(
+        msg.contains(&f.0.display().to_string()) && msg.contains("4 MiB"),
+        "{msg}"
+    );
+    // At the cap exactly it is read (and here is not TOML: NUL bytes).
+    file.set_len(cloudphone::config::MAX_CONFIG_BYTES).unwrap();
+    let e = Config::from_path(&f.0).unwrap_err();
+    assert!(!e.to_string().contains("MiB"), "{e}");
+}
+
+#[test]
+fn a_directory_is_refused() {
+    let f = TempFile::dir("x");
+    let dir = f.0.parent().unwrap();
+    let e = Config::from_path(dir).unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Read { message, .. } if message.contains("not a regular file")),
+        "{e}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_instead_of_blocking() {
+    let f = TempFile::dir("fifo.toml");
+    let made = std::process::Command::new("mkfifo").arg(&f.0).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let path = f.0.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Config::from_path(&path).map(|_| ()));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("reading a FIFO as configuration blocked");
+    let e = got.unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Read { message, .. } if message.contains("FIFO")),
+        "{e}"
+    );
+}
+
+mod plain_http {
+    use std::sync::{Arc, Mutex};
+
+    use cloudphone::Config;
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Level, Metadata, Subscriber};
+
+    /// Collects the messages of WARN events.
+    #[derive(Clone, Default)]
+    struct Warnings(Arc<Mutex<Vec<String>>>);
+
+    struct Message<'a>(&'a mut String);
+
+    impl Visit for Message<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0.push_str(&format!("{value:?}"));
+            }
+        }
+    }
+
+    impl Subscriber for Warnings {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            if *event.metadata().level() == Level::WARN {
+                let mut m = String::new();
+                event.record(&mut Message(&mut m));
+                self.0.lock().unwrap().push(m);
+            }
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    fn warnings(doc: &str) -> Vec<String> {
+        let w = Warnings::default();
+        tracing::subscriber::with_default(w.clone(), || {
+            Config::from_toml_str_with_env(doc, &|_| Some("h".into())).unwrap();
+        });
+        let got = w.0.lock().unwrap().clone();
+        got
+    }
+
+    const GL: &str = "[providers.gl]\ntype = \"geelark\"\ntoken = \"t\"\n";
+    const HW: &str =
+        "[providers.hw]\ntype = \"huawei-cph\"\nregion = \"cn-east-3\"\nproject_id = \"p\"\ntoken = \"t\"\n";
+
+    #[test]
+    fn plain_http_off_loopback_draws_a_warning_naming_the_provider() {
+        let w = warnings(&format!("{GL}base_url = \"http://10.1.2.3:8081\"\n"));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("`gl`") && w[0].contains("base_url"), "{w:?}");
+        // The URL itself is not logged.
+        assert!(!w[0].contains("10.1.2.3"), "{w:?}");
+
+        let w = warnings(&format!(
+            "{HW}endpoint = \"http://cph.example\"\niam_endpoint = \"http://${{H}}.example/v3\"\n"
+        ));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w.iter().all(|m| m.contains("`hw`")), "{w:?}");
+        assert!(w.iter().any(|m| m.contains("iam_endpoint")), "{w:?}");
+    }
+
+    #[test]
+    fn https_and_loopback_draw_none() {
+        for url in [
+            "https://openapi.geelark.com",
+            "http://127.0.0.1:8081",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            let w = warnings(&format!("{GL}base_url = \"{url}\"\n"));
+            assert!(w.is_empty(), "{url}: {w:?}");
+            let w = warnings(&format!("{HW}endpoint = \"{url}\"\n"));
+            assert!(w.is_empty(), "{url}: {w:?}");
+        }
+        // Huawei's defaults, built from the region, are https.
+        assert!(warnings(HW).is_empty());
+    }
+}
