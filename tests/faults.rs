@@ -76,6 +76,8 @@ struct Totals {
     operations: u64,
     outcomes: u64,
     failed_outcomes: u64,
+    unknown_outcomes: u64,
+    failed_but_applied: u64,
     ids_lost: u64,
     duplicate_actions: u64,
     duplicate_resets: u64,
@@ -89,6 +91,8 @@ impl Totals {
         self.operations += o.operations;
         self.outcomes += o.outcomes;
         self.failed_outcomes += o.failed_outcomes;
+        self.unknown_outcomes += o.unknown_outcomes;
+        self.failed_but_applied += o.failed_but_applied;
         self.ids_lost += o.ids_lost;
         self.duplicate_actions += o.duplicate_actions;
         self.duplicate_resets += o.duplicate_resets;
@@ -98,11 +102,15 @@ impl Totals {
 
     fn table(&self, title: &str) -> String {
         let f = &self.faults;
-        let rows: [(&str, u64); 21] = [
+        let rows: [(&str, u64); 23] = [
             ("runs (seed x mode)", self.runs),
             ("operations run (provider calls)", self.operations),
             ("outcomes checked", self.outcomes),
             ("  of which failed (per-phone)", self.failed_outcomes),
+            (
+                "  of which unknown (may have been applied)",
+                self.unknown_outcomes,
+            ),
             ("job references checked across waits", self.jobs_checked),
             ("vendor requests seen", f.requests),
             ("  answered without a fault", f.ok),
@@ -119,6 +127,7 @@ impl Totals {
             ("credentials rejected", f.auth_rejected),
             ("IDS LOST (must be 0)", self.ids_lost),
             ("DUPLICATE RESETS (must be 0)", self.duplicate_resets),
+            ("FAILED BUT APPLIED (must be 0)", self.failed_but_applied),
             (
                 "DUPLICATE ACTIONS, any op (must be 0)",
                 self.duplicate_actions,
@@ -358,6 +367,7 @@ async fn run_once(mode: Mode, seed: u64, phones: usize) -> Totals {
         );
         t.outcomes += report.outcomes.len() as u64;
         t.failed_outcomes += report.summary().failed as u64;
+        t.unknown_outcomes += report.summary().unknown as u64;
         let after = b.applied_all(op, &checked);
         for ((o, x), y) in report.outcomes.iter().zip(&before).zip(&after) {
             let delta = y - x;
@@ -372,6 +382,18 @@ async fn run_once(mode: Mode, seed: u64, phones: usize) -> Totals {
                 "{}",
                 b.ctx(&format!("{op} applied {delta} times to {}", o.phone))
             );
+            if op != Operation::Status && o.error().is_some() && delta > 0 {
+                // "Failed" must mean "not applied": an applied change whose answer was lost
+                // is unknown.
+                t.failed_but_applied += 1;
+                eprintln!(
+                    "{}",
+                    b.ctx(&format!(
+                        "{op} reported failed but applied to {}: {o:?}",
+                        o.phone
+                    ))
+                );
+            }
             if o.is_pending() {
                 assert_eq!(
                     delta,
@@ -428,6 +450,12 @@ async fn run_once(mode: Mode, seed: u64, phones: usize) -> Totals {
             }
         }
     }
+    assert_eq!(
+        t.failed_but_applied,
+        0,
+        "{}",
+        b.ctx("changes reported failed were applied (see above)")
+    );
     t.faults = b.fault_counts().await;
     assert!(
         t.faults.request_faults() > 0,
@@ -602,12 +630,9 @@ async fn rejected_credentials_are_sent_once_and_stop_the_batch() {
             } else {
                 sim.huawei().calls()
             };
-            // IAM remembers a refused password: after the first refusal no call logs in again.
-            let expected = if mode == Mode::HuaweiIam && op != Operation::Status {
-                0
-            } else {
-                1
-            };
+            // A provider remembers a refusal: after the first one (the status call) nothing is
+            // sent with those credentials again, whatever the operation.
+            let expected = if op == Operation::Status { 1 } else { 0 };
             if calls.total() != expected {
                 problems.push(format!(
                     "{} {op}: expected {expected}, got {:?}",
@@ -685,6 +710,7 @@ fn print_totals(title: &str, all: &[(Mode, Totals)]) {
     println!("{}", grand.table(title));
     assert_eq!(grand.ids_lost, 0);
     assert_eq!(grand.duplicate_resets, 0);
+    assert_eq!(grand.failed_but_applied, 0);
     assert_eq!(grand.duplicate_actions, 0);
 }
 

@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cloudphone_core::{
-    BatchReport, CloudPhoneProvider, Error, ErrorKind, Operation, PhoneId, PhoneOutcome,
-    ResetOptions, Result, StartOptions, Summary, WaitOptions,
+    progress, BatchReport, CloudPhoneProvider, Error, ErrorKind, Operation, PhoneId, PhoneOutcome,
+    ResetOptions, Result, StartOptions, StrayJob, Summary, WaitOptions,
 };
 
 use crate::config::{Config, ConfigError};
@@ -68,9 +68,20 @@ pub struct FleetReport {
     pub operation: Operation,
     /// One outcome per distinct requested phone, in request order.
     pub outcomes: Vec<FleetOutcome>,
+    /// Jobs a vendor reported for no requested phone, with the provider's name.
+    pub stray_jobs: Vec<(String, StrayJob)>,
 }
 
 impl FleetReport {
+    /// A report of `outcomes` already in request order.
+    pub fn new(operation: Operation, outcomes: Vec<FleetOutcome>) -> Self {
+        FleetReport {
+            operation,
+            outcomes,
+            stray_jobs: Vec::new(),
+        }
+    }
+
     /// Counts of done, pending, failed and unknown outcomes.
     pub fn summary(&self) -> Summary {
         Summary::of(self.outcomes.iter().map(|o| &o.outcome))
@@ -174,7 +185,7 @@ impl Fleet {
             let provider = self.providers[name].clone();
             let sub = BatchReport::new(report.operation, outcomes);
             async move {
-                let result = provider.wait(&sub, options).await;
+                let result = progress::tagged(name, provider.wait(&sub, options)).await;
                 (name, sub, result)
             }
         });
@@ -183,11 +194,18 @@ impl Fleet {
             let outcomes = match result {
                 Ok(r) => r.outcomes,
                 // Waiting failed as a whole (e.g. credentials rejected): keep what we knew,
-                // job references included, and say why it is not finished.
+                // job references included, and say why it is not finished. A later error
+                // never turns accepted work into "failed".
                 Err(e) => sub
                     .outcomes
                     .into_iter()
-                    .map(|o| keep_with_error(o, &e))
+                    .map(|o| {
+                        if o.is_pending() || o.is_unknown() {
+                            o.with_wait_error(e.clone())
+                        } else {
+                            o
+                        }
+                    })
                     .collect(),
             };
             for o in outcomes {
@@ -204,10 +222,9 @@ impl Fleet {
                     .unwrap_or_else(|| o.outcome.clone()),
             })
             .collect();
-        Ok(FleetReport {
-            operation: report.operation,
-            outcomes,
-        })
+        let mut waited = FleetReport::new(report.operation, outcomes);
+        waited.stray_jobs = report.stray_jobs.clone();
+        Ok(waited)
     }
 
     fn provider(&self, name: &str) -> Result<&Arc<dyn CloudPhoneProvider>> {
@@ -254,22 +271,33 @@ impl Fleet {
             }
         }
         let calls = groups.into_iter().map(|(name, ids)| {
-            let fut = call(self.providers[name].clone(), ids.clone());
+            // Tagged: an observer of the fleet call learns which provider each chunk is for.
+            let fut = progress::tagged(name, call(self.providers[name].clone(), ids.clone()));
             async move { (name, ids, fut.await) }
         });
+        let changes = operation.target_state().is_some();
         let mut merged: HashMap<(&str, PhoneId), PhoneOutcome> = HashMap::new();
+        let mut stray_jobs = Vec::new();
         for (name, ids, result) in futures::future::join_all(calls).await {
             match result {
                 Ok(report) => {
                     for o in report.outcomes {
                         merged.insert((name, o.phone.clone()), o);
                     }
+                    stray_jobs.extend(report.stray_jobs.into_iter().map(|j| (name.to_owned(), j)));
                 }
                 // One provider failing as a whole (credentials, unsupported operation) fails
-                // its phones and leaves the other providers' results intact.
+                // its phones and leaves the other providers' results intact; a change whose
+                // answer was lost is unknown.
                 Err(e) => {
+                    let unknown = changes && e.may_have_applied();
                     for id in ids {
-                        merged.insert((name, id.clone()), PhoneOutcome::failed(id, e.clone()));
+                        let o = if unknown {
+                            PhoneOutcome::unknown(id.clone(), e.clone())
+                        } else {
+                            PhoneOutcome::failed(id.clone(), e.clone())
+                        };
+                        merged.insert((name, id), o);
                     }
                 }
             }
@@ -291,23 +319,8 @@ impl Fleet {
                     }),
             })
             .collect();
-        Ok(FleetReport {
-            operation,
-            outcomes,
-        })
-    }
-}
-
-/// A pending outcome whose wait failed stays pending (its job may still finish) unless it had
-/// nothing to wait for; settled outcomes are kept as they were.
-fn keep_with_error(o: PhoneOutcome, e: &Error) -> PhoneOutcome {
-    if o.is_pending() && o.job.is_none() {
-        let mut failed = PhoneOutcome::failed(o.phone.clone(), e.clone());
-        failed.state = o.state;
-        failed.name = o.name;
-        failed.live_view_url = o.live_view_url;
-        failed
-    } else {
-        o
+        let mut report = FleetReport::new(operation, outcomes);
+        report.stray_jobs = stray_jobs;
+        Ok(report)
     }
 }

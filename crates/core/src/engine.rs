@@ -240,8 +240,8 @@ impl BatchEngine {
     /// `run` gets one chunk and returns the outcomes the vendor gave. A chunk that fails as a
     /// whole marks its phones failed without touching the other chunks — or, for a state change
     /// whose answer was lost after sending ([`Error::may_have_applied`]), *unknown*. Ids the
-    /// vendor left out become [`ErrorKind::MissingFromResponse`] failures; ids that can never be
-    /// sent fail on their own without a call.
+    /// vendor left out get an [`ErrorKind::MissingFromResponse`] error (failed for reads,
+    /// unknown for state changes); ids that can never be sent fail on their own without a call.
     ///
     /// When the vendor refuses the credentials nothing more is sent, now or in any later call of
     /// this engine, and chunks in flight are abandoned (a state change among them is unknown).
@@ -400,7 +400,13 @@ impl BatchEngine {
                                 format!("the vendor's answer said nothing about phone `{id}`"),
                             )
                             .with_vendor(self.vendor);
-                            *slot = Some(PhoneOutcome::failed(id.clone(), err));
+                            // The request went out and the vendor answered: a change left out
+                            // of the answer may still have been made.
+                            *slot = Some(if changes {
+                                PhoneOutcome::unknown(id.clone(), err)
+                            } else {
+                                PhoneOutcome::failed(id.clone(), err)
+                            });
                         }
                     }
                 }
@@ -579,21 +585,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn ids_missing_from_the_answer_become_failures() {
-        let report = engine()
-            .run_chunks(Operation::Stop, &ids(&["a", "b", "c"]), 10, |_| async {
-                // The vendor answers about `a` and about a phone nobody asked for.
-                Ok(vec![
-                    PhoneOutcome::pending("a".into()),
-                    PhoneOutcome::done("zzz".into()),
-                ])
-            })
-            .await
-            .unwrap();
-        assert_eq!(report.outcomes.len(), 3);
-        assert!(report.outcomes[0].is_pending());
-        for o in &report.outcomes[1..] {
-            assert_eq!(o.error().unwrap().kind(), ErrorKind::MissingFromResponse);
+    async fn ids_missing_from_the_answer_get_their_own_outcome() {
+        for op in [Operation::Stop, Operation::Status] {
+            let report = engine()
+                .run_chunks(op, &ids(&["a", "b", "c"]), 10, |_| async {
+                    // The vendor answers about `a` and about a phone nobody asked for.
+                    Ok(vec![
+                        PhoneOutcome::pending("a".into()),
+                        PhoneOutcome::done("zzz".into()),
+                    ])
+                })
+                .await
+                .unwrap();
+            assert_eq!(report.outcomes.len(), 3);
+            assert!(report.outcomes[0].is_pending());
+            for o in &report.outcomes[1..] {
+                assert_eq!(o.cause().unwrap().kind(), ErrorKind::MissingFromResponse);
+                // A stop the vendor answered without this phone may have been made.
+                assert_eq!(o.is_unknown(), op == Operation::Stop, "{op}: {o:?}");
+            }
         }
     }
 
