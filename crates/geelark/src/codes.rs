@@ -12,15 +12,19 @@ pub(crate) const RATE_LIMITED: i64 = 40007;
 pub(crate) const LOCKED: i64 = 40014;
 /// How long GeeLark locks an API after [`LOCKED`].
 pub(crate) const LOCK_DURATION: Duration = Duration::from_secs(2 * 3600);
+/// "Partial success": some phones were acted on.
+pub(crate) const PARTIAL_SUCCESS: i64 = 40006;
 /// "Partial success" and "batch completely failed": envelopes that may still carry details.
-pub(crate) const PARTIAL: [i64; 2] = [40006, 40009];
+pub(crate) const PARTIAL: [i64; 2] = [PARTIAL_SUCCESS, 40009];
+/// "Internal error": the vendor may have failed after acting.
+pub(crate) const INTERNAL: i64 = 50000;
 /// A start of a phone that is already running.
 pub(crate) const ALREADY_STARTED: i64 = 43009;
 
-/// The normalized kind and a description of a GeeLark code.
-fn classify(code: i64) -> (ErrorKind, &'static str) {
+/// The normalized kind and a description of a documented GeeLark code.
+fn classify(code: i64) -> Option<(ErrorKind, &'static str)> {
     use ErrorKind::*;
-    match code {
+    Some(match code {
         40003 => (
             Unauthenticated,
             "signature verification failed or invalid token",
@@ -41,6 +45,13 @@ fn classify(code: i64) -> (ErrorKind, &'static str) {
         40004 => (InvalidArgument, "parameter validation failed"),
         40008 => (InvalidArgument, "pageSize out of range"),
         40005 => (NotFound, "resource not found"),
+        // Without per-phone details a partial success says that some phones were acted on,
+        // not which: an answer that cannot be used, and ambiguous for a state change.
+        PARTIAL_SUCCESS => (
+            InvalidResponse,
+            "partial success, but the answer names no phone",
+        ),
+        40009 => (Other, "batch completely failed"),
         42001 | 47004 => (NotFound, "cloud phone does not exist"),
         43004 | 47003 => (Expired, "cloud phone expired"),
         43005 => (Busy, "cloud phone is executing a task"),
@@ -62,16 +73,24 @@ fn classify(code: i64) -> (ErrorKind, &'static str) {
         43029 => (Unavailable, "model under maintenance, retry later"),
         43015 => (Unsupported, "one-click new machine not supported"),
         40012 => (Unsupported, "API deprecated"),
-        50000 => (Unavailable, "internal error"),
-        _ => (Other, "unknown error"),
-    }
+        INTERNAL => (Unavailable, "internal error"),
+        _ => return None,
+    })
+}
+
+/// Whether GeeLark answering `code` proves it did not act: every documented code is a refusal,
+/// except a partial success (some phones were acted on) and an internal error (it may have
+/// failed after acting). Unknown codes prove nothing.
+fn is_refusal(code: i64) -> bool {
+    !matches!(code, PARTIAL_SUCCESS | INTERNAL) && classify(code).is_some()
 }
 
 /// The normalized error for GeeLark `code` with message `msg`, answered by API `path`.
 ///
-/// `ts_ms` (the attempt's clock) places the retry of a 40007 just after the minute turns.
+/// `ts_ms` (the attempt's clock) places the retry of a 40007 just after the minute turns. A
+/// refusal is marked not applied, so that it never looks like a lost answer.
 pub(crate) fn vendor_error(code: i64, msg: &str, path: &str, ts_ms: u64) -> Error {
-    let (kind, what) = classify(code);
+    let (kind, what) = classify(code).unwrap_or((ErrorKind::Other, "unknown error"));
     let message = match code {
         LOCKED => format!(
             "hourly limit exceeded: the API `{path}` is locked for two hours{}",
@@ -87,6 +106,9 @@ pub(crate) fn vendor_error(code: i64, msg: &str, path: &str, ts_ms: u64) -> Erro
     let mut e = Error::new(kind, message)
         .with_vendor(VENDOR)
         .with_vendor_code(code.to_string());
+    if is_refusal(code) {
+        e = e.with_not_applied(true);
+    }
     match code {
         // Never retried: more calls during the ban are pointless.
         LOCKED => e = e.with_temporary(false),
@@ -152,6 +174,23 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Unavailable);
             assert!(e.is_temporary() && e.is_not_applied());
         }
+    }
+
+    #[test]
+    fn refusals_are_never_ambiguous_and_lost_work_is() {
+        for c in [
+            40001, 40003, 40004, 40007, 40009, 40014, 42001, 43006, 43020, 43029, 47002,
+        ] {
+            let e = vendor_error(c, "", "/p", 0);
+            assert!(e.is_not_applied() && !e.may_have_applied(), "{c}");
+        }
+        for c in [40006, 50000] {
+            let e = vendor_error(c, "", "/p", 0);
+            assert!(e.may_have_applied(), "{c}");
+        }
+        // An unknown code proves nothing, but is not an ambiguous kind either.
+        let e = vendor_error(12345, "", "/p", 0);
+        assert!(!e.is_not_applied() && !e.may_have_applied());
     }
 
     #[test]
