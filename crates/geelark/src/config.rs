@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use cloudphone_core::http::HttpOptions;
 use cloudphone_core::{Error, ErrorKind, Result, RetryPolicy};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -70,6 +71,10 @@ pub struct GeelarkConfig {
     /// Connection timeout in seconds (default 10).
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: u64,
+    /// The largest answer body accepted, in bytes, at least 1024 (default 8 MiB). A larger
+    /// answer is an error; for a state change it leaves the outcome unknown.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
 }
 
 fn default_base_url() -> String {
@@ -105,6 +110,12 @@ fn default_timeout_secs() -> u64 {
 fn default_connect_timeout_secs() -> u64 {
     10
 }
+fn default_max_body_bytes() -> usize {
+    cloudphone_core::http::DEFAULT_MAX_BODY_BYTES
+}
+
+/// The smallest `max_body_bytes` accepted (the shared HTTP client's floor).
+const MIN_BODY_BYTES: usize = 1024;
 
 impl GeelarkConfig {
     fn with_credentials(
@@ -127,6 +138,7 @@ impl GeelarkConfig {
             retry_max_delay_ms: default_retry_max_delay_ms(),
             timeout_secs: default_timeout_secs(),
             connect_timeout_secs: default_connect_timeout_secs(),
+            max_body_bytes: default_max_body_bytes(),
         }
     }
 
@@ -186,6 +198,12 @@ impl GeelarkConfig {
         self
     }
 
+    /// Sets the largest answer body accepted, in bytes.
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+
     /// Checks every key; the error names the offending one.
     pub fn validate(&self) -> Result<()> {
         let url = reqwest::Url::parse(&self.base_url)
@@ -215,6 +233,11 @@ impl GeelarkConfig {
         }
         if self.connect_timeout_secs == 0 {
             return Err(config_error("`connect_timeout_secs` must be at least 1"));
+        }
+        if self.max_body_bytes < MIN_BODY_BYTES {
+            return Err(config_error(format!(
+                "`max_body_bytes` must be at least {MIN_BODY_BYTES}"
+            )));
         }
         Ok(())
     }
@@ -253,6 +276,14 @@ impl GeelarkConfig {
                 "`api_key` (with `app_id`) or `token` is required",
             )),
         }
+    }
+
+    /// The transport settings of the shared HTTP client.
+    pub(crate) fn http_options(&self) -> HttpOptions {
+        HttpOptions::default()
+            .timeout(Duration::from_secs(self.timeout_secs))
+            .connect_timeout(Duration::from_secs(self.connect_timeout_secs))
+            .max_body_bytes(self.max_body_bytes)
     }
 
     pub(crate) fn retry_policy(&self) -> RetryPolicy {
@@ -308,6 +339,7 @@ impl fmt::Debug for GeelarkConfig {
             .field("retry_max_delay_ms", &self.retry_max_delay_ms)
             .field("timeout_secs", &self.timeout_secs)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }
 }

@@ -12,8 +12,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::provider::{
-    answer_envelope, batch_outcomes, envelope_data, list_data, list_page_of, AUTH_STATUS, NEW_ONE,
-    RESTART, START, STATUS, STOP,
+    answer_envelope, batch_outcomes, envelope_data, list_data, list_page_of, Cursor, AUTH_STATUS,
+    NEW_ONE, RESTART, START, STATUS, STOP,
 };
 use crate::wire::Envelope;
 use crate::VENDOR;
@@ -43,9 +43,10 @@ impl<'a> Answer<'a> {
     }
 }
 
-/// `Retry-After` as the provider reads it: whole seconds, anything else ignored.
+/// `Retry-After` as the provider reads it (the shared parser): delay-seconds or an HTTP-date,
+/// anything else ignored.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    crate::provider::parse_retry_after(value)
+    cloudphone_core::http::parse_retry_after(value)
 }
 
 fn data(path: &'static str, details_ok: bool, answer: &Answer<'_>) -> Result<Option<Value>> {
@@ -59,7 +60,7 @@ fn data(path: &'static str, details_ok: bool, answer: &Answer<'_>) -> Result<Opt
     })?;
     let envelope = serde_json::from_slice::<Envelope>(answer.body);
     let retry_after = answer.retry_after.and_then(parse_retry_after);
-    let envelope = answer_envelope(status, retry_after, envelope, path, answer.ts_ms)?;
+    let envelope = answer_envelope(status.as_u16(), retry_after, envelope, path, answer.ts_ms)?;
     envelope_data(envelope, details_ok, path, answer.ts_ms)
 }
 
@@ -85,7 +86,7 @@ pub fn decode_batch(
         other => return Err(unsupported(other, "a batch answer")),
     };
     let data = data(path, true, answer)?;
-    batch_outcomes(operation, path, phones, data, answer.ts_ms)
+    batch_outcomes(operation, path, phones, data, answer.ts_ms, None)
 }
 
 /// The answer of a one-phone endpoint — `restart` or `reset` (newOne): `Ok` when accepted.
@@ -103,8 +104,21 @@ pub fn decode_auth(answer: &Answer<'_>) -> Result<()> {
     data(AUTH_STATUS, false, answer).map(drop)
 }
 
-/// The answer of `/open/v1/phone/list` for page `page` of `page_size` phones.
+/// The answer of `/open/v1/phone/list` for page `page` of `page_size` phones, read without a
+/// previous page.
 pub fn decode_list(page: u64, page_size: u64, answer: &Answer<'_>) -> Result<PhonePage> {
     let data = data(crate::provider::LIST, false, answer)?;
-    Ok(list_page_of(list_data(data)?, page, page_size))
+    let at = Cursor {
+        page,
+        previous: None,
+    };
+    Ok(list_page_of(list_data(data)?, at, page_size))
+}
+
+/// The answer of `/open/v1/phone/list` for the page a cursor (from [`PhonePage::next`]) names:
+/// a page repeating the one before ends the listing.
+pub fn decode_list_at(cursor: &str, page_size: u64, answer: &Answer<'_>) -> Result<PhonePage> {
+    let at = Cursor::parse(cursor)?;
+    let data = data(crate::provider::LIST, false, answer)?;
+    Ok(list_page_of(list_data(data)?, at, page_size))
 }

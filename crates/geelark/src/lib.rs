@@ -9,7 +9,15 @@
 //!   unknown with the raw code kept.
 //! - Per-API client-side rate limits (default 120/min and 20,000/h, under GeeLark's 200/min and
 //!   24,000/h); throttling answers (40007, 40017, 47002) are retried with backoff, the two-hour
-//!   lock (40014) and rejected credentials (40003) never are.
+//!   lock (40014) and rejected credentials (40003) never are; after a credential refusal nothing
+//!   more is sent by the provider.
+//! - Transport through `cloudphone_core::http`: redirects are never followed (a 3xx is an error
+//!   naming its status and Location host), answers are capped at `max_body_bytes`, and the
+//!   timeout covers the whole body. A state change whose answer was lost (a timeout or cut
+//!   connection after sending, a 5xx, an undecodable or oversized 2xx) is *unknown*, never
+//!   failed, and never re-sent.
+//! - Errors carry the request's `traceId`; the API key and token are scrubbed from anything the
+//!   vendor echoes.
 //!
 //! ```no_run
 //! # async fn demo() -> cloudphone_core::Result<()> {

@@ -1,18 +1,21 @@
 //! [`GeelarkProvider`]: the GeeLark Open API behind [`CloudPhoneProvider`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cloudphone_core::http;
 use cloudphone_core::{
     BatchEngine, BatchReport, Capabilities, CloudPhoneProvider, EngineConfig, Error, ErrorKind,
     Extras, Idempotency, ListRequest, Operation, PhoneId, PhoneOutcome, PhonePage, RateBudget,
     RateScope, ResetOptions, Result, StartOptions,
 };
-use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderValue, CONTENT_TYPE};
+use secrecy::ExposeSecret;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::codes::{self, vendor_error};
@@ -30,6 +33,10 @@ pub(crate) const AUTH_STATUS: &str = "/open/v1/auth/status";
 
 /// Phones per list page, the vendor's maximum.
 const MAX_PAGE_SIZE: usize = 100;
+
+/// The most phones a listing reads before it gives up on the vendor's paging: whatever `total`
+/// claims, a listing costs at most this many phones' worth of pages.
+pub(crate) const MAX_LISTED: u64 = 1_000_000;
 
 type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 type TraceIds = Arc<dyn Fn() -> String + Send + Sync>;
@@ -65,7 +72,10 @@ impl GeelarkProviderBuilder {
     }
 
     /// Sends through this client. Its own connect timeout applies; the request timeout
-    /// (`timeout_secs`) is still set on every request.
+    /// (`timeout_secs`) and the body cap (`max_body_bytes`) still apply to every request.
+    ///
+    /// Build it from [`cloudphone_core::http::HttpOptions::client_builder`]: a client that
+    /// follows redirects would carry the signed headers or the token to another host.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -76,19 +86,10 @@ impl GeelarkProviderBuilder {
         let config = self.config;
         config.validate()?;
         let credentials = config.credentials()?;
+        let http_options = config.http_options();
         let client = match self.client {
             Some(c) => c,
-            None => reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
-                .timeout(Duration::from_secs(config.timeout_secs))
-                .build()
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::Config,
-                        format!("cannot build the HTTP client: {e}"),
-                    )
-                    .with_vendor(VENDOR)
-                })?,
+            None => http_options.client().map_err(|e| e.with_vendor(VENDOR))?,
         };
         let rate_limits: Vec<RateBudget> = [
             RateBudget::per_minute(config.rate_limit_per_minute),
@@ -105,6 +106,10 @@ impl GeelarkProviderBuilder {
                 // GeeLark counts each API separately.
                 .rate_limits(rate_limits.clone(), RateScope::Endpoint),
         );
+        // A vendor echoing a credential back must not put it in an error, a log or the output.
+        for secret in [&config.api_key, &config.token].into_iter().flatten() {
+            engine.scrubber().add(secret.expose_secret());
+        }
         let operations = [
             Operation::Status,
             Operation::Stop,
@@ -130,7 +135,8 @@ impl GeelarkProviderBuilder {
         capabilities.jobs = false;
         Ok(GeelarkProvider {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
-            timeout: Duration::from_secs(config.timeout_secs),
+            timeout: http_options.timeout,
+            max_body: http_options.max_body_bytes,
             credentials,
             client,
             engine,
@@ -154,6 +160,7 @@ pub struct GeelarkProvider {
     config: GeelarkConfig,
     base_url: String,
     timeout: Duration,
+    max_body: usize,
     credentials: Credentials,
     client: reqwest::Client,
     engine: BatchEngine,
@@ -197,16 +204,18 @@ impl GeelarkProvider {
     }
 
     /// Checks the credentials with `POST /open/v1/auth/status`: `Ok` when GeeLark accepts
-    /// them, an [`ErrorKind::Unauthenticated`] error (vendor code 40003) when it does not.
+    /// them, an [`ErrorKind::Unauthenticated`] error (vendor code 40003) when it does not. A
+    /// refusal is remembered: nothing is sent with these credentials again.
     pub async fn check_auth(&self) -> Result<()> {
-        self.request(
-            AUTH_STATUS,
-            Idempotency::ReadOnly,
-            b"{}".to_vec(),
-            false,
-            |_, _| Ok(()),
-        )
-        .await
+        self.engine
+            .guarded(self.request(
+                AUTH_STATUS,
+                Idempotency::ReadOnly,
+                b"{}".to_vec(),
+                false,
+                |_, _| Ok(()),
+            ))
+            .await
     }
 
     fn check_lock(&self, path: &'static str) -> Result<()> {
@@ -229,43 +238,37 @@ impl GeelarkProvider {
         }
     }
 
-    /// One signed attempt: the envelope of the answer and the `ts` it was sent with.
-    async fn attempt(&self, path: &'static str, body: &[u8]) -> Result<(Envelope, u64)> {
+    /// One signed attempt through the shared HTTP rules (no redirects, capped body): the
+    /// envelope of the answer, and the attempt's clock and request id. Every error names the
+    /// request id (our `traceId`, and the vendor's echo when it differs).
+    async fn attempt(&self, path: &'static str, body: &[u8]) -> Result<(Envelope, Reply)> {
         self.check_lock(path)?;
         let trace_id = (self.trace_ids)();
         let ts = (self.clock)();
-        let response = self
+        let request = self
             .client
             .post(format!("{}{path}", self.base_url))
             .headers(auth::headers(&self.credentials, &trace_id, ts))
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .timeout(self.timeout)
-            .body(body.to_vec())
-            .send()
+            .body(body.to_vec());
+        let answer = http::send(request, self.max_body)
             .await
-            .map_err(|e| transport_error(e, path))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| parse_retry_after(v.to_str().ok()?));
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(e, path))?;
-        let envelope = serde_json::from_slice::<Envelope>(&bytes);
+            .map_err(|e| e.with_vendor(VENDOR).with_request_id(trace_id.clone()))?;
+        let envelope = serde_json::from_slice::<Envelope>(&answer.body);
+        let echoed = envelope.as_ref().ok().and_then(|e| e.trace_id.as_deref());
+        let request_id = request_id(&trace_id, echoed);
         tracing::debug!(
             vendor = VENDOR,
             path,
-            trace_id,
-            http = status.as_u16(),
+            request_id,
+            http = answer.status,
             code = envelope.as_ref().ok().map(|e| e.code),
             "answer"
         );
-        Ok((
-            answer_envelope(status, retry_after, envelope, path, ts)?,
-            ts,
-        ))
+        let envelope = answer_envelope(answer.status, answer.retry_after(), envelope, path, ts)
+            .map_err(|e| e.with_request_id(request_id.clone()))?;
+        Ok((envelope, Reply { ts, request_id }))
     }
 
     /// One vendor request through the engine (rate limit, retries, a fresh signature per
@@ -277,22 +280,26 @@ impl GeelarkProvider {
         idempotency: Idempotency,
         body: Vec<u8>,
         details_ok: bool,
-        decode: impl Fn(Option<Value>, u64) -> Result<T>,
+        decode: impl Fn(Option<Value>, &Reply) -> Result<T>,
     ) -> Result<T> {
         let (body, decode) = (&body, &decode);
         self.engine
             .call(path, idempotency, || async move {
-                let (envelope, ts) = self.attempt(path, body).await?;
+                let (envelope, reply) = self.attempt(path, body).await?;
                 let code = envelope.code;
-                let data = envelope_data(envelope, details_ok, path, ts).inspect_err(|_| {
+                let data = envelope_data(envelope, details_ok, path, reply.ts).map_err(|e| {
                     if code == codes::LOCKED {
                         self.locked
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .insert(path, Instant::now() + codes::LOCK_DURATION);
                     }
+                    e.with_request_id(reply.request_id.clone())
                 })?;
-                decode(data, ts)
+                decode(data, &reply).map_err(|e| match e.request_id() {
+                    Some(_) => e,
+                    None => e.with_request_id(reply.request_id.clone()),
+                })
             })
             .await
     }
@@ -314,8 +321,15 @@ impl GeelarkProvider {
         self.engine
             .run_chunks(operation, phones, chunk_size, |chunk| async move {
                 let bytes = body(chunk.iter().map(PhoneId::as_str).collect())?;
-                self.request(path, idempotency, bytes, true, |data, ts| {
-                    batch_outcomes(operation, path, &chunk, data, ts)
+                self.request(path, idempotency, bytes, true, |data, reply| {
+                    batch_outcomes(
+                        operation,
+                        path,
+                        &chunk,
+                        data,
+                        reply.ts,
+                        Some(&reply.request_id),
+                    )
                 })
                 .await
             })
@@ -349,6 +363,31 @@ impl GeelarkProvider {
     }
 }
 
+/// What an answered attempt tells the decoder besides `data`.
+pub(crate) struct Reply {
+    /// The attempt's clock in milliseconds.
+    pub ts: u64,
+    /// Our `traceId`, and the vendor's echo when it differs.
+    pub request_id: String,
+}
+
+/// The request id errors carry: the `traceId` we sent, and the one the vendor echoed when it
+/// differs (kept only when it looks like an id: it is vendor text shown to people).
+fn request_id(sent: &str, echoed: Option<&str>) -> String {
+    match echoed {
+        Some(e)
+            if e != sent
+                && !e.is_empty()
+                && e.len() <= 64
+                && e.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            format!("{sent}, echoed {e}")
+        }
+        _ => sent.to_owned(),
+    }
+}
+
 fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| {
         Error::new(
@@ -359,20 +398,15 @@ fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>> {
     })
 }
 
-/// `Retry-After` in seconds; the HTTP-date form is ignored (the backoff applies instead).
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 /// The envelope of one answer, or the error its HTTP status or undecodable body stands for.
 pub(crate) fn answer_envelope(
-    status: reqwest::StatusCode,
+    status: u16,
     retry_after: Option<Duration>,
     envelope: serde_json::Result<Envelope>,
     path: &str,
     ts: u64,
 ) -> Result<Envelope> {
-    if !status.is_success() {
+    if !(200..300).contains(&status) {
         return Err(http_error(status, retry_after, envelope.ok(), path, ts));
     }
     envelope.map_err(|e| {
@@ -381,7 +415,8 @@ pub(crate) fn answer_envelope(
             format!("undecodable answer from `{path}`: {e}"),
         )
         .with_vendor(VENDOR)
-        // Reads retry it; a state change does not (the vendor may have acted).
+        // Reads retry it; a state change does not, and its outcome is unknown (the vendor
+        // answered, so it may have acted).
         .with_temporary(true)
     })
 }
@@ -415,24 +450,118 @@ pub(crate) fn list_data(data: Option<Value>) -> Result<wire::ListData> {
     })
 }
 
-/// Page `page` (from 1) of `size` phones, and whether another follows.
-pub(crate) fn list_page_of(data: wire::ListData, page: u64, size: u64) -> PhonePage {
+/// A position in a listing: the page to read (from 1) and the fingerprint of the page before
+/// it, so that a vendor answering the same page again ends the listing instead of looping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    pub page: u64,
+    pub previous: Option<u64>,
+}
+
+impl Cursor {
+    /// The first page.
+    pub const FIRST: Cursor = Cursor {
+        page: 1,
+        previous: None,
+    };
+
+    /// `N` (a page number from 1) or `N.<16 hex digits>` as [`PhonePage::next`] gives it.
+    pub fn parse(text: &str) -> Result<Cursor> {
+        let bad = || {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "bad geelark list cursor `{}` (a page number from 1)",
+                    text.chars().take(40).collect::<String>().escape_debug()
+                ),
+            )
+            .with_vendor(VENDOR)
+        };
+        let (page, previous) = match text.split_once('.') {
+            None => (text, None),
+            Some((p, fp)) if fp.len() == 16 => {
+                (p, Some(u64::from_str_radix(fp, 16).map_err(|_| bad())?))
+            }
+            Some(_) => return Err(bad()),
+        };
+        let page = page
+            .parse::<u64>()
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(bad)?;
+        Ok(Cursor { page, previous })
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.previous {
+            Some(fp) => write!(f, "{}.{fp:016x}", self.page),
+            None => write!(f, "{}", self.page),
+        }
+    }
+}
+
+/// The pages a listing of `size` phones per page may read (see [`MAX_LISTED`]).
+pub(crate) fn max_pages(size: u64) -> u64 {
+    MAX_LISTED.div_ceil(size.max(1))
+}
+
+/// A fingerprint of the set of ids on a page (order and repeats ignored).
+fn fingerprint(items: &[wire::ListItem]) -> u64 {
+    let mut ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut h = Sha256::new();
+    for id in ids {
+        h.update(id.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    u64::from_be_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 32 bytes"),
+    )
+}
+
+/// The page at `at` of `size` phones, and the cursor of the next one if another follows. The
+/// listing ends when a page is empty, when the vendor's `total` is reached, or when a page
+/// holds exactly the phones of the page before it (a vendor that ignores `page` would
+/// otherwise be listed forever); the repeated phones are not returned again.
+pub(crate) fn list_page_of(data: wire::ListData, at: Cursor, size: u64) -> PhonePage {
+    let fp = fingerprint(&data.items);
+    if !data.items.is_empty() && at.previous == Some(fp) {
+        tracing::warn!(
+            vendor = VENDOR,
+            page = at.page,
+            "the vendor answered a list page with the same phones as the page before; the listing ends here"
+        );
+        return PhonePage {
+            phones: Vec::new(),
+            next: None,
+            total: data.total,
+        };
+    }
     let more = match data.total {
         _ if data.items.is_empty() => false,
         // Saturating: a cursor near `u64::MAX` must not overflow.
-        Some(total) => page.saturating_mul(size) < total,
+        Some(total) => at.page.saturating_mul(size) < total,
         None => data.items.len() as u64 >= size,
     };
     PhonePage {
+        next: more.then(|| at.page.checked_add(1)).flatten().map(|page| {
+            Cursor {
+                page,
+                previous: Some(fp),
+            }
+            .to_string()
+        }),
         phones: data
             .items
             .into_iter()
             .map(wire::ListItem::into_summary)
             .collect(),
-        next: more
-            .then(|| page.checked_add(1))
-            .flatten()
-            .map(|p| p.to_string()),
         total: data.total,
     }
 }
@@ -446,14 +575,16 @@ fn has_details(data: Option<&Value>) -> bool {
     non_empty("failDetails") || non_empty("successDetails")
 }
 
-/// The per-phone outcomes of a batch answer. Ids the answer leaves out get no outcome here;
-/// the engine turns them into "missing from vendor response" failures.
+/// The per-phone outcomes of a batch answer, for the phones of `chunk` only. Ids the answer
+/// leaves out get no outcome here; the engine gives them one of their own. `request_id` is
+/// attached to every per-phone error.
 pub(crate) fn batch_outcomes(
     operation: Operation,
     path: &str,
     chunk: &[PhoneId],
     data: Option<Value>,
     ts: u64,
+    request_id: Option<&str>,
 ) -> Result<Vec<PhoneOutcome>> {
     let data: BatchData = match data {
         None | Some(Value::Null) => return Ok(Vec::new()),
@@ -466,90 +597,93 @@ pub(crate) fn batch_outcomes(
             .with_temporary(true)
         })?,
     };
+    let asked: HashSet<&str> = chunk.iter().map(PhoneId::as_str).collect();
     let mut out: HashMap<String, PhoneOutcome> = HashMap::new();
-    // Failures first, so that where the answer contradicts itself about a phone (the stop seed
-    // lists one id as both shut down and not found) the failure wins: nothing is claimed that
-    // the vendor also denied.
+    let has_success_list = data.success_details.is_some();
+    // Accepted entries first. Where the answer contradicts itself about a phone (the stop seed
+    // lists one id as shut down and as not found), what the vendor accepted is kept: reporting
+    // a phone it acted on as failed invites a second stop, start or reset.
+    for s in data.success_details.unwrap_or_default() {
+        if !asked.contains(s.id.as_str()) || out.contains_key(&s.id) {
+            continue;
+        }
+        let id = PhoneId::new(s.id.clone());
+        let state = s.status.as_deref().map(wire::observed);
+        let reached = match operation.target_state() {
+            None => true,
+            Some(target) => state.as_ref().is_some_and(|st| st.state == target),
+        };
+        let mut o = if reached {
+            PhoneOutcome::done(id)
+        } else {
+            PhoneOutcome::pending(id)
+        };
+        if let Some(st) = state {
+            o = o.with_state(st);
+        }
+        if let Some(name) = s.serial_name {
+            o = o.with_name(name);
+        }
+        if let Some(url) = s.url {
+            o = o.with_live_view_url(url);
+        }
+        out.insert(s.id, o);
+    }
     for f in data.fail_details.unwrap_or_default() {
+        if !asked.contains(f.id.as_str()) {
+            continue;
+        }
         let id = PhoneId::new(f.id.clone());
         let outcome = if operation == Operation::Start && f.code == codes::ALREADY_STARTED {
             // The goal is reached; no state is invented for it.
             PhoneOutcome::done(id)
         } else {
-            PhoneOutcome::failed(id, vendor_error(f.code, &f.msg, path, ts))
+            let mut e = vendor_error(f.code, &f.msg, path, ts);
+            if let Some(r) = request_id {
+                e = e.with_request_id(r);
+            }
+            PhoneOutcome::failed(id, e)
         };
-        out.entry(f.id).or_insert(outcome);
+        match out.get(&f.id) {
+            // An accepted entry is never replaced; a failure only by an acceptance.
+            Some(kept) if kept.error().is_none() || outcome.error().is_some() => {}
+            _ => {
+                out.insert(f.id, outcome);
+            }
+        }
     }
-    match data.success_details {
-        Some(list) => {
-            for s in list {
-                if out.contains_key(&s.id) {
-                    continue;
-                }
-                let id = PhoneId::new(s.id.clone());
-                let state = s.status.as_deref().map(wire::observed);
-                let reached = match operation.target_state() {
-                    None => true,
-                    Some(target) => state.as_ref().is_some_and(|st| st.state == target),
-                };
-                let mut o = if reached {
-                    PhoneOutcome::done(id)
-                } else {
-                    PhoneOutcome::pending(id)
-                };
-                if let Some(st) = state {
-                    o = o.with_state(st);
-                }
-                if let Some(name) = s.serial_name {
-                    o = o.with_name(name);
-                }
-                if let Some(url) = s.url {
-                    o = o.with_live_view_url(url);
-                }
-                out.insert(s.id, o);
+    // Stop documents only `failDetails`: the other phones were accepted, provided the counters
+    // agree. A status answer without details says nothing about any phone.
+    if !has_success_list && operation != Operation::Status {
+        let accepted: Vec<&PhoneId> = chunk
+            .iter()
+            .filter(|id| !out.contains_key(id.as_str()))
+            .collect();
+        if data
+            .success_amount
+            .is_none_or(|n| n == accepted.len() as u64)
+        {
+            for id in accepted {
+                out.insert(id.to_string(), PhoneOutcome::pending(id.clone()));
             }
         }
-        // Stop documents only `failDetails`: the other phones were accepted, provided the
-        // counters agree. A status answer without details says nothing about any phone.
-        None if operation != Operation::Status => {
-            let accepted: Vec<&PhoneId> = chunk
-                .iter()
-                .filter(|id| !out.contains_key(id.as_str()))
-                .collect();
-            if data
-                .success_amount
-                .is_none_or(|n| n == accepted.len() as u64)
-            {
-                for id in accepted {
-                    out.insert(id.to_string(), PhoneOutcome::pending(id.clone()));
-                }
-            }
-        }
-        None => {}
     }
     Ok(out.into_values().collect())
 }
 
-fn transport_error(e: reqwest::Error, path: &str) -> Error {
-    let (connect, timeout) = (e.is_connect(), e.is_timeout());
-    Error::transport(
-        connect,
-        timeout,
-        format!("request to `{path}` failed: {e}"),
-        e,
-    )
-    .with_vendor(VENDOR)
-}
-
 fn http_error(
-    status: reqwest::StatusCode,
+    status: u16,
     retry_after: Option<Duration>,
     envelope: Option<Envelope>,
     path: &str,
     ts: u64,
 ) -> Error {
-    let message = format!("HTTP {status} from `{path}`");
-    let e = match status.as_u16() {
+    let shown = reqwest::StatusCode::from_u16(status)
+        .map_or_else(|_| status.to_string(), |s| s.to_string());
+    let message = format!("HTTP {shown} from `{path}`");
+    let e = match status {
+        // Only reachable without the shared client (which refuses 3xx itself): never followed.
+        300..=399 => Error::redirect(status, None),
         // The gateway may have passed the request on: ambiguous for state changes.
         500..=599 => Error::new(ErrorKind::Unavailable, message),
         429 => Error::new(ErrorKind::RateLimited, message),
@@ -557,7 +691,7 @@ fn http_error(
         _ => match envelope {
             Some(env) if env.code != 0 => return vendor_error(env.code, &env.msg, path, ts),
             _ => {
-                let kind = match status.as_u16() {
+                let kind = match status {
                     401 => ErrorKind::Unauthenticated,
                     403 => ErrorKind::PermissionDenied,
                     _ => ErrorKind::Other,
@@ -731,31 +865,45 @@ impl CloudPhoneProvider for GeelarkProvider {
         .await
     }
 
+    /// One page of `/open/v1/phone/list`. The cursor is the page number (and a fingerprint of
+    /// the page before, for the listing to end if the vendor answers the same page again); a
+    /// listing reads at most 1,000,000 phones' worth of pages, whatever `total` claims.
     async fn list_page(&self, request: &ListRequest) -> Result<PhonePage> {
-        let page: u64 = match &request.cursor {
-            None => 1,
-            Some(c) => c.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!("bad geelark list cursor `{c}` (a page number from 1)"),
-                )
-                .with_vendor(VENDOR)
-            })?,
+        let at = match &request.cursor {
+            None => Cursor::FIRST,
+            Some(c) => Cursor::parse(c)?,
         };
         let size = request
             .page_size
             .unwrap_or(MAX_PAGE_SIZE)
             .clamp(1, MAX_PAGE_SIZE) as u64;
+        if at.page > max_pages(size) {
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                format!(
+                    "not sent: the listing passed {MAX_LISTED} phones (page {} of {size}) and \
+                     the vendor still claims more; its paging looks endless",
+                    at.page
+                ),
+            )
+            .with_vendor(VENDOR)
+            .with_endpoint(LIST)
+            .with_temporary(false)
+            .with_not_applied(true));
+        }
         let body = to_json(&wire::ListBody {
-            page,
+            page: at.page,
             page_size: size,
         })?;
         let data = self
-            .request(LIST, Idempotency::ReadOnly, body, false, |data, _| {
-                list_data(data)
-            })
+            .engine
+            .guarded(
+                self.request(LIST, Idempotency::ReadOnly, body, false, |data, _| {
+                    list_data(data)
+                }),
+            )
             .await?;
-        Ok(list_page_of(data, page, size))
+        Ok(list_page_of(data, at, size))
     }
 }
 
@@ -780,6 +928,59 @@ mod tests {
         }
         let e = start_options(&StartOptions::default().extra("colour", 1).extras).unwrap_err();
         assert!(e.message().contains("`colour`"), "{}", e.message());
+    }
+
+    #[test]
+    fn list_cursors_round_trip_and_refuse_garbage() {
+        for c in [
+            Cursor::FIRST,
+            Cursor {
+                page: 7,
+                previous: Some(0xdead_beef),
+            },
+            Cursor {
+                page: u64::MAX,
+                previous: Some(u64::MAX),
+            },
+        ] {
+            assert_eq!(Cursor::parse(&c.to_string()).unwrap(), c);
+        }
+        assert_eq!(Cursor::parse("3").unwrap().page, 3);
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "x",
+            "2.",
+            "2.zz",
+            "2.0123",
+            "2.0123456789abcdefg",
+            ".1",
+        ] {
+            let e = Cursor::parse(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad}");
+        }
+        // Shown escaped and shortened: a cursor is caller input.
+        let e = Cursor::parse(&format!("\u{1b}[31m{}", "9".repeat(500))).unwrap_err();
+        assert!(!e.message().contains('\u{1b}') && e.message().len() < 200);
+    }
+
+    #[test]
+    fn request_ids_name_ours_and_a_differing_echo() {
+        assert_eq!(request_id("ABC", None), "ABC");
+        assert_eq!(request_id("ABC", Some("ABC")), "ABC");
+        assert_eq!(request_id("ABC", Some("X-1_2")), "ABC, echoed X-1_2");
+        // Vendor text that does not look like an id is not repeated.
+        assert_eq!(request_id("ABC", Some("a\u{1b}[2J")), "ABC");
+        assert_eq!(request_id("ABC", Some(&"A".repeat(65))), "ABC");
+    }
+
+    #[test]
+    fn the_page_cap_covers_a_million_phones() {
+        assert_eq!(max_pages(100), 10_000);
+        assert_eq!(max_pages(1), 1_000_000);
+        assert_eq!(max_pages(0), 1_000_000);
+        assert_eq!(max_pages(u64::MAX), 1);
     }
 
     #[test]

@@ -14,6 +14,18 @@ pub(crate) struct Envelope {
     pub msg: String,
     #[serde(default)]
     pub data: Option<Value>,
+    /// The vendor's echo of our `traceId` (or its own). Never fails the envelope: anything
+    /// but a string is ignored.
+    #[serde(default, rename = "traceId", deserialize_with = "lenient_string")]
+    pub trace_id: Option<String>,
+}
+
+/// A JSON string, or `None` for anything else.
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    })
 }
 
 /// A JSON string or number, as a string: ids and status codes arrive as either.

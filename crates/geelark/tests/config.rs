@@ -30,6 +30,10 @@ fn defaults_match_the_documentation() {
     assert_eq!(c.retry_max_delay_ms, 60_000);
     assert_eq!(c.timeout_secs, 30);
     assert_eq!(c.connect_timeout_secs, 10);
+    assert_eq!(
+        c.max_body_bytes,
+        cloudphone_core::http::DEFAULT_MAX_BODY_BYTES
+    );
     GeelarkProvider::new(c).unwrap();
 }
 
@@ -64,6 +68,14 @@ fn invalid_values_are_errors_naming_the_key() {
             json!({"token": "t", "connect_timeout_secs": 0}),
             "`connect_timeout_secs`",
         ),
+        (
+            json!({"token": "t", "max_body_bytes": 0}),
+            "`max_body_bytes`",
+        ),
+        (
+            json!({"token": "t", "max_body_bytes": 1023}),
+            "`max_body_bytes`",
+        ),
     ];
     for (v, named) in cases {
         let e = GeelarkProvider::new(parse(v.clone()).unwrap()).unwrap_err();
@@ -72,6 +84,11 @@ fn invalid_values_are_errors_naming_the_key() {
     }
     let ok = parse(json!({"token": "t", "batch_size": 200, "base_url": "http://127.0.0.1:9"}));
     GeelarkProvider::new(ok.unwrap()).unwrap();
+    let ok = parse(json!({"token": "t", "max_body_bytes": 1024})).unwrap();
+    assert_eq!(ok.max_body_bytes, 1024);
+    GeelarkProvider::new(ok).unwrap();
+    let e = parse(json!({"token": "t", "max_body_bytes": -1})).unwrap_err();
+    assert!(e.to_string().contains("invalid value"), "{e}");
 }
 
 #[test]
@@ -108,7 +125,9 @@ async fn errors_never_show_the_token() {
         .stop(&common::ids(&["1"]))
         .await
         .unwrap();
-    let e = report.outcomes[0].error().unwrap();
+    // A 500 after a stop was sent: the outcome is unknown, with the 500 as its cause.
+    assert!(report.outcomes[0].is_unknown(), "{report:?}");
+    let e = report.outcomes[0].cause().unwrap();
     let shown = format!("{e} {e:?} {report:?}");
     assert!(!shown.contains(TOKEN), "{shown}");
 }

@@ -22,7 +22,8 @@ async fn the_largest_accepted_numbers_serve_a_call() {
         .base_url(server.url())
         .rate_limits(u32::MAX, u32::MAX)
         .retries(usize::MAX, u64::MAX, u64::MAX)
-        .timeouts(u64::MAX, u64::MAX);
+        .timeouts(u64::MAX, u64::MAX)
+        .max_body_bytes(usize::MAX);
     cfg.concurrency = usize::MAX;
     let report = GeelarkProvider::new(cfg)
         .unwrap()

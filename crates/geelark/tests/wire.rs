@@ -190,7 +190,9 @@ async fn list_pages_by_page_number_until_the_total() {
         .list_page(&ListRequest::default().page_size(2))
         .await
         .unwrap();
-    assert_eq!(first.next.as_deref(), Some("2"));
+    // Page 2, with a fingerprint of page 1 to notice a vendor repeating it.
+    let next = first.next.as_deref().unwrap();
+    assert!(next.starts_with("2."), "{next}");
     assert_eq!(first.total, Some(3));
     assert_eq!(first.phones[0].extra["serialNo"], "101");
 
