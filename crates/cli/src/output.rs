@@ -1,5 +1,11 @@
 //! Rendering: a readable table, one JSON document, or one JSON object per line.
+//!
+//! Table cells hold what vendors send — names, ids, states, messages — so every cell is passed
+//! through [`escape`] first: a vendor cannot forge rows, move the cursor or reorder text on the
+//! operator's terminal. JSON output is escaped by `serde_json`.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::Write;
 
 use cloudphone::{FleetOutcome, FleetReport, Outcome, Summary};
@@ -57,10 +63,53 @@ pub fn report_json(report: &FleetReport) -> Value {
     })
 }
 
-/// Prints rows as an aligned table.
+/// `s` made safe to print on a terminal: control characters (C0, DEL, C1), zero-width
+/// characters, line and paragraph separators and bidirectional controls are written as
+/// escapes — `\n`, `\r`, `\t`, `\x1b`, `\u{202e}` — and everything else is left as it is
+/// (a backslash included: the point is that nothing can move the cursor or reorder text, not
+/// that the text can be decoded back).
+pub fn escape(s: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}'
+                    | '\u{200b}'..='\u{200f}'
+                    | '\u{2028}'..='\u{202e}'
+                    | '\u{2060}'..='\u{2069}'
+                    | '\u{feff}'
+            )
+    }
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && unsafe_char(c) => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if unsafe_char(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Prints rows as an aligned table, every cell [escaped](escape).
 pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let header: Vec<Cow<'_, str>> = header.iter().map(|h| escape(h)).collect();
+    let rows: Vec<Vec<Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
@@ -76,9 +125,9 @@ pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std:
         }
         s.trim_end().to_owned()
     };
-    writeln!(out, "{}", line(header.to_vec()))?;
-    for r in rows {
-        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+    writeln!(out, "{}", line(header.iter().map(|h| h.as_ref()).collect()))?;
+    for r in &rows {
+        writeln!(out, "{}", line(r.iter().map(|c| c.as_ref()).collect()))?;
     }
     Ok(())
 }
@@ -153,4 +202,83 @@ pub fn summary_line(out: &mut dyn Write, report: &FleetReport) -> std::io::Resul
         "{}: {} phones — {} done, {} pending, {} failed",
         report.operation, s.total, s.succeeded, s.pending, s.failed
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What must never reach a terminal from a vendor.
+    fn dangerous(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
+    }
+
+    #[test]
+    fn escapes_look_like_rust_escapes() {
+        assert_eq!(escape("a\nb\rc\td"), "a\\nb\\rc\\td");
+        assert_eq!(escape("\u{1b}[2J"), "\\x1b[2J");
+        assert_eq!(escape("\0\u{7f}"), "\\x00\\x7f");
+        assert_eq!(escape("\u{85}\u{9b}"), "\\u{85}\\u{9b}");
+        assert_eq!(escape("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(escape("\u{2066}\u{2069}"), "\\u{2066}\\u{2069}");
+        assert_eq!(escape("\u{200b}\u{feff}"), "\\u{200b}\\u{feff}");
+    }
+
+    #[test]
+    fn ordinary_text_is_left_alone() {
+        for s in [
+            "",
+            "gl/528715748189668352",
+            "running (0)",
+            "é 中文 ✓",
+            "a\\nb",
+        ] {
+            assert!(matches!(escape(s), Cow::Borrowed(b) if b == s), "{s}");
+        }
+    }
+
+    #[test]
+    fn every_dangerous_character_becomes_a_printable_escape() {
+        for c in (0..=0x10ffff_u32).filter_map(char::from_u32) {
+            let s = c.to_string();
+            let e = escape(&s);
+            if dangerous(c) {
+                assert!(
+                    e.starts_with('\\') && e.chars().all(|c| c.is_ascii_graphic()),
+                    "U+{:04X} -> {e:?}",
+                    c as u32
+                );
+            } else {
+                assert!(
+                    e == s || e.starts_with("\\u{"),
+                    "U+{:04X} -> {e:?}",
+                    c as u32
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_vendor_string_cannot_forge_rows_or_move_the_cursor() {
+        let rows = vec![vec![
+            "gl/1".to_owned(),
+            "done\ngl/2  done  running (0)".to_owned(),
+            "\u{1b}[1A\u{1b}[2K\rrunning".to_owned(),
+            "\u{202e}gnimmargorp".to_owned(),
+        ]];
+        let mut out = Vec::new();
+        table(&mut out, &["PHONE", "RESULT", "STATE", "DETAIL"], &rows).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.chars().any(|c| c != '\n' && dangerous(c)), "{text:?}");
+        assert!(text.contains("done\\ngl/2"), "{text}");
+        assert!(text.contains("\\x1b[1A\\x1b[2K\\rrunning"), "{text}");
+        assert!(text.contains("\\u{202e}gnimmargorp"), "{text}");
+        // Columns line up on the escaped text.
+        let header = text.lines().next().unwrap();
+        let row = text.lines().nth(1).unwrap();
+        assert_eq!(header.find("STATE"), row.find("\\x1b"), "{text}");
+    }
 }
