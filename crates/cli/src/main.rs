@@ -92,7 +92,8 @@ pub(crate) struct PhoneArgs {
     /// Treat every phone as a bare id on this provider.
     #[arg(long)]
     provider: Option<String>,
-    /// Read phones from a file (`-` for stdin), one or more per line.
+    /// Read phones from a file (`-` for stdin), one or more per line; `#` starts a comment
+    /// line. Stdin is never read unless asked for this way.
     #[arg(long)]
     from: Option<PathBuf>,
 }
@@ -102,11 +103,11 @@ struct WaitArgs {
     /// Wait until the operation completes.
     #[arg(long)]
     wait: bool,
-    /// Give up waiting after this long (e.g. 90s, 10m).
+    /// Give up waiting after this long (e.g. 90s, 10m; at most 30 days).
     #[arg(long, default_value = "10m", value_parser = input::duration)]
     timeout: Duration,
-    /// Time between polls while waiting.
-    #[arg(long, default_value = "5s", value_parser = input::duration)]
+    /// Time between polls while waiting (at least 10ms).
+    #[arg(long, default_value = "5s", value_parser = input::poll_interval)]
     poll_interval: Duration,
 }
 
@@ -156,11 +157,11 @@ struct WaitCmd {
     /// The state to wait for: running, stopped, …
     #[arg(long)]
     until: PhoneState,
-    /// Give up after this long.
+    /// Give up after this long (at most 30 days).
     #[arg(long, default_value = "10m", value_parser = input::duration)]
     timeout: Duration,
-    /// Time between polls.
-    #[arg(long, default_value = "5s", value_parser = input::duration)]
+    /// Time between polls (at least 10ms).
+    #[arg(long, default_value = "5s", value_parser = input::poll_interval)]
     poll_interval: Duration,
 }
 
@@ -186,9 +187,26 @@ struct JobsArgs {
     request_id: Option<String>,
 }
 
-/// A mistake in how the command was called or configured (exit code 2).
+/// Why a command stopped early: a mistake in how it was called or configured (exit code 2),
+/// or output that could not be written (exit code 6) — after work may already have been sent,
+/// so it must not pass for a usage error.
 #[derive(Debug)]
-pub(crate) struct UsageError(pub(crate) String);
+pub(crate) enum Failure {
+    /// A usage or configuration mistake.
+    Usage(String),
+    /// Writing the output failed (`> /dev/full`, a closed pipe); the I/O error's text.
+    Output(String),
+}
+
+/// The error every command returns. Most are usage mistakes, built as `UsageError(message)`;
+/// [`io`] makes the output failures.
+pub(crate) type UsageError = Failure;
+
+/// A usage or configuration mistake (exit code 2).
+#[allow(non_snake_case)]
+pub(crate) fn UsageError(message: String) -> Failure {
+    Failure::Usage(message)
+}
 
 /// Exit codes, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +216,9 @@ enum Exit {
     Usage = 2,
     Auth = 3,
     Vendor = 4,
+    // 5 is taken: an operation whose outcome is unknown.
+    /// The output could not be written (work may have been done).
+    Output = 6,
 }
 
 fn main() -> ExitCode {
@@ -215,9 +236,14 @@ fn main() -> ExitCode {
     };
     let code = match rt.block_on(run(cli)) {
         Ok(code) => code,
-        Err(UsageError(msg)) => {
-            eprintln!("error: {msg}");
+        // Messages may quote vendor text and user input: escaped for the terminal.
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {}", output::escape(&msg));
             Exit::Usage
+        }
+        Err(Failure::Output(msg)) => {
+            eprintln!("error: cannot write output: {}", output::escape(&msg));
+            Exit::Output
         }
     };
     ExitCode::from(code as u8)
@@ -299,7 +325,8 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
                 poll_interval: a.poll_interval,
             };
             let mut out = std::io::stdout().lock();
-            let report = wait_rounds(&ctx, &fleet, pending, Some(a.until), &opts, &mut out).await;
+            let report =
+                wait_and_print(&ctx, &fleet, pending, Some(a.until), &opts, &mut out).await?;
             finish(&ctx, &mut out, &report, true)
         }
         Command::List(a) => list(&ctx, &fleet, &a).await,
@@ -413,7 +440,7 @@ async fn change(
             if ctx.format == Format::Table {
                 output::summary_line(&mut out, &report).map_err(io)?;
             }
-            wait_rounds(ctx, fleet, report, None, w, &mut out).await
+            wait_and_print(ctx, fleet, report, None, w, &mut out).await?
         }
         _ => report,
     };
@@ -468,14 +495,45 @@ async fn run_op(
     Ok(merged)
 }
 
-/// Waits in single poll rounds so that the progress bar and ndjson can follow along.
+/// Waits in single poll rounds so that the progress bar and ndjson can follow along. An
+/// output write failure is left unreported (see [`wait_and_print`]).
 async fn wait_rounds(
+    ctx: &Ctx,
+    fleet: &Fleet,
+    report: FleetReport,
+    target: Option<PhoneState>,
+    args: &WaitArgs,
+    out: &mut dyn Write,
+) -> FleetReport {
+    let mut written = Ok(());
+    wait_rounds_into(ctx, fleet, report, target, args, out, &mut written).await
+}
+
+/// [`wait_rounds`], failing (exit code 6) if ndjson output could not be written.
+async fn wait_and_print(
+    ctx: &Ctx,
+    fleet: &Fleet,
+    report: FleetReport,
+    target: Option<PhoneState>,
+    args: &WaitArgs,
+    out: &mut dyn Write,
+) -> Result<FleetReport, UsageError> {
+    let mut written = Ok(());
+    let report = wait_rounds_into(ctx, fleet, report, target, args, out, &mut written).await;
+    written.map_err(io)?;
+    Ok(report)
+}
+
+/// The wait loop; the first output write failure lands in `written` and ends the wait (there
+/// is no one left to tell).
+async fn wait_rounds_into(
     ctx: &Ctx,
     fleet: &Fleet,
     mut report: FleetReport,
     target: Option<PhoneState>,
     args: &WaitArgs,
     out: &mut dyn Write,
+    written: &mut std::io::Result<()>,
 ) -> FleetReport {
     let bar = ctx.progress(report.outcomes.len() as u64, "waiting");
     let deadline = tokio::time::Instant::now() + args.timeout;
@@ -503,13 +561,13 @@ async fn wait_rounds(
         bar.set_position(settled as u64);
         if ctx.format == Format::Ndjson {
             for (i, o) in report.outcomes.iter().enumerate() {
-                if !o.outcome.is_pending() && printed.insert(i) {
-                    let _ = bar.suspend(|| output::ndjson_line(out, &report, o));
+                if written.is_ok() && !o.outcome.is_pending() && printed.insert(i) {
+                    *written = bar.suspend(|| output::ndjson_line(out, &report, o));
                 }
             }
         }
         let now = tokio::time::Instant::now();
-        if settled == report.outcomes.len() || now >= deadline {
+        if settled == report.outcomes.len() || now >= deadline || written.is_err() {
             break;
         }
         tokio::time::sleep(args.poll_interval.min(deadline - now)).await;
@@ -517,16 +575,17 @@ async fn wait_rounds(
     bar.finish_and_clear();
     if ctx.format == Format::Ndjson {
         for (i, o) in report.outcomes.iter().enumerate() {
-            if !printed.contains(&i) {
-                let _ = output::ndjson_line(out, &report, o);
+            if written.is_ok() && !printed.contains(&i) {
+                *written = output::ndjson_line(out, &report, o);
             }
         }
     }
     report
 }
 
+/// An output write failure: exit code 6, never a usage error.
 fn io(e: std::io::Error) -> UsageError {
-    UsageError(format!("cannot write output: {e}"))
+    Failure::Output(e.to_string())
 }
 
 /// Prints the final report (ndjson was printed along the way) and picks the exit code.
@@ -539,6 +598,7 @@ fn finish(
     if ctx.format != Format::Ndjson {
         output::report(out, ctx.format, report).map_err(io)?;
     }
+    out.flush().map_err(io)?;
     Ok(exit_code(report, waited))
 }
 

@@ -86,7 +86,8 @@ retry_max_delay_ms = 50
         self.run_with(args, None, &[]).await
     }
 
-    async fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    /// The command for `args`, with the test configuration and its variables.
+    fn command(&self, args: &[&str]) -> Command {
         let c = self.sim.credentials();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudphone"));
         if !args.contains(&"--config") {
@@ -96,14 +97,19 @@ retry_max_delay_ms = 50
             .env(GL_KEY_VAR, &c.geelark_api_key)
             .env(HW_SK_VAR, &c.huawei_secret_key)
             .env_remove("RUST_LOG")
-            .current_dir(self.dir.path())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    async fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -264,10 +270,14 @@ async fn reset_without_wait_reports_jobs_that_jobs_can_look_up() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_until_a_state_and_phones_from_stdin_and_files() {
     let env = Env::new().await;
-    // Bare ids on one provider, from stdin.
+    // Bare ids on one provider, from stdin (`--from -`).
     let ids = env.sim.geelark_phone_ids().join("\n");
     let out = env
-        .run_with(&["stop", "--provider", "gl", "-o", "json"], Some(&ids), &[])
+        .run_with(
+            &["stop", "--provider", "gl", "--from", "-", "-o", "json"],
+            Some(&ids),
+            &[],
+        )
         .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["summary"]["pending"], 4);
@@ -497,4 +507,333 @@ async fn the_configuration_the_simulator_prints_works_as_is() {
         .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["summary"]["succeeded"], 2);
+}
+
+/// Runs `cmd` on a blocking thread, failing the test if it has not exited within `secs`.
+async fn within(secs: u64, mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return child.wait_with_output().unwrap();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the command did not exit within {secs}s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap()
+}
+
+fn sim_calls(env: &Env) -> u64 {
+    env.sim.geelark().calls().total() + env.sim.huawei().calls().total()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_failure_after_work_was_sent_exits_6_not_2() {
+    let env = Env::new().await;
+    for (i, format) in ["table", "json", "ndjson"].into_iter().enumerate() {
+        let hw = env.hw(i);
+        let id = env.sim.huawei_phone_ids()[i].clone();
+        let mut cmd = env.command(&["stop", &hw, "-o", format]);
+        cmd.stdin(Stdio::null())
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stderr(Stdio::piped());
+        let out = within(60, cmd).await;
+        let err = stderr(&out);
+        assert_eq!(code(&out), 6, "{format}: {err}");
+        assert!(err.contains("cannot write output"), "{format}: {err}");
+        assert!(!err.contains("usage"), "{format}: {err}");
+        // The work was done: the exit code says the output, not the work, failed.
+        assert_eq!(env.sim.huawei().applied_stops(&id), 1, "{format}");
+    }
+    let hw = env.hw(0);
+    // While waiting, too (ndjson prints as phones settle).
+    let mut cmd = env.command(&[
+        "start",
+        &hw,
+        "--wait",
+        "--poll-interval",
+        "20ms",
+        "-o",
+        "ndjson",
+    ]);
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped());
+    let out = within(60, cmd).await;
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    // Commands that send nothing report it the same way.
+    let mut cmd = env.command(&["providers"]);
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped());
+    let out = within(60, cmd).await;
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdin_is_read_only_when_asked_for() {
+    let env = Env::new().await;
+    // Stdin open and never written to or closed (as under some CI runners): no ids is a usage
+    // error at once, not a wait for input.
+    let mut cmd = env.command(&["status"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let out = loop {
+            if child.try_wait().unwrap().is_some() {
+                break child.wait_with_output().unwrap();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("`status` without ids waited for stdin");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop((stdin, tx));
+        out
+    })
+    .await
+    .unwrap();
+    drop(rx);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no phones given"), "{}", stderr(&out));
+    // Ids on stdin without `--from -` are not read.
+    let ids = env.gl(0);
+    let out = env.run_with(&["status"], Some(&ids), &[]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(sim_calls(&env), 0);
+    // With `--from -` they are.
+    let out = env
+        .run_with(&["status", "--from", "-", "-o", "json"], Some(&ids), &[])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["summary"]["succeeded"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_refused_with_its_line_before_anything_is_sent() {
+    let env = Env::new().await;
+    let file = env.dir.path().join("phones.txt");
+    let long = format!("gl/{}", "1".repeat(300));
+    for (text, line, what) in [
+        (format!("\u{feff}{}\n", env.gl(0)), 1, "byte order mark"),
+        (
+            format!("{}\n{}\u{200b}\n", env.gl(0), env.gl(1)),
+            2,
+            "zero-width",
+        ),
+        (
+            format!("# lab\n{}\n{long}\n", env.gl(0)),
+            3,
+            "longer than the 256",
+        ),
+        (
+            format!("{}\n{} # trailing\n", env.gl(0), env.gl(1)),
+            2,
+            "comment",
+        ),
+    ] {
+        std::fs::write(&file, &text).unwrap();
+        let out = env.run(&["stop", "--from", file.to_str().unwrap()]).await;
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{text:?}: {err}");
+        assert!(
+            err.contains(&format!("line {line}:")) && err.contains(what),
+            "{text:?}: {err}"
+        );
+    }
+    // A long positional id, too.
+    let out = env.run(&["stop", &long]).await;
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("longer than the 256"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sim_calls(&env), 0, "nothing was sent");
+    // `#` inside an id is part of it: sent, and refused by the vendor as unknown.
+    std::fs::write(&file, format!("{}#x\n", env.gl(0))).unwrap();
+    let out = env
+        .run(&["status", "--from", file.to_str().unwrap(), "-o", "json"])
+        .await;
+    let v = json(&out);
+    assert_eq!(
+        v["outcomes"][0]["phone_id"].as_str().unwrap(),
+        format!("{}#x", env.sim.geelark_phone_ids()[0])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn absurd_durations_are_refused_before_anything_is_sent() {
+    let env = Env::new().await;
+    let gl = env.gl(0);
+    for (args, want) in [
+        (
+            vec![
+                "stop",
+                gl.as_str(),
+                "--wait",
+                "--timeout",
+                "10000000000000000000s",
+            ],
+            "at most 30 days",
+        ),
+        (
+            vec![
+                "wait",
+                "--until",
+                "stopped",
+                gl.as_str(),
+                "--timeout",
+                "99999999999999999999999h",
+            ],
+            "at most 30 days",
+        ),
+        (
+            vec!["stop", gl.as_str(), "--wait", "--poll-interval", "0"],
+            "at least 10ms",
+        ),
+        (
+            vec![
+                "wait",
+                "--until",
+                "stopped",
+                gl.as_str(),
+                "--poll-interval",
+                "0ms",
+            ],
+            "at least 10ms",
+        ),
+    ] {
+        let out = env.run(&args).await;
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    assert_eq!(sim_calls(&env), 0, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vendor_strings_cannot_forge_table_rows() {
+    let env = Env::new().await;
+    let hostile = "1\u{1b}[2J\rgl/999  done\n\u{202e}x";
+    assert!(env.sim.geelark().add_phone(hostile, 0));
+    let out = env.run(&["list", "--provider", "gl"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        !text
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+        "{text:?}"
+    );
+    // One header, one row per phone (4 seeded and the hostile one), one count line.
+    assert_eq!(text.lines().count(), 1 + 5 + 1, "{text}");
+    assert!(
+        text.contains("gl/1\\x1b[2J\\rgl/999  done\\n\\u{202e}x"),
+        "{text}"
+    );
+    // JSON keeps the string as it is, escaped by JSON itself.
+    let out = env.run(&["list", "--provider", "gl", "-o", "json"]).await;
+    let v = json(&out);
+    assert!(v["phones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["phone_id"] == hostile));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_off_loopback_is_warned_about() {
+    let env = Env::new().await;
+    let cfg = env.dir.path().join("http.toml");
+    std::fs::write(
+        &cfg,
+        "[providers.far]\ntype = \"geelark\"\nbase_url = \"http://192.0.2.7:8081\"\ntoken = \"t\"\n",
+    )
+    .unwrap();
+    let out = env
+        .run(&["--config", cfg.to_str().unwrap(), "providers"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("WARN") && err.contains("`far`") && err.contains("http://"),
+        "{err}"
+    );
+    // The simulator is on loopback: no warning.
+    let out = env.run(&["providers"]).await;
+    assert!(!stderr(&out).contains("http://"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_show_variables_not_their_values() {
+    let env = Env::new().await;
+    let cfg = env.dir.path().join("typed.toml");
+    std::fs::write(
+        &cfg,
+        "[providers.gl]\ntype = \"geelark\"\ntoken = \"t\"\nbatch_size = \"${CLI_TEST_TOKEN}\"\n",
+    )
+    .unwrap();
+    let out = env
+        .run_with(
+            &["--config", cfg.to_str().unwrap(), "providers"],
+            None,
+            &[("CLI_TEST_TOKEN", "hunter2-secret")],
+        )
+        .await;
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("${CLI_TEST_TOKEN}") && err.contains("batch_size"),
+        "{err}"
+    );
+    // A syntax error names the file, the line and the key.
+    std::fs::write(&cfg, "[providers.gl]\ntype = \"geelark\"\ntoken = \n").unwrap();
+    let out = env
+        .run(&["--config", cfg.to_str().unwrap(), "providers"])
+        .await;
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(cfg.to_str().unwrap()) && err.contains("line 3") && err.contains("`token`"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_as_configuration_is_refused_not_waited_on() {
+    let env = Env::new().await;
+    let fifo = env.dir.path().join("fifo.toml");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let mut cmd = env.command(&["--config", fifo.to_str().unwrap(), "providers"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = within(30, cmd).await;
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("not a regular file") && err.contains("fifo.toml"),
+        "{err}"
+    );
 }
