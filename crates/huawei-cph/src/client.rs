@@ -1,10 +1,11 @@
 //! One signed/authenticated HTTP exchange with CPH or IAM, and the IAM token cache.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudphone_core::{BatchEngine, Error, ErrorKind, Idempotency, Result};
+use cloudphone_core::{http, BatchEngine, Error, ErrorKind, Idempotency, Result};
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -41,16 +42,24 @@ pub(crate) struct IamLogin {
     pub margin: Duration,
     /// Held across the IAM call, so that concurrent requests share one login.
     pub cache: tokio::sync::Mutex<Option<CachedToken>>,
-    /// Set once IAM refuses the password: the credentials never change within a provider, so
-    /// every later caller gets the refusal instead of logging in again (repeated failures lock
-    /// the account).
-    pub rejected: std::sync::OnceLock<cloudphone_core::Error>,
+    /// The newest token generation CPH accepted at least once.
+    pub accepted: AtomicU64,
 }
 
 pub(crate) struct CachedToken {
     token: SecretString,
     expires_at: OffsetDateTime,
     generation: u64,
+    /// Issued because CPH rejected the previous token as expired.
+    after_rejection: bool,
+}
+
+/// A token handed to one request: the secret, its generation, and whether it was issued
+/// because the previous one was rejected.
+struct IssuedToken {
+    token: SecretString,
+    generation: u64,
+    after_rejection: bool,
 }
 
 /// A decoded answer and the `X-Request-Id` it came with.
@@ -66,6 +75,11 @@ pub(crate) struct Client {
     pub project_id: String,
     pub auth: Auth,
     pub clock: Arc<dyn Clock>,
+    /// The largest answer body read.
+    pub max_body: usize,
+    /// Whether a request was answered since the credentials were last refused (or ever):
+    /// until then, fan-outs send one request alone first (see the engine's rule for chunks).
+    pub proven: AtomicBool,
 }
 
 impl fmt::Debug for Client {
@@ -75,6 +89,7 @@ impl fmt::Debug for Client {
             .field("project_id", &self.project_id)
             .field("auth", &self.auth.name())
             .field("clock", &self.clock)
+            .field("max_body", &self.max_body)
             .field("engine", &self.engine)
             .finish()
     }
@@ -128,32 +143,16 @@ struct IamToken {
     expires_at: Option<String>,
 }
 
-/// Classifies a transport failure: nothing sent, timed out (ambiguous) or broken (ambiguous).
-pub(crate) fn transport_error(e: reqwest::Error) -> Error {
-    let (connect, timeout) = (e.is_connect(), e.is_timeout());
-    let message = if connect {
-        format!("could not connect: {e}")
-    } else if timeout {
-        format!("request timed out: {e}")
-    } else {
-        format!("transport failure: {e}")
-    };
-    Error::transport(connect, timeout, message, e).with_vendor(VENDOR)
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?)
-}
-
-/// `Retry-After` in seconds; the HTTP-date form is ignored (the backoff applies instead).
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// `Ok` for a 2xx answer, else the error its status and body stand for.
-pub(crate) fn check_status(status: u16, body: &[u8], retry_after: Option<Duration>) -> Result<()> {
+/// `Ok` for a 2xx answer, else the error its status and body stand for, carrying the
+/// `X-Request-Id` (or the body's `request_id`).
+pub(crate) fn check_status(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    request_id: Option<&str>,
+) -> Result<()> {
     if !(200..300).contains(&status) {
-        return Err(wire::http_error(status, body, retry_after));
+        return Err(wire::http_error(status, body, retry_after, request_id));
     }
     Ok(())
 }
@@ -163,18 +162,27 @@ pub(crate) fn check_status(status: u16, body: &[u8], retry_after: Option<Duratio
 pub(crate) fn iam_answer(
     status: u16,
     retry_after: Option<Duration>,
+    request_id: Option<&str>,
     subject_token: Option<&str>,
     body: &[u8],
     now: impl FnOnce() -> OffsetDateTime,
 ) -> Result<(SecretString, OffsetDateTime)> {
-    if let Err(e) = check_status(status, body, retry_after) {
-        return Err(Error::new(
+    if let Err(e) = check_status(status, body, retry_after, request_id) {
+        let mut login = Error::new(
             e.kind(),
             format!("IAM password login failed: {}", e.message()),
         )
         .with_vendor(VENDOR)
         .with_vendor_code(e.vendor_code().unwrap_or_default().to_owned())
-        .with_temporary(e.is_temporary()));
+        .with_temporary(e.is_temporary())
+        .with_not_applied(e.is_not_applied());
+        if let Some(after) = e.retry_after() {
+            login = login.with_retry_after(after);
+        }
+        if let Some(rid) = e.request_id() {
+            login = login.with_request_id(rid);
+        }
+        return Err(login);
     }
     let token = subject_token.filter(|t| !t.is_empty()).ok_or_else(|| {
         Error::new(
@@ -183,7 +191,10 @@ pub(crate) fn iam_answer(
         )
         .with_vendor(VENDOR)
     })?;
-    let answer: IamAnswer = decode(body)?;
+    let answer: IamAnswer = decode(body).map_err(|e| match request_id {
+        Some(r) => e.with_request_id(r),
+        None => e,
+    })?;
     let expires_at = answer
         .token
         .and_then(|t| t.expires_at)
@@ -251,9 +262,45 @@ impl Client {
         Ok(url)
     }
 
+    /// Records a refusal of the credentials with the engine at once (scrubbed: the engine
+    /// logs it).
+    fn refused(&self, e: &Error) {
+        let e = self.engine.scrubber().scrub_error(e.clone());
+        self.engine.note::<()>(&Err(e));
+    }
+
+    /// Whether the credentials were accepted since they were last refused.
+    pub fn proven(&self) -> bool {
+        self.proven.load(Ordering::SeqCst)
+    }
+
     /// Sends one CPH request through the engine (rate limit, retries), with a one-time IAM
     /// token refresh when the gateway says the token expired.
+    ///
+    /// The whole exchange runs under the engine's credential rules ([`BatchEngine::guarded`]):
+    /// nothing is sent (no IAM login either) once the vendor refused the credentials, a new
+    /// refusal is remembered, and errors are scrubbed of every known secret.
     pub async fn send<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        idempotency: Idempotency,
+        method: Method,
+        url: &Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer<T>> {
+        let res = self
+            .engine
+            .guarded(self.send_unguarded(endpoint, idempotency, method, url, body))
+            .await;
+        match &res {
+            Ok(_) => self.proven.store(true, Ordering::SeqCst),
+            Err(e) if e.kind().is_auth() => self.proven.store(false, Ordering::SeqCst),
+            Err(_) => {}
+        }
+        res
+    }
+
+    async fn send_unguarded<T: DeserializeOwned>(
         &self,
         endpoint: &'static str,
         idempotency: Idempotency,
@@ -263,7 +310,7 @@ impl Client {
     ) -> Result<Answer<T>> {
         let mut stale = None;
         loop {
-            let token = match &self.auth {
+            let issued = match &self.auth {
                 // Nothing reached CPH yet, so even a reset may be retried by the caller.
                 Auth::Iam(login) => Some(
                     self.iam_token(login, stale)
@@ -272,16 +319,25 @@ impl Client {
                 ),
                 _ => None,
             };
-            let bearer = token.as_ref().map(|(t, _)| t);
+            let bearer = issued.as_ref().map(|t| &t.token);
             let res = self
                 .engine
                 .call(endpoint, idempotency, || {
                     self.attempt::<T>(method.clone(), url, body.as_deref(), bearer)
                 })
                 .await;
-            match (res, &self.auth) {
-                (Err(e), Auth::Iam(_)) if wire::is_token_expired(&e) => {
-                    if stale.is_some() {
+            match (res, &self.auth, issued) {
+                (Ok(answer), Auth::Iam(login), Some(t)) => {
+                    login.accepted.fetch_max(t.generation, Ordering::SeqCst);
+                    return Ok(answer);
+                }
+                (Err(e), Auth::Iam(login), Some(t)) if wire::is_token_expired(&e) => {
+                    // A token issued because its predecessor was rejected, and rejected itself
+                    // before CPH ever took it, will not be cured by another login (a clock or
+                    // region problem): say so instead of logging in again and again.
+                    let fresh =
+                        t.after_rejection && login.accepted.load(Ordering::SeqCst) < t.generation;
+                    if stale.is_some() || fresh {
                         return Err(Error::new(
                             ErrorKind::Unauthenticated,
                             format!(
@@ -294,9 +350,9 @@ impl Client {
                         .with_vendor_code(e.vendor_code().unwrap_or_default().to_owned()));
                     }
                     tracing::debug!(vendor = VENDOR, "IAM token expired; logging in again");
-                    stale = token.map(|(_, gen)| gen);
+                    stale = Some(t.generation);
                 }
-                (Err(e), Auth::Token(_)) if wire::is_token_expired(&e) => {
+                (Err(e), Auth::Token(_), _) if wire::is_token_expired(&e) => {
                     return Err(Error::new(
                         ErrorKind::Unauthenticated,
                         format!("the configured `token` has expired: {}", e.message()),
@@ -304,7 +360,7 @@ impl Client {
                     .with_vendor(VENDOR)
                     .with_vendor_code(e.vendor_code().unwrap_or_default().to_owned()));
                 }
-                (res, _) => return res,
+                (res, _, _) => return res,
             }
         }
     }
@@ -346,35 +402,38 @@ impl Client {
         if let Some(b) = body {
             rb = rb.body(b.to_vec());
         }
-        let (request_id, bytes) = self.exchange(rb).await?;
-        Ok(Answer {
-            value: decode(&bytes)?,
-            request_id,
-        })
-    }
-
-    /// Sends, reads the whole body, and turns a non-2xx answer into the mapped error.
-    async fn exchange(&self, rb: reqwest::RequestBuilder) -> Result<(Option<String>, Vec<u8>)> {
-        let resp = rb.send().await.map_err(transport_error)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let request_id = headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = resp.bytes().await.map_err(transport_error)?;
-        check_status(status, &bytes, retry_after(&headers))?;
-        Ok((request_id, bytes.to_vec()))
+        let answer = http::send(rb, self.max_body)
+            .await
+            .map_err(|e| e.with_vendor(VENDOR))?;
+        let request_id = answer.header("x-request-id").map(str::to_owned);
+        check_status(
+            answer.status,
+            &answer.body,
+            answer.retry_after(),
+            request_id.as_deref(),
+        )
+        .inspect_err(|e| {
+            // Recorded the moment it arrives, not when the answer has travelled back up: no
+            // request of another task may start in between. An expired IAM token is not a
+            // refusal (a new login may cure it).
+            let expired_iam = matches!(self.auth, Auth::Iam(_)) && wire::is_token_expired(e);
+            if e.kind().is_auth() && !expired_iam {
+                self.refused(e);
+            }
+        })?;
+        let value = decode(&answer.body).map_err(|e| match &request_id {
+            Some(r) => e.with_request_id(r.clone()),
+            None => e,
+        })?;
+        Ok(Answer { value, request_id })
     }
 
     /// The cached IAM token, or a new one when it is missing, due for refresh, or the one the
     /// caller saw rejected (`stale` generation). Concurrent callers wait on the same lock and
-    /// share one login.
-    async fn iam_token(&self, login: &IamLogin, stale: Option<u64>) -> Result<(SecretString, u64)> {
+    /// share one login. A refused login is remembered by the engine (the caller runs under
+    /// [`BatchEngine::guarded`]), so the password is never sent again.
+    async fn iam_token(&self, login: &IamLogin, stale: Option<u64>) -> Result<IssuedToken> {
         let mut cache = login.cache.lock().await;
-        if let Some(e) = login.rejected.get() {
-            return Err(e.clone());
-        }
         let now = self.clock.now();
         if let Some(c) = cache.as_ref() {
             // Checked: a margin past the date range (accepted by the config) means never
@@ -384,25 +443,36 @@ impl Client {
                 .and_then(|m| now.checked_add(m))
                 .is_some_and(|due| due < c.expires_at);
             if fresh && stale != Some(c.generation) {
-                return Ok((c.token.clone(), c.generation));
+                return Ok(IssuedToken {
+                    token: c.token.clone(),
+                    generation: c.generation,
+                    after_rejection: c.after_rejection,
+                });
             }
         }
         let generation = cache.as_ref().map_or(1, |c| c.generation + 1);
+        let after_rejection = stale.is_some();
         let (token, expires_at) = self
             .engine
             .call("iam-token", Idempotency::ReadOnly, || self.iam_login(login))
             .await
             .inspect_err(|e| {
+                // Before the lock is released: a caller waiting on it must find the refusal.
                 if e.kind().is_auth() {
-                    let _ = login.rejected.set(e.clone());
+                    self.refused(e);
                 }
             })?;
         *cache = Some(CachedToken {
             token: token.clone(),
             expires_at,
             generation,
+            after_rejection,
         });
-        Ok((token, generation))
+        Ok(IssuedToken {
+            token,
+            generation,
+            after_rejection,
+        })
     }
 
     async fn iam_login(&self, login: &IamLogin) -> Result<(SecretString, OffsetDateTime)> {
@@ -433,14 +503,21 @@ impl Client {
             .post(login.url.clone())
             .header(CONTENT_TYPE, "application/json;charset=utf8")
             .body(bytes);
-        let resp = rb.send().await.map_err(transport_error)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(transport_error)?;
-        let token = headers.get("x-subject-token").and_then(|v| v.to_str().ok());
-        iam_answer(status, retry_after(&headers), token, &body, || {
-            self.clock.now()
-        })
+        let answer = http::send(rb, self.max_body)
+            .await
+            .map_err(|e| e.with_vendor(VENDOR))?;
+        let token = answer.header("x-subject-token");
+        let issued = iam_answer(
+            answer.status,
+            answer.retry_after(),
+            answer.header("x-request-id"),
+            token,
+            &answer.body,
+            || self.clock.now(),
+        )?;
+        // Scrubbed from here on: a vendor echoing our token must not put it in an error.
+        self.engine.scrubber().add(issued.0.expose_secret());
+        Ok(issued)
     }
 }
 

@@ -103,6 +103,10 @@ pub struct HuaweiCphConfig {
     /// Refresh an IAM token this many seconds before it expires (default 600).
     #[serde(default = "defaults::token_refresh_margin_secs")]
     pub token_refresh_margin_secs: u64,
+    /// The largest answer body accepted, in bytes (1 KiB – 1 GiB, default 8 MiB). A larger
+    /// answer is an error (for a state change: an unknown outcome).
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: usize,
 }
 
 mod defaults {
@@ -133,6 +137,9 @@ mod defaults {
     pub fn token_refresh_margin_secs() -> u64 {
         600
     }
+    pub fn max_body_bytes() -> usize {
+        cloudphone_core::http::DEFAULT_MAX_BODY_BYTES
+    }
 }
 
 impl Default for HuaweiCphConfig {
@@ -159,6 +166,7 @@ impl Default for HuaweiCphConfig {
             connect_timeout_secs: defaults::connect_timeout_secs(),
             status_strategy: StatusStrategy::default(),
             token_refresh_margin_secs: defaults::token_refresh_margin_secs(),
+            max_body_bytes: defaults::max_body_bytes(),
         }
     }
 }
@@ -191,6 +199,7 @@ impl fmt::Debug for HuaweiCphConfig {
             .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("status_strategy", &self.status_strategy)
             .field("token_refresh_margin_secs", &self.token_refresh_margin_secs)
+            .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }
 }
@@ -274,6 +283,12 @@ impl HuaweiCphConfig {
         self
     }
 
+    /// Sets the largest answer body accepted, in bytes.
+    pub fn with_max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+
     /// Sets the status strategy.
     pub fn with_status_strategy(mut self, strategy: StatusStrategy) -> Self {
         self.status_strategy = strategy;
@@ -314,6 +329,11 @@ impl HuaweiCphConfig {
         }
         if self.connect_timeout_secs == 0 {
             return Err(config_err("`connect_timeout_secs` must be at least 1"));
+        }
+        if !(MIN_BODY_BYTES..=MAX_BODY_BYTES).contains(&self.max_body_bytes) {
+            return Err(config_err(format!(
+                "`max_body_bytes` must be between {MIN_BODY_BYTES} and {MAX_BODY_BYTES}"
+            )));
         }
         Ok(Validated {
             endpoint,
@@ -406,6 +426,11 @@ impl HuaweiCphConfig {
         ))
     }
 }
+
+/// The smallest accepted `max_body_bytes` (the core HTTP client's own floor).
+const MIN_BODY_BYTES: usize = 1024;
+/// The largest accepted `max_body_bytes`: no CPH answer comes near it.
+const MAX_BODY_BYTES: usize = 1 << 30;
 
 pub(crate) struct Validated {
     pub endpoint: Url,

@@ -13,7 +13,9 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 
 use crate::client::{check_status, decode, iam_answer};
-use crate::provider::{absorb_jobs, batch_answer, detail_outcome, job_info, list_page_of};
+use crate::provider::{
+    absorb_jobs, batch_answer, detail_outcome, job_info, list_page_of, shown_job,
+};
 use crate::wire::{self, BatchAnswer, Job, JobList, Phone, PhoneList};
 
 /// One answer as the provider receives it.
@@ -41,15 +43,21 @@ impl<'a> Answer<'a> {
     }
 }
 
-/// `Retry-After` as the provider reads it: whole seconds, anything else ignored.
+/// `Retry-After` as the provider reads it: delay-seconds or an HTTP-date
+/// ([`cloudphone_core::http::parse_retry_after`]); anything else is ignored.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    crate::client::parse_retry_after(value)
+    cloudphone_core::http::parse_retry_after(value)
 }
 
 /// The error a non-2xx answer stands for, from a body of any shape
 /// (`{"error_code","error_msg"}`, `{"error":{"code","message"}}`, or not JSON at all).
 pub fn decode_error(http_status: u16, retry_after: Option<&str>, body: &[u8]) -> Error {
-    wire::http_error(http_status, body, retry_after.and_then(parse_retry_after))
+    wire::http_error(
+        http_status,
+        body,
+        retry_after.and_then(parse_retry_after),
+        None,
+    )
 }
 
 /// Whether an error says the token expired (the provider then logs in again once).
@@ -59,15 +67,27 @@ pub fn is_token_expired(e: &Error) -> bool {
 
 fn body<T: serde::de::DeserializeOwned>(answer: &Answer<'_>) -> Result<T> {
     let retry_after = answer.retry_after.and_then(parse_retry_after);
-    check_status(answer.http_status, answer.body, retry_after)?;
+    check_status(
+        answer.http_status,
+        answer.body,
+        retry_after,
+        answer.request_id,
+    )?;
     decode(answer.body)
 }
 
 /// The answer of `batch-reset`, `batch-stop` or `batch-restart`: pending phones with their
-/// job, per-phone failures, or the request-level error.
+/// job, per-phone failures, or the request-level error. Jobs naming no phone come back under
+/// an empty phone id (the engine reports them as stray jobs).
 pub fn decode_batch(answer: &Answer<'_>) -> Result<Vec<PhoneOutcome>> {
+    decode_batch_for(&[], answer)
+}
+
+/// [`decode_batch`] for a request about `chunk`: an error entry naming no phone applies to the
+/// phones of `chunk` the answer says nothing else about.
+pub fn decode_batch_for(chunk: &[PhoneId], answer: &Answer<'_>) -> Result<Vec<PhoneOutcome>> {
     let value: BatchAnswer = body(answer)?;
-    batch_answer(value, answer.request_id.map(str::to_owned))
+    batch_answer(value, answer.request_id.map(str::to_owned), chunk)
 }
 
 /// The answer of the phone-detail call about `id`.
@@ -82,9 +102,10 @@ pub fn decode_list(offset: u64, limit: usize, answer: &Answer<'_>) -> Result<Pho
     Ok(list_page_of(page, offset, limit))
 }
 
-/// The answer of show-job about `job`.
+/// The answer of show-job about `job` (an answer about another job is an error).
 pub fn decode_job(job: &JobRef, answer: &Answer<'_>) -> Result<JobInfo> {
     let value: Job = body(answer)?;
+    let value = shown_job(&job.job_id, value)?;
     Ok(job_info(job, &value))
 }
 
@@ -118,6 +139,7 @@ pub fn decode_iam(
     iam_answer(
         answer.http_status,
         retry_after,
+        answer.request_id,
         subject_token,
         answer.body,
         || now,

@@ -248,8 +248,14 @@ pub(crate) fn status_kind(status: u16) -> ErrorKind {
 }
 
 /// Decodes a non-2xx answer: `{"error_code","error_msg"}` (CPS, gateway) or
-/// `{"error":{"code","message"}}` (IAM, some proxies).
-pub(crate) fn http_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Error {
+/// `{"error":{"code","message"}}` (IAM, some proxies). The error carries `request_id` (the
+/// `X-Request-Id` header) or else the body's `request_id`.
+pub(crate) fn http_error(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    request_id: Option<&str>,
+) -> Error {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let (code, msg) = match &parsed {
         Some(v) => {
@@ -294,7 +300,15 @@ pub(crate) fn http_error(status: u16, body: &[u8], retry_after: Option<Duration>
     if let Some(after) = retry_after {
         e = e.with_retry_after(after);
     }
-    e
+    let body_rid = parsed
+        .as_ref()
+        .and_then(|v| v.get("request_id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match request_id.map(str::to_owned).or(body_rid) {
+        Some(r) if !r.is_empty() => e.with_request_id(r),
+        _ => e,
+    }
 }
 
 /// Whether an authentication failure says the token expired (so a fresh IAM token may help).
@@ -331,25 +345,30 @@ mod tests {
     fn error_bodies_of_both_shapes_decode() {
         let e = http_error(
             400,
-            br#"{"error_code":"CPS.0005","error_msg":"no phone"}"#,
+            br#"{"error_code":"CPS.0005","error_msg":"no phone","request_id":"body-rid"}"#,
+            None,
             None,
         );
+        assert_eq!(e.request_id(), Some("body-rid"));
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert_eq!(e.vendor_code(), Some("CPS.0005"));
         let e = http_error(
             401,
             br#"{"error":{"code":"APIG.0301","message":"Incorrect IAM authentication information"}}"#,
             None,
+            Some("hdr-rid"),
         );
+        assert_eq!(e.request_id(), Some("hdr-rid"));
         assert_eq!(e.kind(), ErrorKind::Unauthenticated);
         let e = http_error(
             401,
             br#"{"error":{"code":401,"message":"x","title":"Unauthorized"}}"#,
             None,
+            None,
         );
         assert_eq!(e.kind(), ErrorKind::Unauthenticated);
         assert_eq!(e.vendor_code(), Some("401"));
-        let e = http_error(502, b"<html>bad gateway</html>", None);
+        let e = http_error(502, b"<html>bad gateway</html>", None, None);
         assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert!(!e.is_not_applied());
     }

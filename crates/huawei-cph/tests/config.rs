@@ -96,3 +96,28 @@ fn the_provider_is_shareable_and_declares_its_capabilities() {
     assert_eq!(caps.rate_limits[0].to_string(), "100/s");
     assert!(caps.jobs);
 }
+
+#[test]
+fn max_body_bytes_defaults_to_the_core_cap_and_is_validated() {
+    let c = from_json(serde_json::json!({
+        "region": "cn-east-3", "project_id": "p", "token": "t"
+    }))
+    .unwrap();
+    assert_eq!(
+        c.max_body_bytes,
+        cloudphone_core::http::DEFAULT_MAX_BODY_BYTES
+    );
+    let c = from_json(serde_json::json!({
+        "region": "cn-east-3", "project_id": "p", "token": "t", "max_body_bytes": 4096
+    }))
+    .unwrap();
+    assert_eq!(c.max_body_bytes, 4096);
+    assert!(HuaweiCphProvider::new(c).is_ok());
+    for bad in [0usize, 1023, (1 << 30) + 1] {
+        let c = HuaweiCphConfig::new("cn-east-3", "p")
+            .with_token("t".to_owned().into())
+            .with_max_body_bytes(bad);
+        let e = HuaweiCphProvider::new(c).unwrap_err();
+        assert!(e.message().contains("`max_body_bytes`"), "{bad}: {e}");
+    }
+}

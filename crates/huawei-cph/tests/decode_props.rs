@@ -135,7 +135,9 @@ proptest! {
         check(&a, &res)?;
         if let Ok(outcomes) = res {
             for o in outcomes {
-                prop_assert!(!o.phone.as_str().is_empty());
+                // A job naming no phone comes back under an empty id (a stray job), never
+                // dropped; nothing else has an empty id.
+                prop_assert!(!o.phone.as_str().is_empty() || (o.is_pending() && o.job.is_some()));
                 // Pending always carries the job to follow.
                 prop_assert!(!o.is_pending() || o.job.is_some());
             }
@@ -235,9 +237,13 @@ proptest! {
     }
 
     #[test]
-    fn retry_after_is_whole_seconds_or_nothing(v in ".{0,24}") {
+    fn retry_after_is_whole_seconds_an_http_date_or_nothing(v in ".{0,24}") {
         let parsed = parse_retry_after(&v);
-        prop_assert_eq!(parsed.map(|d| d.as_secs()), v.trim().parse::<u64>().ok());
+        match v.trim().parse::<u64>() {
+            Ok(n) => prop_assert_eq!(parsed, Some(std::time::Duration::from_secs(n))),
+            // Anything else counts only as an HTTP-date (short random text never is one).
+            Err(_) => prop_assert!(parsed.is_none() || v.contains("GMT"), "{v:?} -> {parsed:?}"),
+        }
     }
 }
 
@@ -306,6 +312,76 @@ fn the_real_answers_decode_as_they_say() {
     let e = decode_error(429, Some("7"), APIG_ERROR_SEED.as_bytes());
     assert_eq!(e.kind(), ErrorKind::RateLimited);
     assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(7)));
+}
+
+#[test]
+fn retry_after_takes_http_dates() {
+    // In the past: retry now.
+    assert_eq!(
+        parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+        Some(std::time::Duration::ZERO)
+    );
+    assert_eq!(parse_retry_after("soon"), None);
+}
+
+#[test]
+fn jobs_naming_no_phone_and_phones_listed_twice_keep_every_job() {
+    let body = br#"{"request_id":"r","jobs":[
+        {"phone_id":"a","error_code":"CPS.0022","error_msg":"busy"},
+        {"phone_id":"a","job_id":"ja"},
+        {"job_id":"j-nobody"},
+        {"phone_id":"b","job_id":"jb"},
+        {"phone_id":"b","job_id":"jb2"}]}"#;
+    let out = decode_batch(&Answer::ok(body)).unwrap();
+    let got: Vec<(&str, &str, &str)> = out
+        .iter()
+        .map(|o| {
+            let kind = if o.is_pending() {
+                "pending"
+            } else if o.is_unknown() {
+                "unknown"
+            } else {
+                "failed"
+            };
+            (
+                o.phone.as_str(),
+                kind,
+                o.job.as_ref().unwrap().job_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            // Refused and accepted in one answer: may have been applied, job kept.
+            ("a", "unknown", "ja"),
+            ("b", "pending", "jb"),
+            // A second job for `b` and a job naming no phone: strays, never dropped.
+            ("", "pending", "jb2"),
+            ("", "pending", "j-nobody"),
+        ]
+    );
+    // An error entry naming no phone applies to the asked phones the answer leaves out.
+    let body = br#"{"jobs":[{"error_code":"CPS.0009","error_msg":"empty"},{"phone_id":"a","job_id":"ja"}]}"#;
+    let chunk = [PhoneId::from("a"), PhoneId::from("b")];
+    let out = cloudphone_huawei_cph::fuzzing::decode_batch_for(&chunk, &Answer::ok(body)).unwrap();
+    assert_eq!(out.len(), 2);
+    let b = out.iter().find(|o| o.phone.as_str() == "b").unwrap();
+    assert_eq!(b.error().unwrap().vendor_code(), Some("CPS.0009"));
+    assert!(out
+        .iter()
+        .any(|o| o.phone.as_str() == "a" && o.is_pending()));
+}
+
+#[test]
+fn a_show_job_answer_about_another_job_is_an_error() {
+    let job = JobRef::new("jz", None);
+    let e = decode_job(&job, &Answer::ok(JOB_SEED.as_bytes())).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidResponse);
+    assert!(
+        e.message().contains("`jz`") && e.message().contains("`ja`"),
+        "{e}"
+    );
 }
 
 #[test]

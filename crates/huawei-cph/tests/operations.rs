@@ -111,9 +111,11 @@ async fn stop_uses_phone_ids_and_chunks_by_batch_size() {
         r.outcomes[1].job.as_ref().unwrap().request_id.as_deref(),
         Some("r1")
     );
-    // `c` was accepted in a 200 but absent from jobs[]: its own failure.
+    // `c` was sent and the vendor answered without it: its own outcome, unknown (the stop
+    // may have been made), never silently dropped.
+    assert!(r.outcomes[2].is_unknown(), "{:?}", r.outcomes[2]);
     assert_eq!(
-        r.outcomes[2].error().unwrap().kind(),
+        r.outcomes[2].cause().unwrap().kind(),
         ErrorKind::MissingFromResponse
     );
 }
@@ -121,6 +123,14 @@ async fn stop_uses_phone_ids_and_chunks_by_batch_size() {
 #[tokio::test]
 async fn start_and_restart_both_use_batch_restart() {
     let mut s = mockito::Server::new_async().await;
+    // Start reads the state first: a stopped phone is sent to batch-restart.
+    let detail = s
+        .mock("GET", format!("{BASE}/phones/a").as_str())
+        .match_header("x-auth-token", TOKEN)
+        .with_body(r#"{"phone_id":"a","status":8}"#)
+        .expect(1)
+        .create_async()
+        .await;
     let m = json_headers(s.mock("POST", format!("{BASE}/phones/batch-restart").as_str()))
         .match_body(Matcher::Exact(r#"{"phones":[{"phone_id":"a"}]}"#.into()))
         .with_body(r#"{"request_id":"r","jobs":[{"phone_id":"a","job_id":"j"}]}"#)
@@ -137,6 +147,7 @@ async fn start_and_restart_both_use_batch_restart() {
     let r = p.restart(&ids(&["a"])).await.unwrap();
     assert_eq!(r.operation, Operation::Restart);
     m.assert_async().await;
+    detail.assert_async().await;
     assert_eq!(p.capabilities().batch_sizes[&Operation::Start], 100);
 }
 
@@ -219,11 +230,20 @@ async fn status_of_many_phones_lists_pages_when_fewer_calls() {
             .await,
         );
     }
+    // Not listed: read on its own before it is called not found.
+    let missing = s
+        .mock("GET", format!("{BASE}/phones/missing").as_str())
+        .with_status(404)
+        .with_body(r#"{"error_code":"CPS.0005","error_msg":"Phone does not exist."}"#)
+        .expect(1)
+        .create_async()
+        .await;
     let p = token_provider(&s.url());
     let r = p
         .status(&ids(&["p449", "p3", "p250", "p201", "missing"]))
         .await
         .unwrap();
+    missing.assert_async().await;
     for m in &mocks {
         m.assert_async().await;
     }
@@ -443,6 +463,13 @@ async fn a_hostile_list_count_does_not_cost_a_call_per_claimed_page() {
         .expect_at_most(64)
         .create_async()
         .await;
+    let detail = s
+        .mock("GET", format!("{BASE}/phones/p999999").as_str())
+        .with_status(404)
+        .with_body(r#"{"error_code":"CPS.0005","error_msg":"Phone does not exist."}"#)
+        .expect(1)
+        .create_async()
+        .await;
     let p = HuaweiCphProvider::new(
         config(&s.url())
             .with_token(TOKEN.to_owned().into())
@@ -450,6 +477,7 @@ async fn a_hostile_list_count_does_not_cost_a_call_per_claimed_page() {
     )
     .unwrap();
     let r = p.status(&ids(&["p1", "p202", "p999999"])).await.unwrap();
+    detail.assert_async().await;
     first.assert_async().await;
     second.assert_async().await;
     beyond.assert_async().await;
