@@ -410,9 +410,9 @@ fn check_providers(fleet: &Fleet, phones: &[PhoneRef]) -> Result<(), UsageError>
 
 fn pending_report(phones: &[PhoneRef], operation: Operation) -> FleetReport {
     let mut seen = HashSet::new();
-    FleetReport {
+    FleetReport::new(
         operation,
-        outcomes: phones
+        phones
             .iter()
             .filter(|p| seen.insert(*p))
             .map(|p| cloudphone::FleetOutcome {
@@ -420,7 +420,7 @@ fn pending_report(phones: &[PhoneRef], operation: Operation) -> FleetReport {
                 outcome: cloudphone::PhoneOutcome::pending(p.phone.clone()),
             })
             .collect(),
-    }
+    )
 }
 
 /// Runs one operation (optionally waiting for it) and prints the result.
@@ -468,10 +468,7 @@ async fn run_op(
         .into_values()
         .map(|group| async move { op.call(fleet, &group).await })
         .collect();
-    let mut merged = FleetReport {
-        operation: op.operation(),
-        outcomes: Vec::with_capacity(phones.len()),
-    };
+    let mut merged = FleetReport::new(op.operation(), Vec::with_capacity(phones.len()));
     while let Some(result) = calls.next().await {
         let part = result.map_err(|e| UsageError(e.to_string()))?;
         bar.inc(part.outcomes.len() as u64);
