@@ -43,7 +43,7 @@ mod wire;
 
 pub use auth::{new_trace_id, sign};
 pub use config::{GeelarkConfig, DEFAULT_BASE_URL};
-pub use provider::{GeelarkProvider, GeelarkProviderBuilder};
+pub use provider::{GeelarkProvider, GeelarkProviderBuilder, DEFAULT_MAX_LISTED};
 
 /// The vendor name providers report and the facade registers (`type = "geelark"`).
 pub const VENDOR: &str = "geelark";

@@ -34,9 +34,9 @@ pub(crate) const AUTH_STATUS: &str = "/open/v1/auth/status";
 /// Phones per list page, the vendor's maximum.
 const MAX_PAGE_SIZE: usize = 100;
 
-/// The most phones a listing reads before it gives up on the vendor's paging: whatever `total`
-/// claims, a listing costs at most this many phones' worth of pages.
-pub(crate) const MAX_LISTED: u64 = 1_000_000;
+/// The most phones a listing reads by default before it gives up on the vendor's paging:
+/// whatever `total` claims, a listing costs at most this many phones' worth of pages.
+pub const DEFAULT_MAX_LISTED: u64 = 1_000_000;
 
 type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 type TraceIds = Arc<dyn Fn() -> String + Send + Sync>;
@@ -48,6 +48,7 @@ pub struct GeelarkProviderBuilder {
     clock: Option<Clock>,
     trace_ids: Option<TraceIds>,
     client: Option<reqwest::Client>,
+    max_listed: u64,
 }
 
 impl fmt::Debug for GeelarkProviderBuilder {
@@ -78,6 +79,13 @@ impl GeelarkProviderBuilder {
     /// follows redirects would carry the signed headers or the token to another host.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
+        self
+    }
+
+    /// The most phones a listing reads (default [`DEFAULT_MAX_LISTED`]): past it, whatever the
+    /// vendor's `total` claims, the next page is refused with an error instead of being read.
+    pub fn max_listed(mut self, phones: u64) -> Self {
+        self.max_listed = phones.max(1);
         self
     }
 
@@ -146,6 +154,7 @@ impl GeelarkProviderBuilder {
                 .trace_ids
                 .unwrap_or_else(|| Arc::new(auth::new_trace_id)),
             locked: Mutex::new(HashMap::new()),
+            max_listed: self.max_listed,
             config,
         })
     }
@@ -169,6 +178,8 @@ pub struct GeelarkProvider {
     trace_ids: TraceIds,
     /// APIs GeeLark locked after a 40014, and until when.
     locked: Mutex<HashMap<&'static str, Instant>>,
+    /// The most phones a listing reads.
+    max_listed: u64,
 }
 
 impl fmt::Debug for GeelarkProvider {
@@ -195,6 +206,7 @@ impl GeelarkProvider {
             clock: None,
             trace_ids: None,
             client: None,
+            max_listed: DEFAULT_MAX_LISTED,
         }
     }
 
@@ -502,9 +514,9 @@ impl fmt::Display for Cursor {
     }
 }
 
-/// The pages a listing of `size` phones per page may read (see [`MAX_LISTED`]).
-pub(crate) fn max_pages(size: u64) -> u64 {
-    MAX_LISTED.div_ceil(size.max(1))
+/// The pages a listing of `size` phones per page may read when it may read `max_listed` phones.
+pub(crate) fn max_pages(max_listed: u64, size: u64) -> u64 {
+    max_listed.div_ceil(size.max(1))
 }
 
 /// A fingerprint of the set of ids on a page (order and repeats ignored).
@@ -867,7 +879,8 @@ impl CloudPhoneProvider for GeelarkProvider {
 
     /// One page of `/open/v1/phone/list`. The cursor is the page number (and a fingerprint of
     /// the page before, for the listing to end if the vendor answers the same page again); a
-    /// listing reads at most 1,000,000 phones' worth of pages, whatever `total` claims.
+    /// listing reads at most 1,000,000 phones' worth of pages ([`DEFAULT_MAX_LISTED`], see
+    /// [`GeelarkProviderBuilder::max_listed`]), whatever `total` claims.
     async fn list_page(&self, request: &ListRequest) -> Result<PhonePage> {
         let at = match &request.cursor {
             None => Cursor::FIRST,
@@ -877,13 +890,13 @@ impl CloudPhoneProvider for GeelarkProvider {
             .page_size
             .unwrap_or(MAX_PAGE_SIZE)
             .clamp(1, MAX_PAGE_SIZE) as u64;
-        if at.page > max_pages(size) {
+        if at.page > max_pages(self.max_listed, size) {
             return Err(Error::new(
                 ErrorKind::InvalidResponse,
                 format!(
-                    "not sent: the listing passed {MAX_LISTED} phones (page {} of {size}) and \
-                     the vendor still claims more; its paging looks endless",
-                    at.page
+                    "not sent: the listing passed {} phones (page {} of {size}) and the vendor \
+                     still claims more; its paging looks endless",
+                    self.max_listed, at.page
                 ),
             )
             .with_vendor(VENDOR)
@@ -977,10 +990,11 @@ mod tests {
 
     #[test]
     fn the_page_cap_covers_a_million_phones() {
-        assert_eq!(max_pages(100), 10_000);
-        assert_eq!(max_pages(1), 1_000_000);
-        assert_eq!(max_pages(0), 1_000_000);
-        assert_eq!(max_pages(u64::MAX), 1);
+        assert_eq!(max_pages(DEFAULT_MAX_LISTED, 100), 10_000);
+        assert_eq!(max_pages(DEFAULT_MAX_LISTED, 1), 1_000_000);
+        assert_eq!(max_pages(DEFAULT_MAX_LISTED, 0), 1_000_000);
+        assert_eq!(max_pages(DEFAULT_MAX_LISTED, u64::MAX), 1);
+        assert_eq!(max_pages(250, 100), 3);
     }
 
     #[test]

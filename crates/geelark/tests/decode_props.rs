@@ -9,7 +9,7 @@ mod mutate;
 
 use cloudphone_core::{ErrorKind, Operation, Outcome, PhoneId, PhoneState};
 use cloudphone_geelark::fuzzing::{
-    decode_ack, decode_auth, decode_batch, decode_list, parse_retry_after, Answer,
+    decode_ack, decode_auth, decode_batch, decode_list, decode_list_at, parse_retry_after, Answer,
 };
 use cloudphone_geelark::VENDOR;
 use mutate::{hostile_body, http_status, retry_after};
@@ -197,6 +197,7 @@ proptest! {
         check(&a, &decode_ack(Operation::Reset, &a))?;
     }
 
+    // Strings this short can never be an HTTP-date (29 characters), the parser's other form.
     #[test]
     fn retry_after_is_whole_seconds_or_nothing(v in ".{0,24}") {
         let parsed = parse_retry_after(&v);
@@ -285,6 +286,29 @@ fn a_list_cursor_at_the_end_of_u64_does_not_overflow() {
     let body = br#"{"code":0,"data":{"total":5,"items":[{"id":"1","status":0}]}}"#;
     let page = decode_list(u64::MAX, 100, &Answer::ok(body)).unwrap();
     assert_eq!(page.next, None);
+}
+
+#[test]
+fn a_list_page_repeating_the_one_before_ends_the_listing() {
+    let first = decode_list(1, 2, &Answer::ok(LIST_SEED.as_bytes())).unwrap();
+    let cursor = first.next.unwrap();
+    // The vendor ignores `page` and answers page 1 again: nothing new, and the end.
+    let again = decode_list_at(&cursor, 2, &Answer::ok(LIST_SEED.as_bytes())).unwrap();
+    assert!(again.phones.is_empty() && again.next.is_none(), "{again:?}");
+    // Another page from the same cursor is read as usual.
+    let other = br#"{"code":0,"data":{"total":3,"items":[{"id":"3","status":0}]}}"#;
+    let page = decode_list_at(&cursor, 2, &Answer::ok(other)).unwrap();
+    assert_eq!(page.phones.len(), 1);
+    assert!(page.next.is_none());
+    assert!(decode_list_at("two", 2, &Answer::ok(other)).is_err());
+}
+
+#[test]
+fn retry_after_takes_an_http_date_too() {
+    assert_eq!(
+        parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+        Some(std::time::Duration::ZERO)
+    );
 }
 
 #[test]
