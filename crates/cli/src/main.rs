@@ -4,6 +4,7 @@
 
 mod bench;
 mod demo;
+mod follow;
 mod input;
 mod output;
 
@@ -54,7 +55,7 @@ enum Command {
     /// List the configured providers and their capabilities.
     Providers,
     /// Read the state of phones.
-    Status(PhoneArgs),
+    Status(StatusArgs),
     /// Power phones off.
     Stop(ChangeArgs),
     /// Power phones on.
@@ -98,12 +99,22 @@ pub(crate) struct PhoneArgs {
     from: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    phones: PhoneArgs,
+    /// End the whole command after this long, retries and paging included (at most 30 days).
+    #[arg(long, default_value = "10m", value_parser = input::duration)]
+    timeout: Duration,
+}
+
 #[derive(Debug, Args, Clone)]
 struct WaitArgs {
     /// Wait until the operation completes.
     #[arg(long)]
     wait: bool,
-    /// Give up waiting after this long (e.g. 90s, 10m; at most 30 days).
+    /// End the whole command after this long — the operation, its retries and throttling
+    /// waits, and waiting — even without --wait (e.g. 90s, 10m; at most 30 days).
     #[arg(long, default_value = "10m", value_parser = input::duration)]
     timeout: Duration,
     /// Time between polls while waiting (at least 10ms).
@@ -211,14 +222,38 @@ pub(crate) fn UsageError(message: String) -> Failure {
 /// Exit codes, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Exit {
-    Ok = 0,
-    SomeFailed = 1,
-    Usage = 2,
-    Auth = 3,
-    Vendor = 4,
-    // 5 is taken: an operation whose outcome is unknown.
+    /// Everything succeeded.
+    Ok,
+    /// Some phones failed (or did not finish while waiting).
+    SomeFailed,
+    /// A usage or configuration mistake.
+    Usage,
+    /// Credentials were refused.
+    Auth,
+    /// Every phone failed on the vendor or the network.
+    Vendor,
+    /// Some change was sent but its answer was lost: it may have been applied.
+    Unknown,
     /// The output could not be written (work may have been done).
-    Output = 6,
+    Output,
+    /// Stopped by a signal: 130 (SIGINT) or 143 (SIGTERM), after printing what was known.
+    Signal(u8),
+}
+
+impl Exit {
+    /// The process exit code, as documented in the README.
+    fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::SomeFailed => 1,
+            Exit::Usage => 2,
+            Exit::Auth => 3,
+            Exit::Vendor => 4,
+            Exit::Unknown => 5,
+            Exit::Output => 6,
+            Exit::Signal(code) => code,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -231,7 +266,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(Exit::Vendor as u8);
+            return ExitCode::from(Exit::Vendor.code());
         }
     };
     let code = match rt.block_on(run(cli)) {
@@ -246,7 +281,7 @@ fn main() -> ExitCode {
             Exit::Output
         }
     };
-    ExitCode::from(code as u8)
+    ExitCode::from(code.code())
 }
 
 fn init_logging(verbose: u8) {
@@ -287,22 +322,46 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
     match cli.command {
         Command::Providers => providers(&ctx, &fleet),
         Command::Status(a) => {
-            let phones = input::phones(&a)?;
-            change(&ctx, &fleet, Op::Status, phones, None).await
+            let phones = input::phones(&a.phones)?;
+            change(&ctx, &fleet, Op::Status, phones, None, a.timeout).await
         }
         Command::Stop(a) => {
             let phones = input::phones(&a.phones)?;
-            change(&ctx, &fleet, Op::Stop, phones, Some(&a.wait)).await
+            change(
+                &ctx,
+                &fleet,
+                Op::Stop,
+                phones,
+                Some(&a.wait),
+                a.wait.timeout,
+            )
+            .await
         }
         Command::Restart(a) => {
             let phones = input::phones(&a.phones)?;
-            change(&ctx, &fleet, Op::Restart, phones, Some(&a.wait)).await
+            change(
+                &ctx,
+                &fleet,
+                Op::Restart,
+                phones,
+                Some(&a.wait),
+                a.wait.timeout,
+            )
+            .await
         }
         Command::Start(a) => {
             let phones = input::phones(&a.phones)?;
             let mut opts = StartOptions::default();
             opts.extras = input::extras(&a.extras);
-            change(&ctx, &fleet, Op::Start(opts), phones, Some(&a.wait)).await
+            change(
+                &ctx,
+                &fleet,
+                Op::Start(opts),
+                phones,
+                Some(&a.wait),
+                a.wait.timeout,
+            )
+            .await
         }
         Command::Reset(a) => {
             let phones = input::phones(&a.phones)?;
@@ -313,7 +372,15 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
                 &a.extras,
                 a.phones.provider.as_deref(),
             )?;
-            change(&ctx, &fleet, Op::Reset(opts), phones, Some(&a.wait)).await
+            change(
+                &ctx,
+                &fleet,
+                Op::Reset(opts),
+                phones,
+                Some(&a.wait),
+                a.wait.timeout,
+            )
+            .await
         }
         Command::Wait(a) => {
             let phones = input::phones(&a.phones)?;
@@ -324,9 +391,24 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
                 timeout: a.timeout,
                 poll_interval: a.poll_interval,
             };
+            let mut session = Session::new(a.timeout);
             let mut out = std::io::stdout().lock();
-            let report =
-                wait_and_print(&ctx, &fleet, pending, Some(a.until), &opts, &mut out).await?;
+            let mut written = Ok(());
+            let (report, stop) = wait_rounds_in(
+                &mut session,
+                &ctx,
+                &fleet,
+                pending,
+                Some(a.until),
+                &opts,
+                &mut out,
+                &mut written,
+            )
+            .await;
+            written.map_err(io)?;
+            if let Some(why) = stop {
+                return cut_short(&ctx, &mut out, report, why);
+            }
             finish(&ctx, &mut out, &report, true)
         }
         Command::List(a) => list(&ctx, &fleet, &a).await,
@@ -423,78 +505,205 @@ fn pending_report(phones: &[PhoneRef], operation: Operation) -> FleetReport {
     )
 }
 
-/// Runs one operation (optionally waiting for it) and prints the result.
+/// What a command carries through its phases: the signals it listens to and its deadline.
+pub(crate) struct Session {
+    signals: Option<follow::Signals>,
+    deadline: tokio::time::Instant,
+}
+
+impl Session {
+    /// Listens for SIGINT/SIGTERM from now on (before anything is sent); the whole command
+    /// ends by `timeout` from now, its retries, throttling waits and paging included.
+    fn new(timeout: Duration) -> Session {
+        Session {
+            signals: follow::Signals::install(),
+            deadline: cloudphone::wait::deadline_after(timeout),
+        }
+    }
+
+    /// No signals, no deadline to speak of (the demo).
+    pub(crate) fn unbounded() -> Session {
+        Session {
+            signals: None,
+            deadline: cloudphone::wait::deadline_after(Duration::MAX),
+        }
+    }
+}
+
+/// Runs one operation (optionally waiting for it) and prints the result. The whole command,
+/// waiting included, ends at `timeout`; an interrupt prints what is known and exits 130/143.
 async fn change(
     ctx: &Ctx,
     fleet: &Fleet,
     op: Op,
     phones: Vec<PhoneRef>,
     wait: Option<&WaitArgs>,
+    timeout: Duration,
 ) -> Result<Exit, UsageError> {
     check_providers(fleet, &phones)?;
+    let mut session = Session::new(timeout);
     let mut out = std::io::stdout().lock();
-    let report = run_op(ctx, fleet, &op, &phones, &mut out).await?;
+    let (report, stop) = run_op_in(&mut session, ctx, fleet, &op, &phones, &mut out).await?;
+    if let Some(why) = stop {
+        return cut_short(ctx, &mut out, report, why);
+    }
     let waited = wait.is_some_and(|w| w.wait);
     let report = match wait {
         Some(w) if w.wait => {
             if ctx.format == Format::Table {
                 output::summary_line(&mut out, &report).map_err(io)?;
             }
-            wait_and_print(ctx, fleet, report, None, w, &mut out).await?
+            let mut written = Ok(());
+            let (report, stop) = wait_rounds_in(
+                &mut session,
+                ctx,
+                fleet,
+                report,
+                None,
+                w,
+                &mut out,
+                &mut written,
+            )
+            .await;
+            written.map_err(io)?;
+            if let Some(why) = stop {
+                return cut_short(ctx, &mut out, report, why);
+            }
+            report
         }
         _ => report,
     };
     finish(ctx, &mut out, &report, waited)
 }
 
-/// Runs `op`; with ndjson each provider's outcomes are printed as soon as that provider
-/// answers.
-async fn run_op(
+/// Prints everything known when a signal or the deadline cut the command short — accepted
+/// work (with its job ids) first — and picks the exit code: 130/143 for a signal.
+fn cut_short(
+    ctx: &Ctx,
+    out: &mut dyn Write,
+    mut report: FleetReport,
+    why: follow::Stop,
+) -> Result<Exit, UsageError> {
+    let rank = |o: &cloudphone::FleetOutcome| match o.outcome.outcome {
+        cloudphone::Outcome::Pending | cloudphone::Outcome::Done => 0,
+        cloudphone::Outcome::Unknown(_) => 1,
+        _ => 2,
+    };
+    // Stable: request order within each rank.
+    report.outcomes.sort_by_key(rank);
+    let what = match why {
+        follow::Stop::Signal(130) => "interrupted (SIGINT)",
+        follow::Stop::Signal(_) => "terminated (SIGTERM)",
+        follow::Stop::Deadline => "the command's --timeout passed",
+    };
+    eprintln!("error: {what}: nothing more is sent; printing what is known");
+    if ctx.format == Format::Json {
+        let mut doc = output::report_json(&report);
+        doc["interrupted"] = json!(what);
+        serde_json::to_writer_pretty(&mut *out, &doc)
+            .map_err(std::io::Error::other)
+            .and_then(|_| writeln!(out))
+            .map_err(io)?;
+    } else {
+        output::report(out, ctx.format, &report).map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    Ok(match why {
+        follow::Stop::Signal(code) => Exit::Signal(code),
+        follow::Stop::Deadline => exit_code(&report, true),
+    })
+}
+
+/// [`run_op_in`] without signals or deadline, for the demo.
+pub(crate) async fn run_op(
     ctx: &Ctx,
     fleet: &Fleet,
     op: &Op,
     phones: &[PhoneRef],
     out: &mut dyn Write,
 ) -> Result<FleetReport, UsageError> {
-    let bar = ctx.progress(phones.len() as u64, op.operation().as_str());
-    let mut groups: BTreeMap<&str, Vec<PhoneRef>> = BTreeMap::new();
-    for p in phones {
-        groups
-            .entry(p.provider.as_str())
-            .or_default()
-            .push(p.clone());
-    }
-    let mut calls: futures::stream::FuturesUnordered<_> = groups
-        .into_values()
-        .map(|group| async move { op.call(fleet, &group).await })
-        .collect();
-    let mut merged = FleetReport::new(op.operation(), Vec::with_capacity(phones.len()));
-    while let Some(result) = calls.next().await {
-        let part = result.map_err(|e| UsageError(e.to_string()))?;
-        bar.inc(part.outcomes.len() as u64);
-        if ctx.format == Format::Ndjson {
-            bar.suspend(|| output::report(out, Format::Ndjson, &part))
-                .map_err(io)?;
-        }
-        merged.outcomes.extend(part.outcomes);
-    }
-    bar.finish_and_clear();
-    // Back to request order (each provider kept its own order; duplicates were collapsed).
-    let mut index: std::collections::HashMap<(String, String), cloudphone::FleetOutcome> = merged
-        .outcomes
-        .into_iter()
-        .map(|o| ((o.provider.clone(), o.outcome.phone.to_string()), o))
-        .collect();
-    merged.outcomes = phones
-        .iter()
-        .filter_map(|p| index.remove(&(p.provider.clone(), p.phone.to_string())))
-        .collect();
-    Ok(merged)
+    let mut session = Session::unbounded();
+    Ok(run_op_in(&mut session, ctx, fleet, op, phones, out)
+        .await?
+        .0)
 }
 
-/// Waits in single poll rounds so that the progress bar and ndjson can follow along. An
-/// output write failure is left unreported (see [`wait_and_print`]).
-async fn wait_rounds(
+/// Runs `op`, following it chunk by chunk: ndjson prints each outcome as soon as its chunk is
+/// answered. A signal or the deadline stops sending at once and returns what is known (phones
+/// whose request went out are unknown, the rest not sent) with the reason.
+async fn run_op_in(
+    session: &mut Session,
+    ctx: &Ctx,
+    fleet: &Fleet,
+    op: &Op,
+    phones: &[PhoneRef],
+    out: &mut dyn Write,
+) -> Result<(FleetReport, Option<follow::Stop>), UsageError> {
+    let bar = ctx.progress(phones.len() as u64, op.operation().as_str());
+    let mut follow = follow::Follow::new(op.operation(), phones);
+    let (sink, mut events) = follow::channel();
+    let mut call = Box::pin(follow::observe(sink, op.call(fleet, phones)));
+    let mut printed: HashSet<(String, cloudphone::PhoneId)> = HashSet::new();
+    let mut written: std::io::Result<()> = Ok(());
+    let ndjson = ctx.format == Format::Ndjson;
+    let report = ndjson.then(|| FleetReport::new(op.operation(), Vec::new()));
+    let mut show = |answered: Vec<cloudphone::FleetOutcome>,
+                    printed: &mut HashSet<(String, cloudphone::PhoneId)>,
+                    written: &mut std::io::Result<()>| {
+        bar.inc(answered.len() as u64);
+        if let Some(r) = &report {
+            for o in answered {
+                if written.is_ok() && printed.insert((o.provider.clone(), o.outcome.phone.clone()))
+                {
+                    *written = bar.suspend(|| output::ndjson_line(&mut *out, r, &o));
+                }
+            }
+        }
+    };
+    let result = loop {
+        tokio::select! {
+            biased;
+            code = follow::signal(&mut session.signals) => break Err(follow::Stop::Signal(code)),
+            _ = tokio::time::sleep_until(session.deadline) => break Err(follow::Stop::Deadline),
+            Some(ev) = events.recv() => show(follow.apply(ev), &mut printed, &mut written),
+            r = &mut call => break Ok(r),
+        }
+    };
+    // Stop sending: dropping the call abandons every request in flight.
+    drop(call);
+    while let Ok(ev) = events.try_recv() {
+        show(follow.apply(ev), &mut printed, &mut written);
+    }
+    bar.finish_and_clear();
+    let (report, stop) = match result {
+        Ok(r) => (r.map_err(|e| UsageError(e.to_string()))?, None),
+        Err(why) => (follow.report(why), Some(why)),
+    };
+    if ndjson {
+        // What no chunk reported (a provider that failed as a whole, phones never sent).
+        for o in &report.outcomes {
+            if written.is_ok() && !printed.contains(&(o.provider.clone(), o.outcome.phone.clone()))
+            {
+                written = output::ndjson_line(out, &report, o);
+            }
+        }
+    }
+    written.map_err(io)?;
+    for (provider, j) in &report.stray_jobs {
+        eprintln!(
+            "warning: {} reported job {} for {}, which was not asked for",
+            output::escape(provider),
+            output::escape(&j.job.job_id),
+            output::escape(j.phone.as_ref().map_or("no phone", |p| p.as_str()))
+        );
+    }
+    Ok((report, stop))
+}
+
+/// Waits in single poll rounds so that the progress bar and ndjson can follow along (no
+/// signals, no deadline beyond `args.timeout`: the demo). An output write failure is left
+/// unreported.
+pub(crate) async fn wait_rounds(
     ctx: &Ctx,
     fleet: &Fleet,
     report: FleetReport,
@@ -502,28 +711,37 @@ async fn wait_rounds(
     args: &WaitArgs,
     out: &mut dyn Write,
 ) -> FleetReport {
+    let mut session = Session::unbounded();
+    session.deadline = cloudphone::wait::deadline_after(args.timeout);
     let mut written = Ok(());
-    wait_rounds_into(ctx, fleet, report, target, args, out, &mut written).await
+    wait_rounds_in(
+        &mut session,
+        ctx,
+        fleet,
+        report,
+        target,
+        args,
+        out,
+        &mut written,
+    )
+    .await
+    .0
 }
 
-/// [`wait_rounds`], failing (exit code 6) if ndjson output could not be written.
-async fn wait_and_print(
-    ctx: &Ctx,
-    fleet: &Fleet,
-    report: FleetReport,
-    target: Option<PhoneState>,
-    args: &WaitArgs,
-    out: &mut dyn Write,
-) -> Result<FleetReport, UsageError> {
-    let mut written = Ok(());
-    let report = wait_rounds_into(ctx, fleet, report, target, args, out, &mut written).await;
-    written.map_err(io)?;
-    Ok(report)
+/// Whether waiting has nothing left to learn about `o`.
+fn settled(o: &cloudphone::FleetOutcome, target: Option<PhoneState>, op: Operation) -> bool {
+    match target.or_else(|| op.target_state()) {
+        Some(t) => !cloudphone::wait::needs_watch(&o.outcome, t),
+        None => !o.outcome.is_pending(),
+    }
 }
 
-/// The wait loop; the first output write failure lands in `written` and ends the wait (there
-/// is no one left to tell).
-async fn wait_rounds_into(
+/// The wait loop, in rounds until the session's deadline; the first output write failure
+/// lands in `written` and ends the wait (there is no one left to tell). A signal ends it at
+/// once with the last round's report, every accepted outcome and job kept.
+#[allow(clippy::too_many_arguments)]
+async fn wait_rounds_in(
+    session: &mut Session,
     ctx: &Ctx,
     fleet: &Fleet,
     mut report: FleetReport,
@@ -531,53 +749,86 @@ async fn wait_rounds_into(
     args: &WaitArgs,
     out: &mut dyn Write,
     written: &mut std::io::Result<()>,
-) -> FleetReport {
+) -> (FleetReport, Option<follow::Stop>) {
     let bar = ctx.progress(report.outcomes.len() as u64, "waiting");
-    let deadline = tokio::time::Instant::now() + args.timeout;
+    let deadline = session.deadline;
     let mut round = WaitOptions::default()
         .timeout(Duration::ZERO)
         .poll_interval(args.poll_interval);
     if let Some(t) = target {
         round = round.target(t);
     }
+    let op = report.operation;
     let mut printed: HashSet<usize> = HashSet::new();
+    let mut stop = None;
     loop {
-        let next = match fleet.wait(&report, &round).await {
+        let next = tokio::select! {
+            biased;
+            code = follow::signal(&mut session.signals) => {
+                stop = Some(follow::Stop::Signal(code));
+                break;
+            }
+            _ = tokio::time::sleep_until(deadline) => break,
+            r = fleet.wait(&report, &round) => r,
+        };
+        report = match next {
             Ok(r) => r,
             Err(e) => {
-                bar.suspend(|| eprintln!("error: waiting failed: {e}"));
+                bar.suspend(|| {
+                    eprintln!("error: waiting failed: {}", output::escape(&e.to_string()))
+                });
                 break;
             }
         };
-        report = next;
-        let settled = report
+        let done = report
             .outcomes
             .iter()
-            .filter(|o| !o.outcome.is_pending())
+            .filter(|o| settled(o, target, op))
             .count();
-        bar.set_position(settled as u64);
+        bar.set_position(done as u64);
         if ctx.format == Format::Ndjson {
             for (i, o) in report.outcomes.iter().enumerate() {
-                if written.is_ok() && !o.outcome.is_pending() && printed.insert(i) {
+                if written.is_ok() && settled(o, target, op) && printed.insert(i) {
                     *written = bar.suspend(|| output::ndjson_line(out, &report, o));
                 }
             }
         }
         let now = tokio::time::Instant::now();
-        if settled == report.outcomes.len() || now >= deadline || written.is_err() {
+        if done == report.outcomes.len() || now >= deadline || written.is_err() {
             break;
         }
-        tokio::time::sleep(args.poll_interval.min(deadline - now)).await;
+        let pause = tokio::time::sleep(args.poll_interval.min(deadline - now));
+        tokio::select! {
+            biased;
+            code = follow::signal(&mut session.signals) => {
+                stop = Some(follow::Stop::Signal(code));
+                break;
+            }
+            _ = pause => {}
+        }
     }
     bar.finish_and_clear();
-    if ctx.format == Format::Ndjson {
+    // Refused credentials end the wait: say so once per provider.
+    let mut told = HashSet::new();
+    for o in &report.outcomes {
+        if let Some(e) = o.outcome.wait_error.as_ref().filter(|e| e.kind().is_auth()) {
+            if told.insert(o.provider.clone()) {
+                eprintln!(
+                    "error: `{}`: credentials refused while waiting: {}",
+                    output::escape(&o.provider),
+                    output::escape(&e.to_string())
+                );
+            }
+        }
+    }
+    if stop.is_none() && ctx.format == Format::Ndjson {
         for (i, o) in report.outcomes.iter().enumerate() {
             if written.is_ok() && !printed.contains(&i) {
                 *written = output::ndjson_line(out, &report, o);
             }
         }
     }
-    report
+    (report, stop)
 }
 
 /// An output write failure: exit code 6, never a usage error.
@@ -599,10 +850,24 @@ fn finish(
     Ok(exit_code(report, waited))
 }
 
-/// 0 all succeeded; 1 some failed (or, after waiting, did not finish); 3 every phone failed on
-/// rejected credentials; 4 every phone failed on the vendor or the network.
+/// 3 credentials were refused (for any phone, or while waiting); 5 some change may or may not
+/// have been applied (unknown); 0 all succeeded; 1 some failed (or, after waiting, did not
+/// finish); 4 every phone failed on the vendor or the network.
 fn exit_code(report: &FleetReport, waited: bool) -> Exit {
     let s = report.summary();
+    let refused = report.outcomes.iter().any(|o| {
+        o.outcome.cause().is_some_and(|e| e.kind().is_auth())
+            || o.outcome
+                .wait_error
+                .as_ref()
+                .is_some_and(|e| e.kind().is_auth())
+    });
+    if refused {
+        return Exit::Auth;
+    }
+    if s.unknown > 0 {
+        return Exit::Unknown;
+    }
     if s.failed == 0 {
         return if waited && s.pending > 0 {
             Exit::SomeFailed
@@ -618,9 +883,7 @@ fn exit_code(report: &FleetReport, waited: bool) -> Exit {
         .iter()
         .filter_map(|o| o.outcome.error().map(|e| e.kind()))
         .collect();
-    if kinds.contains(&ErrorKind::Unauthenticated) {
-        Exit::Auth
-    } else if kinds.iter().all(|k| {
+    if kinds.iter().all(|k| {
         matches!(
             k,
             ErrorKind::Unavailable

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use cloudphone::{FleetOutcome, FleetReport, Outcome, Summary};
+use cloudphone::{Error, FleetOutcome, FleetReport, Outcome, Summary};
 use serde_json::{json, Value};
 
 /// The output format.
@@ -22,23 +22,27 @@ pub enum Format {
     Ndjson,
 }
 
-/// One outcome as JSON (the `outcomes[]` element of `--output json`).
+/// An error as JSON: kind, vendor code, message and where it happened.
+pub fn error_json(e: &Error) -> Value {
+    json!({
+        "kind": e.kind().as_str(), "code": e.vendor_code(), "message": e.message(),
+        "endpoint": e.endpoint(), "request_id": e.request_id(),
+        "attempts": (e.attempts() > 0).then_some(e.attempts()),
+        "first_cause": e.first_cause(),
+    })
+}
+
+/// One outcome as JSON (the `outcomes[]` element of `--output json`). `status` is `done`,
+/// `pending`, `failed` or `unknown` (sent, answer lost: it may have been applied); `error`
+/// holds the failure or why it is unknown, `wait_error` why waiting could not settle it.
 pub fn outcome_json(o: &FleetOutcome) -> Value {
     let p = &o.outcome;
-    let (status, error) = match &p.outcome {
-        Outcome::Done => ("done", Value::Null),
-        Outcome::Pending => ("pending", Value::Null),
-        Outcome::Failed(e) => (
-            "failed",
-            json!({"kind": e.kind().as_str(), "code": e.vendor_code(), "message": e.message()}),
-        ),
-        _ => ("unknown", Value::Null),
-    };
+    let error = p.cause().map_or(Value::Null, error_json);
     json!({
         "provider": o.provider,
         "phone_id": p.phone.as_str(),
-        "ok": error.is_null(),
-        "status": status,
+        "ok": matches!(p.outcome, Outcome::Done | Outcome::Pending),
+        "status": p.outcome.as_str(),
         "state": p.state.as_ref().map(|s| s.state.as_str()),
         "raw_state": p.state.as_ref().map(|s| s.raw.as_str()),
         "job_id": p.job.as_ref().map(|j| j.job_id.as_str()),
@@ -46,12 +50,26 @@ pub fn outcome_json(o: &FleetOutcome) -> Value {
         "name": p.name,
         "live_view_url": p.live_view_url,
         "error": error,
+        "wait_error": p.wait_error.as_ref().map_or(Value::Null, error_json),
     })
 }
 
 /// The summary as JSON.
 pub fn summary_json(s: &Summary) -> Value {
-    json!({"total": s.total, "succeeded": s.succeeded, "pending": s.pending, "failed": s.failed})
+    json!({"total": s.total, "succeeded": s.succeeded, "pending": s.pending, "failed": s.failed,
+           "unknown": s.unknown})
+}
+
+/// Jobs a vendor reported for no requested phone, as JSON.
+pub fn stray_jobs_json(report: &FleetReport) -> Value {
+    report
+        .stray_jobs
+        .iter()
+        .map(|(provider, j)| {
+            json!({"provider": provider, "phone_id": j.phone.as_ref().map(|p| p.as_str()),
+                   "job_id": j.job.job_id, "request_id": j.job.request_id})
+        })
+        .collect()
 }
 
 /// The whole report as one JSON document.
@@ -60,6 +78,7 @@ pub fn report_json(report: &FleetReport) -> Value {
         "operation": report.operation.as_str(),
         "outcomes": report.outcomes.iter().map(outcome_json).collect::<Vec<_>>(),
         "summary": summary_json(&report.summary()),
+        "stray_jobs": stray_jobs_json(report),
     })
 }
 
@@ -132,20 +151,44 @@ pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std:
     Ok(())
 }
 
+/// `kind (code): message`, with the attempts and first cause when retried.
+fn error_text(e: &Error) -> String {
+    let code = e
+        .vendor_code()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default();
+    let mut s = format!("{}{code}: {}", e.kind(), e.message());
+    if e.attempts() > 1 {
+        let _ = write!(s, " (after {} attempts", e.attempts());
+        if let Some(first) = e.first_cause() {
+            let _ = write!(s, "; first: {first}");
+        }
+        s.push(')');
+    }
+    if let Some(r) = e.request_id() {
+        let _ = write!(s, " [request {r}]");
+    }
+    s
+}
+
 fn outcome_row(o: &FleetOutcome) -> Vec<String> {
     let p = &o.outcome;
-    let (result, detail) = match &p.outcome {
+    let (result, mut detail) = match &p.outcome {
         Outcome::Done => ("done", p.live_view_url.clone().unwrap_or_default()),
         Outcome::Pending => ("pending", p.live_view_url.clone().unwrap_or_default()),
-        Outcome::Failed(e) => {
-            let code = e
-                .vendor_code()
-                .map(|c| format!(" ({c})"))
-                .unwrap_or_default();
-            ("FAILED", format!("{}{code}: {}", e.kind(), e.message()))
-        }
-        _ => ("unknown", String::new()),
+        Outcome::Failed(e) => ("FAILED", error_text(e)),
+        Outcome::Unknown(e) => (
+            "UNKNOWN",
+            format!("may have been applied — {}", error_text(e)),
+        ),
+        _ => ("?", String::new()),
     };
+    if let Some(w) = &p.wait_error {
+        if !detail.is_empty() {
+            detail.push_str("; ");
+        }
+        let _ = write!(detail, "wait: {}", error_text(w));
+    }
     vec![
         format!("{}/{}", o.provider, p.phone),
         result.to_owned(),
@@ -177,7 +220,18 @@ pub fn report(out: &mut dyn Write, format: Format, report: &FleetReport) -> std:
         Format::Table => {
             let rows: Vec<_> = report.outcomes.iter().map(outcome_row).collect();
             table(out, &["PHONE", "RESULT", "STATE", "JOB", "DETAIL"], &rows)?;
-            summary_line(out, report)
+            summary_line(out, report)?;
+            for (provider, j) in &report.stray_jobs {
+                let phone = j.phone.as_ref().map_or("no phone", |p| p.as_str());
+                writeln!(
+                    out,
+                    "stray job {}/{} (for {}) reported by the vendor",
+                    escape(provider),
+                    escape(&j.job.job_id),
+                    escape(phone)
+                )?;
+            }
+            Ok(())
         }
     }
 }
@@ -194,12 +248,18 @@ pub fn ndjson_line(
     writeln!(out)
 }
 
-/// `stop: 12 phones — 10 done, 1 pending, 1 failed`.
+/// `stop: 12 phones — 10 done, 1 pending, 1 failed` (and `, 2 unknown (may have been
+/// applied)` when there are such).
 pub fn summary_line(out: &mut dyn Write, report: &FleetReport) -> std::io::Result<()> {
     let s = report.summary();
+    let unknown = if s.unknown > 0 {
+        format!(", {} unknown (may have been applied)", s.unknown)
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{}: {} phones — {} done, {} pending, {} failed",
+        "{}: {} phones — {} done, {} pending, {} failed{unknown}",
         report.operation, s.total, s.succeeded, s.pending, s.failed
     )
 }

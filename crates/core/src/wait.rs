@@ -11,10 +11,21 @@ use crate::{
 };
 
 /// Whether an outcome still needs watching on the way to `target`.
+///
+/// Not when waiting already failed for it for good (refused credentials, a permanent read
+/// error), nor for an unknown restart or reset whose phone was seen in the target state (its
+/// state cannot tell more). Callers that wait in rounds use this to know what is settled.
 pub fn needs_watch(o: &PhoneOutcome, target: PhoneState) -> bool {
+    if o.wait_error
+        .as_ref()
+        .is_some_and(|e| e.kind().is_auth() || !e.is_temporary())
+    {
+        return false;
+    }
     match &o.outcome {
+        Outcome::Pending => true,
         // Unknown: the change may have happened; looking at the phone is how we find out.
-        Outcome::Pending | Outcome::Unknown(_) => true,
+        Outcome::Unknown(_) => o.phone_state() != Some(target),
         Outcome::Done => o.phone_state().is_some_and(|s| s != target),
         Outcome::Failed(_) => false,
     }
