@@ -847,6 +847,19 @@ fn finish(
         output::report(out, ctx.format, report).map_err(io)?;
     }
     out.flush().map_err(io)?;
+    // A refusal stops the provider: say so on stderr, once per provider, whatever the format.
+    let mut told = HashSet::new();
+    for o in &report.outcomes {
+        if let Some(e) = o.outcome.cause().filter(|e| e.kind().is_auth()) {
+            if told.insert(o.provider.as_str()) {
+                eprintln!(
+                    "error: `{}`: credentials refused: {}",
+                    output::escape(&o.provider),
+                    output::escape(&e.to_string())
+                );
+            }
+        }
+    }
     Ok(exit_code(report, waited))
 }
 
@@ -978,7 +991,11 @@ async fn list(ctx: &Ctx, fleet: &Fleet, args: &ListArgs) -> Result<Exit, UsageEr
                     docs.push(doc);
                 }
                 Err(e) => {
-                    eprintln!("error: listing `{name}`: {e}");
+                    eprintln!(
+                        "error: listing `{}`: {}",
+                        output::escape(name),
+                        output::escape(&e.to_string())
+                    );
                     failed = true;
                 }
             }
@@ -1038,7 +1055,11 @@ async fn jobs(ctx: &Ctx, fleet: &Fleet, args: &JobsArgs) -> Result<Exit, UsageEr
                 }
             }
             Err(e) => {
-                eprintln!("error: `{name}`: {e}");
+                eprintln!(
+                    "error: `{}`: {}",
+                    output::escape(name),
+                    output::escape(&e.to_string())
+                );
                 failed = true;
             }
         }
