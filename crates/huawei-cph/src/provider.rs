@@ -1221,10 +1221,20 @@ impl CloudPhoneProvider for HuaweiCphProvider {
                             .with_error(e.clone())
                     }
                     (None, None) => {
-                        let e = refusal.as_ref().map(not_sent).unwrap_or_else(|| {
-                            Error::new(ErrorKind::NotFound, "the job was not looked up")
-                                .with_vendor(VENDOR)
-                        });
+                        // Never asked for, or abandoned in flight when the refusal arrived.
+                        let e = match &refusal {
+                            Some(r) => Error::new(
+                                ErrorKind::Unauthenticated,
+                                format!(
+                                    "not looked up: the vendor refused the credentials ({})",
+                                    r.message()
+                                ),
+                            )
+                            .with_vendor(VENDOR)
+                            .with_vendor_code(r.vendor_code().unwrap_or_default().to_owned()),
+                            None => Error::new(ErrorKind::NotFound, "the job was not looked up")
+                                .with_vendor(VENDOR),
+                        };
                         JobInfo::new(j.clone(), None, JobState::Failed, String::new()).with_error(e)
                     }
                 };

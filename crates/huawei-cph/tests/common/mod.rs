@@ -2,6 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
+pub mod raw;
+
 use cloudphone_huawei_cph::{Clock, HuaweiCphConfig, HuaweiCphProvider};
 use time::OffsetDateTime;
 
