@@ -894,9 +894,9 @@ impl CloudPhoneProvider for GeelarkProvider {
             return Err(Error::new(
                 ErrorKind::InvalidResponse,
                 format!(
-                    "not sent: the listing passed {} phones (page {} of {size}) and the vendor \
-                     still claims more; its paging looks endless",
-                    self.max_listed, at.page
+                    "not sent: page {} of {size} phones would pass the listing's cap of {} \
+                     phones while the vendor still claims more; its paging looks endless",
+                    at.page, self.max_listed
                 ),
             )
             .with_vendor(VENDOR)
