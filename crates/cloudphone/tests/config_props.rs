@@ -340,7 +340,7 @@ proptest! {
             "retry_min_delay_ms", "retry_max_delay_ms", "timeout_secs", "connect_timeout_secs",
             "region", "endpoint", "project_id", "access_key", "secret_key", "security_token",
             "username", "password", "domain", "iam_endpoint", "token_refresh_margin_secs",
-            "rate_limit_per_second", "status_strategy", "type", "nope",
+            "rate_limit_per_second", "status_strategy", "max_body_bytes", "type", "nope",
         ][..]),
         value in toml_value(),
     ) {
