@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use cloudphone::{
     BatchReport, CloudPhoneProvider, Error, ErrorKind, ListRequest, Operation, PhoneId,
-    ProviderConfig, ResetOptions, StartOptions, WaitOptions,
+    ResetOptions, StartOptions, WaitOptions,
 };
 use cloudphone_sim::{Faults, SimConfig, SimCredentials, Simulator};
 use common::{build, fast_tuning, provider_table, Mode, Target};
@@ -566,10 +566,12 @@ fn request_and_connect_timeouts_are_on_by_default() {
     .unwrap();
     let mut checked = 0;
     for (name, pc) in config.providers() {
-        let (timeout, connect) = match pc {
-            ProviderConfig::Geelark(c) => (c.timeout_secs, c.connect_timeout_secs),
-            ProviderConfig::HuaweiCph(c) => (c.timeout_secs, c.connect_timeout_secs),
-            _ => continue,
+        let (timeout, connect) = if let Some(c) = pc.get::<cloudphone::geelark::GeelarkConfig>() {
+            (c.timeout_secs, c.connect_timeout_secs)
+        } else if let Some(c) = pc.get::<cloudphone::huawei_cph::HuaweiCphConfig>() {
+            (c.timeout_secs, c.connect_timeout_secs)
+        } else {
+            continue;
         };
         assert_eq!((timeout, connect), (30, 10), "{name}");
         checked += 1;

@@ -27,14 +27,31 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
+#[cfg(feature = "fake")]
+use cloudphone_core::registry::TypedVendor;
+use cloudphone_core::registry::{Registry, VendorConfig};
 use cloudphone_core::CloudPhoneProvider;
 
-/// The vendor types this build knows, with the cargo feature each needs.
-pub const PROVIDER_TYPES: &[(&str, &str)] = &[
-    ("geelark", "geelark"),
-    ("huawei-cph", "huawei-cph"),
-    ("fake", "fake"),
-];
+/// The vendors this build knows: one registration line per backend, behind its cargo feature
+/// (a type left out names the feature that adds it). Add your own with
+/// [`Registry::register`] and load with [`Config::from_toml_str_with`] /
+/// [`Config::from_path_with`].
+pub fn builtin_registry() -> Registry {
+    let mut r = Registry::new();
+    #[cfg(feature = "geelark")]
+    r.register(Arc::new(cloudphone_geelark::vendor()));
+    #[cfg(not(feature = "geelark"))]
+    r.unavailable("geelark", "geelark");
+    #[cfg(feature = "huawei-cph")]
+    r.register(Arc::new(cloudphone_huawei_cph::vendor()));
+    #[cfg(not(feature = "huawei-cph"))]
+    r.unavailable("huawei-cph", "huawei-cph");
+    #[cfg(feature = "fake")]
+    r.register(Arc::new(fake_vendor()));
+    #[cfg(not(feature = "fake"))]
+    r.unavailable("fake", "fake");
+    r
+}
 
 /// The largest configuration file [`Config::from_path`] reads, in bytes (4 MiB). Real files are a
 /// few kilobytes; anything near this is a mistake (or a device) and is refused, not read.
@@ -101,25 +118,18 @@ pub enum ConfigError {
     },
 }
 
-/// The typed configuration of one provider.
+/// The typed configuration of one provider: its `type` and what that vendor parsed.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum ProviderConfig {
-    /// `type = "geelark"`.
-    #[cfg(feature = "geelark")]
-    Geelark(cloudphone_geelark::GeelarkConfig),
-    /// `type = "huawei-cph"`.
-    #[cfg(feature = "huawei-cph")]
-    HuaweiCph(cloudphone_huawei_cph::HuaweiCphConfig),
-    /// `type = "fake"`: the in-memory provider.
-    #[cfg(feature = "fake")]
-    Fake(FakeConfig),
+pub struct ProviderConfig {
+    kind: &'static str,
+    config: Arc<dyn VendorConfig>,
 }
 
 /// Configuration of the in-memory fake provider (`type = "fake"`).
 #[cfg(feature = "fake")]
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct FakeConfig {
     /// Phones seeded as `fake-0` … (default 10).
     #[serde(default = "FakeConfig::default_phones")]
@@ -145,40 +155,56 @@ impl FakeConfig {
     }
 }
 
+/// The in-memory provider for the registry (`type = "fake"`).
+#[cfg(feature = "fake")]
+fn fake_vendor() -> TypedVendor<FakeConfig> {
+    TypedVendor::new("fake", &[], |c: &FakeConfig| {
+        Ok(Arc::new(
+            cloudphone_core::FakeProvider::builder()
+                .phones(c.phones)
+                .batch_size(c.batch_size)
+                .settle_polls(c.settle_polls)
+                .build(),
+        ))
+    })
+}
+
 impl ProviderConfig {
-    /// The `type` name of this configuration.
-    pub fn kind(&self) -> &'static str {
-        match *self {
-            #[cfg(feature = "geelark")]
-            ProviderConfig::Geelark(_) => "geelark",
-            #[cfg(feature = "huawei-cph")]
-            ProviderConfig::HuaweiCph(_) => "huawei-cph",
-            #[cfg(feature = "fake")]
-            ProviderConfig::Fake(_) => "fake",
-        }
+    /// A configuration of `kind` parsed by its vendor.
+    pub fn new(kind: &'static str, config: Arc<dyn VendorConfig>) -> Self {
+        ProviderConfig { kind, config }
     }
 
-    /// Parses one provider table (with `type`), reading `${VAR}`s through `env`.
+    /// The `type` name of this configuration.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The vendor's typed configuration, e.g. `get::<cloudphone_geelark::GeelarkConfig>()`.
+    pub fn get<C: 'static>(&self) -> Option<&C> {
+        self.config.as_any().downcast_ref()
+    }
+
+    /// Parses one provider table (with `type`) with the built-in vendors, reading `${VAR}`s
+    /// through `env`.
     pub fn from_table(
         provider: &str,
         table: &toml::Table,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        Self::from_table_tracked(provider, table, env).map(|(config, _)| config)
+        Self::from_table_tracked(&builtin_registry(), provider, table, env).map(|(c, _)| c)
     }
 
-    /// [`from_table`](Self::from_table), also returning what `${VAR}` expansion put into the
-    /// values, so that later errors about this provider can take it back out.
+    /// [`from_table`](Self::from_table) with `registry`'s vendors, also returning what
+    /// `${VAR}` expansion put into the values, so that later errors about this provider can
+    /// take it back out.
     fn from_table_tracked(
+        registry: &Registry,
         provider: &str,
         table: &toml::Table,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Self, Redactor), ConfigError> {
-        let known = PROVIDER_TYPES
-            .iter()
-            .map(|(t, _)| *t)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let known = registry.type_list();
         let mut table = table.clone();
         let kind = match table.remove("type") {
             None => {
@@ -195,87 +221,38 @@ impl ProviderConfig {
                 })
             }
         };
+        let Some(vendor) = registry.get(&kind) else {
+            return Err(match registry.feature_for(&kind) {
+                Some(feature) => ConfigError::Invalid {
+                    provider: provider.into(),
+                    message: format!(
+                        "type `{kind}` needs the `{feature}` cargo feature of the `cloudphone` crate"
+                    ),
+                },
+                None => ConfigError::UnknownType {
+                    provider: provider.into(),
+                    kind,
+                    known,
+                },
+            });
+        };
         let mut redactor = Redactor::default();
         for (key, value) in table.iter_mut() {
             interpolate(provider, key, value, env, &mut redactor)?;
         }
-        // Unused only in a build with no provider type compiled in.
-        #[allow(unused_variables)]
-        let value = toml::Value::Table(table);
-        #[allow(unused_variables)]
-        let invalid = |e: toml::de::Error| ConfigError::Invalid {
+        let config = vendor.parse(table).map_err(|e| ConfigError::Invalid {
             provider: provider.into(),
             // A type error quotes the value it got: the value as written, not as expanded.
             message: redactor.apply(&describe_serde_error(&e)),
-        };
-        let config = match kind.as_str() {
-            #[cfg(feature = "geelark")]
-            "geelark" => value.try_into().map(ProviderConfig::Geelark).map_err(invalid),
-            #[cfg(feature = "huawei-cph")]
-            "huawei-cph" => value.try_into().map(ProviderConfig::HuaweiCph).map_err(invalid),
-            #[cfg(feature = "fake")]
-            "fake" => value.try_into().map(ProviderConfig::Fake).map_err(invalid),
-            other => match PROVIDER_TYPES.iter().find(|(t, _)| *t == other) {
-                Some((_, feature)) => Err(ConfigError::Invalid {
-                    provider: provider.into(),
-                    message: format!(
-                        "type `{other}` needs the `{feature}` cargo feature of the `cloudphone` crate"
-                    ),
-                }),
-                None => Err(ConfigError::UnknownType {
-                    provider: provider.into(),
-                    kind: other.into(),
-                    known,
-                }),
-            },
-        }?;
+        })?;
+        let config = ProviderConfig::new(vendor.type_name(), config);
         warn_if_plain_http(provider, &config);
         Ok((config, redactor))
     }
 
-    /// The URLs this configuration sends requests (and credentials) to, by key; defaults that
-    /// are always `https://` are left out.
-    fn urls(&self) -> Vec<(&'static str, &str)> {
-        match self {
-            #[cfg(feature = "geelark")]
-            ProviderConfig::Geelark(c) => vec![("base_url", c.base_url.as_str())],
-            #[cfg(feature = "huawei-cph")]
-            ProviderConfig::HuaweiCph(c) => [
-                ("endpoint", c.endpoint.as_deref()),
-                ("iam_endpoint", c.iam_endpoint.as_deref()),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v?)))
-            .collect(),
-            #[cfg(feature = "fake")]
-            ProviderConfig::Fake(_) => Vec::new(),
-            #[allow(unreachable_patterns)]
-            _ => Vec::new(),
-        }
-    }
-
     /// Builds the provider this configuration describes.
     pub fn build(&self) -> cloudphone_core::Result<Arc<dyn CloudPhoneProvider>> {
-        match self {
-            #[cfg(feature = "geelark")]
-            ProviderConfig::Geelark(c) => Ok(Arc::new(cloudphone_geelark::GeelarkProvider::new(
-                c.clone(),
-            )?)),
-            #[cfg(feature = "huawei-cph")]
-            ProviderConfig::HuaweiCph(c) => Ok(Arc::new(
-                cloudphone_huawei_cph::HuaweiCphProvider::new(c.clone())?,
-            )),
-            #[cfg(feature = "fake")]
-            ProviderConfig::Fake(c) => Ok(Arc::new(
-                cloudphone_core::FakeProvider::builder()
-                    .phones(c.phones)
-                    .batch_size(c.batch_size)
-                    .settle_polls(c.settle_polls)
-                    .build(),
-            )),
-            #[allow(unreachable_patterns)]
-            _ => unreachable!("no provider types compiled in"),
-        }
+        self.config.build()
     }
 }
 
@@ -283,8 +260,8 @@ impl ProviderConfig {
 /// other than loopback: requests, and the credentials they carry, would cross the network
 /// unencrypted. The URL itself is not logged (it may hold user info or come from a variable).
 fn warn_if_plain_http(provider: &str, config: &ProviderConfig) {
-    for (key, url) in config.urls() {
-        if is_plain_http_off_loopback(url) {
+    for (key, url) in config.config.urls() {
+        if is_plain_http_off_loopback(&url) {
             tracing::warn!(
                 "provider `{provider}`: `{key}` is plain http:// to a host that is not loopback; \
                  requests and credentials travel unencrypted — use https://"
@@ -524,11 +501,22 @@ impl Config {
         doc: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        Self::parse(doc, env, None)
+        Self::parse(&builtin_registry(), doc, env, None)
+    }
+
+    /// Parses a TOML document with `registry`'s vendors (e.g. [`builtin_registry`] plus your
+    /// own), reading `${VAR}`s through `env`.
+    pub fn from_toml_str_with(
+        registry: &Registry,
+        doc: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::parse(registry, doc, env, None)
     }
 
     /// Parses `doc`; `path` (when it came from a file) prefixes syntax errors.
     fn parse(
+        registry: &Registry,
         doc: &str,
         env: &dyn Fn(&str) -> Option<String>,
         path: Option<&Path>,
@@ -563,7 +551,8 @@ impl Config {
             let toml::Value::Table(table) = value else {
                 return Err(syntax(format!("`providers.{name}` must be a table")));
             };
-            let (parsed, redactor) = ProviderConfig::from_table_tracked(&name, &table, env)?;
+            let (parsed, redactor) =
+                ProviderConfig::from_table_tracked(registry, &name, &table, env)?;
             config.providers.insert(name.clone(), parsed);
             config.redactors.insert(name, redactor);
         }
@@ -580,10 +569,18 @@ impl Config {
     /// handle; a file swapped for a FIFO between the two checks could still block the open,
     /// but whoever can swap it can already change the configuration.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Self::from_path_with(&builtin_registry(), path)
+    }
+
+    /// [`from_path`](Self::from_path) with `registry`'s vendors.
+    pub fn from_path_with(
+        registry: &Registry,
+        path: impl AsRef<Path>,
+    ) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let doc = read_config_file(path)?;
-        let config = Self::parse(&doc, &|v| std::env::var(v).ok(), Some(path))?;
-        warn_if_exposed(path, &doc);
+        let config = Self::parse(registry, &doc, &|v| std::env::var(v).ok(), Some(path))?;
+        warn_if_exposed(path, &doc, registry);
         Ok(config)
     }
 
@@ -779,16 +776,8 @@ fn check_name(name: &str) -> Result<(), ConfigError> {
     }
 }
 
-const SECRET_KEYS: &[&str] = &[
-    "api_key",
-    "token",
-    "secret_key",
-    "security_token",
-    "password",
-];
-
 /// Whether `doc` has a secret key whose value is written out rather than read from `${VAR}`.
-fn holds_clear_secret(doc: &str) -> bool {
+fn holds_clear_secret(doc: &str, registry: &Registry) -> bool {
     let Ok(root) = doc.parse::<toml::Table>() else {
         return false;
     };
@@ -797,7 +786,16 @@ fn holds_clear_secret(doc: &str) -> bool {
     };
     providers.values().any(|p| {
         p.as_table().is_some_and(|t| {
-            SECRET_KEYS.iter().any(|k| {
+            // The keys its vendor calls secret (or every vendor's, for an unknown type).
+            let keys: Vec<&str> = match t
+                .get("type")
+                .and_then(|v| v.as_str())
+                .and_then(|k| registry.get(k))
+            {
+                Some(v) => v.secret_keys().to_vec(),
+                None => registry.secret_keys().collect(),
+            };
+            keys.iter().any(|k| {
                 t.get(*k)
                     .and_then(|v| v.as_str())
                     .is_some_and(|v| !v.trim_start().starts_with("${"))
@@ -807,12 +805,12 @@ fn holds_clear_secret(doc: &str) -> bool {
 }
 
 #[cfg(unix)]
-fn warn_if_exposed(path: &Path, doc: &str) {
+fn warn_if_exposed(path: &Path, doc: &str, registry: &Registry) {
     use std::os::unix::fs::PermissionsExt;
     let Ok(meta) = std::fs::metadata(path) else {
         return;
     };
-    if meta.permissions().mode() & 0o044 != 0 && holds_clear_secret(doc) {
+    if meta.permissions().mode() & 0o044 != 0 && holds_clear_secret(doc, registry) {
         tracing::warn!(
             path = %path.display(),
             "configuration file holds secrets and is readable by other users; \
@@ -822,7 +820,7 @@ fn warn_if_exposed(path: &Path, doc: &str) {
 }
 
 #[cfg(not(unix))]
-fn warn_if_exposed(_path: &Path, _doc: &str) {}
+fn warn_if_exposed(_path: &Path, _doc: &str, _registry: &Registry) {}
 
 #[cfg(test)]
 mod tests {
@@ -918,11 +916,29 @@ mod tests {
 
     #[test]
     fn clear_secrets_are_detected() {
+        // Which keys are secret is the vendor's to say (an unknown type: any vendor's).
+        #[derive(Debug, serde::Deserialize)]
+        struct Nothing {}
+        let r = Registry::new().with(Arc::new(cloudphone_core::registry::TypedVendor::new(
+            "v",
+            &["api_key"],
+            |_: &Nothing| unreachable!("never built"),
+        )));
         assert!(holds_clear_secret(
-            "[providers.a]\ntype='fake'\napi_key='abc'"
+            "[providers.a]\ntype='v'\napi_key='abc'",
+            &r
+        ));
+        assert!(holds_clear_secret(
+            "[providers.a]\ntype='nope'\napi_key='abc'",
+            &r
         ));
         assert!(!holds_clear_secret(
-            "[providers.a]\ntype='fake'\napi_key='${K}'"
+            "[providers.a]\ntype='v'\napi_key='${K}'",
+            &r
+        ));
+        assert!(!holds_clear_secret(
+            "[providers.a]\ntype='v'\nbatch_size='abc'",
+            &r
         ));
     }
 }

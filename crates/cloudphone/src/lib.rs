@@ -31,7 +31,7 @@ pub mod config;
 mod fleet;
 
 pub use cloudphone_core::*;
-pub use config::{Config, ConfigError, ProviderConfig};
+pub use config::{builtin_registry, Config, ConfigError, ProviderConfig};
 pub use fleet::{Fleet, FleetOutcome, FleetReport, PhoneRef};
 
 /// The GeeLark backend.

@@ -9,7 +9,8 @@
 
 use std::str::FromStr;
 
-use cloudphone::{Config, ConfigError, PhoneRef, ProviderConfig};
+use cloudphone::geelark::GeelarkConfig;
+use cloudphone::{Config, ConfigError, PhoneRef};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -366,9 +367,9 @@ proptest! {
         );
         let parsed = Config::from_toml_str_with_env(&doc, &env);
         match (model(&s), parsed) {
-            (Ok(want), Ok(cfg)) => match &cfg.providers()["g"] {
-                ProviderConfig::Geelark(g) => prop_assert_eq!(g.app_id.as_deref(), Some(want.as_str())),
-                other => prop_assert!(false, "{other:?}"),
+            (Ok(want), Ok(cfg)) => match cfg.providers()["g"].get::<GeelarkConfig>() {
+                Some(g) => prop_assert_eq!(g.app_id.as_deref(), Some(want.as_str())),
+                None => prop_assert!(false, "{:?}", cfg.providers()["g"]),
             },
             (Err(()), Err(ConfigError::MissingEnv { provider, key, .. })) => {
                 prop_assert_eq!((provider.as_str(), key.as_str()), ("g", "app_id"));
@@ -426,9 +427,11 @@ fn substitution_edge_cases() {
             "[providers.g]\ntype = \"geelark\"\ntoken = \"t\"\napp_id = {}\n",
             toml::Value::String(v.to_owned())
         );
-        Config::from_toml_str_with_env(&doc, &env).map(|c| match &c.providers()["g"] {
-            ProviderConfig::Geelark(g) => g.app_id.clone().unwrap(),
-            _ => unreachable!(),
+        Config::from_toml_str_with_env(&doc, &env).map(|c| {
+            let g = c.providers()["g"]
+                .get::<GeelarkConfig>()
+                .expect("a GeeLark config");
+            g.app_id.clone().unwrap()
         })
     };
     assert_eq!(app_id("${A}${A}").unwrap(), "11");

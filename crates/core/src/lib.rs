@@ -12,6 +12,7 @@
 //! - [`wait`]: polling until phones reach a target state.
 //! - [`http`]: the one HTTP client (no redirects, capped bodies) and transport classifier.
 //! - [`progress`]: outcomes handed out per answered chunk.
+//! - [`registry`]: vendors by configuration `type`, one registration line each.
 //!
 //! ```
 //! # #[cfg(feature = "fake")]
@@ -38,6 +39,7 @@ pub mod progress;
 mod provider;
 mod ratelimit;
 mod redact;
+pub mod registry;
 mod retry;
 mod types;
 pub mod wait;

@@ -47,3 +47,14 @@ pub use provider::{GeelarkProvider, GeelarkProviderBuilder, DEFAULT_MAX_LISTED};
 
 /// The vendor name providers report and the facade registers (`type = "geelark"`).
 pub const VENDOR: &str = "geelark";
+
+/// This backend for the vendor registry: `type = "geelark"`, its secret keys, how a
+/// configuration table becomes a provider. The facade registers it in one line.
+pub const fn vendor() -> cloudphone_core::registry::TypedVendor<GeelarkConfig> {
+    cloudphone_core::registry::TypedVendor::new(
+        VENDOR,
+        &["api_key", "token"],
+        |c: &GeelarkConfig| Ok(std::sync::Arc::new(GeelarkProvider::new(c.clone())?)),
+    )
+    .with_urls(|c: &GeelarkConfig| vec![("base_url", c.base_url.clone())])
+}
