@@ -118,6 +118,14 @@ pub enum ConfigError {
     },
 }
 
+impl From<ConfigError> for cloudphone_core::Error {
+    /// A configuration mistake as the library's error (kind `config`), so that one `?` goes
+    /// from configuration to result.
+    fn from(e: ConfigError) -> Self {
+        cloudphone_core::Error::new(cloudphone_core::ErrorKind::Config, e.to_string())
+    }
+}
+
 /// The typed configuration of one provider: its `type` and what that vendor parsed.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {

@@ -166,9 +166,52 @@ impl Fleet {
     /// Resets phones.
     pub async fn reset(&self, phones: &[PhoneRef], options: &ResetOptions) -> Result<FleetReport> {
         self.run(Operation::Reset, phones, |p, ids| {
-            Box::pin(async move { p.reset(&ids, options).await })
+            Box::pin(async move {
+                // Each provider gets only the per-phone properties of its own phones: entries
+                // for another provider's phones never fail this one's.
+                let options = options.for_phones(&ids);
+                p.reset(&ids, &options).await
+            })
         })
         .await
+    }
+
+    /// Stops `phones` and waits for them.
+    pub async fn stop_and_wait(
+        &self,
+        phones: &[PhoneRef],
+        wait: &WaitOptions,
+    ) -> Result<FleetReport> {
+        self.wait(&self.stop(phones).await?, wait).await
+    }
+
+    /// Starts `phones` and waits until they run.
+    pub async fn start_and_wait(
+        &self,
+        phones: &[PhoneRef],
+        options: &StartOptions,
+        wait: &WaitOptions,
+    ) -> Result<FleetReport> {
+        self.wait(&self.start(phones, options).await?, wait).await
+    }
+
+    /// Restarts `phones` and waits until they run again.
+    pub async fn restart_and_wait(
+        &self,
+        phones: &[PhoneRef],
+        wait: &WaitOptions,
+    ) -> Result<FleetReport> {
+        self.wait(&self.restart(phones).await?, wait).await
+    }
+
+    /// Resets `phones` and waits until they run again.
+    pub async fn reset_and_wait(
+        &self,
+        phones: &[PhoneRef],
+        options: &ResetOptions,
+        wait: &WaitOptions,
+    ) -> Result<FleetReport> {
+        self.wait(&self.reset(phones, options).await?, wait).await
     }
 
     /// Waits for the pending phones of `report` on every provider at once.

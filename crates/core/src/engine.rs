@@ -3,14 +3,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 
 use crate::progress::{self, Event, EventKind};
 use crate::{
-    BatchReport, Error, ErrorKind, Idempotency, Operation, Outcome, PhoneId, PhoneOutcome,
+    BatchReport, Error, ErrorKind, Idempotency, Operation, Origin, Outcome, PhoneId, PhoneOutcome,
     RateBudget, RateLimiter, Result, RetryPolicy, Scrubber, StrayJob,
 };
 
@@ -94,7 +94,20 @@ pub struct BatchEngine {
     /// failures: Huawei after five).
     refused: Mutex<Option<Error>>,
     scrubber: Scrubber,
+    /// Attempts sent and retries granted, for the provider's retry budget.
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    instance: u64,
 }
+
+/// Provider instances made so far, to tell their reports apart.
+static INSTANCES: AtomicU64 = AtomicU64::new(1);
+
+/// Retries every provider may make without earning them.
+const RETRY_BUDGET_FLOOR: u64 = 10;
+/// Beyond the floor, one retry is earned by every this many attempts: when a vendor fails
+/// everything, 1,000 chunks make about 1,200 calls, not 5,000.
+const ATTEMPTS_PER_RETRY: u64 = 5;
 
 /// Whether `operation` changes phones (so a lost answer leaves its outcome unknown).
 fn changes_state(operation: Operation) -> bool {
@@ -115,7 +128,34 @@ impl BatchEngine {
             credentials_ok: AtomicBool::new(false),
             refused: Mutex::new(None),
             scrubber: Scrubber::new(),
+            attempts: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// This engine's provider instance, as stamped on its reports ([`BatchReport::origin`]).
+    pub fn origin(&self) -> Origin {
+        Origin {
+            vendor: self.vendor,
+            instance: self.instance,
+        }
+    }
+
+    /// Grants one retry from the provider's budget, if any is left.
+    fn grant_retry(&self) -> bool {
+        let earned =
+            RETRY_BUDGET_FLOOR + self.attempts.load(Ordering::Relaxed) / ATTEMPTS_PER_RETRY;
+        let granted = self
+            .retries
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                (r < earned).then_some(r + 1)
+            })
+            .is_ok();
+        if !granted {
+            tracing::debug!(vendor = self.vendor, "retry budget spent; the error stands");
+        }
+        granted
     }
 
     /// The engine's settings.
@@ -197,8 +237,9 @@ impl BatchEngine {
     }
 
     /// Makes one vendor request: every attempt waits for the rate limiter, and temporary
-    /// failures are retried as the policy and `idempotency` allow. `attempt` is called afresh
-    /// each time, so it must build (and sign) its request inside. No attempt starts once the
+    /// failures are retried as the policy and `idempotency` allow, within the provider's retry
+    /// budget (ten retries, plus one per five attempts made). `attempt` is called afresh each
+    /// time, so it must build (and sign) its request inside. No attempt starts once the
     /// credentials were refused; errors are scrubbed of secrets and name the endpoint.
     pub async fn call<T, F, Fut>(
         &self,
@@ -212,15 +253,17 @@ impl BatchEngine {
     {
         let limiter = self.limiter(endpoint);
         let (attempt, limiter) = (&attempt, &limiter);
+        let may_retry = || self.grant_retry();
         self.config
             .retry
-            .run(idempotency, || async move {
+            .run_budgeted(idempotency, &may_retry, || async move {
                 // Wait first, build second: the request (timestamp, signature) is made only
                 // once it may be sent.
                 limiter.acquire().await;
                 if let Some(e) = self.not_sent() {
                     return Err(e);
                 }
+                self.attempts.fetch_add(1, Ordering::Relaxed);
                 attempt().await.map_err(|e| {
                     let e = if e.endpoint().is_none() {
                         e.with_endpoint(endpoint)
@@ -337,7 +380,7 @@ impl BatchEngine {
                 });
                 let answer = run(chunks[k].clone())
                     .await
-                    .map_err(|e| self.scrubber.scrub_error(e));
+                    .map_err(|e| self.scrubber.scrub_error(e).with_operation(operation));
                 if matches!(&answer, Err(e) if e.kind().is_auth()) {
                     rejected.store(true, Ordering::SeqCst);
                 }
@@ -502,6 +545,7 @@ impl BatchEngine {
             .collect();
         let mut report = BatchReport::new(operation, outcomes);
         report.stray_jobs = stray;
+        report.origin = Some(self.origin());
         Ok(report)
     }
 
@@ -814,6 +858,38 @@ mod tests {
                 (None, "j-none".to_owned())
             ]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_wide_retry_budget_bounds_calls_when_everything_fails() {
+        let e = BatchEngine::new(
+            "test",
+            EngineConfig::default()
+                .concurrency(4)
+                .retry(RetryPolicy::default().delays(
+                    std::time::Duration::from_millis(1),
+                    std::time::Duration::from_millis(1),
+                )),
+        );
+        let calls = AtomicUsize::new(0);
+        let phones: Vec<PhoneId> = (0..200).map(|i| PhoneId::new(format!("p{i}"))).collect();
+        let report = e
+            .run_chunks(Operation::Status, &phones, 1, |_| {
+                e.call("status", Idempotency::ReadOnly, || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async { Err::<Vec<PhoneOutcome>, _>(Error::new(ErrorKind::Unavailable, "503")) }
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.summary().failed, 200);
+        let n = calls.load(Ordering::SeqCst);
+        // 200 first attempts and a budget of about 10 + n/5 retries — not 200 × 5 = 1,000.
+        assert!((200..=265).contains(&n), "{n} calls");
+        let err = report.outcomes[0].error().unwrap();
+        assert_eq!(err.operation(), Some(Operation::Status));
+        assert_eq!(err.endpoint(), Some("status"));
+        assert!(err.is_persistent());
     }
 
     #[test]

@@ -112,6 +112,7 @@ struct Inner {
     vendor: Option<&'static str>,
     vendor_code: Option<String>,
     temporary: bool,
+    persistent: bool,
     not_applied: bool,
     retry_after: Option<Duration>,
     context: Context,
@@ -121,6 +122,7 @@ struct Inner {
 /// Where an error happened: filled in by the engine and the backends, shown by `Display`.
 #[derive(Clone, Default)]
 struct Context {
+    operation: Option<crate::Operation>,
     endpoint: Option<&'static str>,
     request_id: Option<String>,
     attempts: u32,
@@ -137,6 +139,7 @@ impl Error {
                 vendor: None,
                 vendor_code: None,
                 temporary: kind.is_temporary(),
+                persistent: false,
                 // A throttling answer is a refusal: the vendor did not act on the request.
                 not_applied: kind == ErrorKind::RateLimited,
                 retry_after: None,
@@ -246,6 +249,19 @@ impl Error {
         self
     }
 
+    /// Marks a temporary failure that stayed: the retries (or the retry budget or deadline)
+    /// were spent on it. Retrying at once is pointless; later may work.
+    pub fn with_persistent(mut self, persistent: bool) -> Self {
+        self.inner.persistent = persistent;
+        self
+    }
+
+    /// Names the batch operation the error happened in.
+    pub fn with_operation(mut self, operation: crate::Operation) -> Self {
+        self.inner.context.operation = Some(operation);
+        self
+    }
+
     /// Names the vendor endpoint (API) the error came from.
     pub fn with_endpoint(mut self, endpoint: &'static str) -> Self {
         self.inner.context.endpoint = Some(endpoint);
@@ -335,6 +351,17 @@ impl Error {
         self.inner.retry_after
     }
 
+    /// Whether this is a temporary failure the retries were spent on (temporary, but it
+    /// persisted): neither "try again now" nor "never".
+    pub fn is_persistent(&self) -> bool {
+        self.inner.persistent
+    }
+
+    /// The batch operation the error happened in, if known.
+    pub fn operation(&self) -> Option<crate::Operation> {
+        self.inner.context.operation
+    }
+
     /// The vendor endpoint (API) the error came from, if known.
     pub fn endpoint(&self) -> Option<&'static str> {
         self.inner.context.endpoint
@@ -411,7 +438,13 @@ impl fmt::Debug for Error {
             d.field("vendor_code", c);
         }
         d.field("temporary", &self.inner.temporary);
+        if self.inner.persistent {
+            d.field("persistent", &true);
+        }
         let c = &self.inner.context;
+        if let Some(o) = c.operation {
+            d.field("operation", &o);
+        }
         if let Some(e) = c.endpoint {
             d.field("endpoint", &e);
         }

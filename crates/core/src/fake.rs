@@ -289,6 +289,10 @@ impl FakeProvider {
 
 #[async_trait]
 impl CloudPhoneProvider for FakeProvider {
+    fn origin(&self) -> Option<crate::Origin> {
+        Some(self.engine.origin())
+    }
+
     fn vendor(&self) -> &'static str {
         VENDOR
     }

@@ -56,7 +56,7 @@ pub use ratelimit::{RateBudget, RateLimiter};
 pub use redact::{Scrubber, REDACTED};
 pub use retry::{Idempotency, RetryPolicy};
 pub use types::{
-    BatchReport, JobInfo, JobRef, JobState, ObservedState, Operation, Outcome, PhoneId,
+    BatchReport, JobInfo, JobRef, JobState, ObservedState, Operation, Origin, Outcome, PhoneId,
     PhoneOutcome, PhonePage, PhoneState, PhoneSummary, StrayJob, Summary,
 };
 

@@ -95,3 +95,30 @@ pub fn is_observed() -> bool {
 pub fn emit(make: impl FnOnce() -> Event) {
     let _ = SINK.try_with(|sink| sink(make()));
 }
+
+/// Running counts of a followed call: outcomes by kind as chunks are answered, and requests
+/// sent. Feed it every event ([`Tally::add`]); a progress bar or a log line reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Tally {
+    /// Outcomes answered so far, by kind.
+    pub summary: crate::Summary,
+    /// Chunks (vendor requests, retries not counted) sent so far.
+    pub calls: u64,
+}
+
+impl Tally {
+    /// Counts one event of `operation` (events of other operations — a wait's status reads —
+    /// count as calls only).
+    pub fn add(&mut self, operation: Operation, event: &Event) {
+        match &event.kind {
+            EventKind::Sent(_) => self.calls += 1,
+            EventKind::Answered(outcomes) if event.operation == operation => {
+                for o in outcomes {
+                    self.summary.add(o);
+                }
+            }
+            EventKind::Answered(_) => {}
+        }
+    }
+}

@@ -81,6 +81,17 @@ impl ResetOptions {
         self
     }
 
+    /// These options for a subset of the phones: per-phone properties of other phones are left
+    /// out (a fleet hands each provider only what concerns its own phones).
+    pub fn for_phones(&self, phones: &[PhoneId]) -> ResetOptions {
+        let mut scoped = self.clone();
+        if !scoped.phone_properties.is_empty() {
+            let wanted: std::collections::HashSet<&PhoneId> = phones.iter().collect();
+            scoped.phone_properties.retain(|p, _| wanted.contains(p));
+        }
+        scoped
+    }
+
     /// The properties that apply to `phone`: the shared ones with its own merged over them.
     pub fn properties_for(&self, phone: &PhoneId) -> BTreeMap<String, String> {
         let mut props = self.properties.clone();
@@ -246,11 +257,20 @@ pub trait CloudPhoneProvider: Debug + Send + Sync {
         Err(Error::unsupported(self.vendor(), Operation::Jobs))
     }
 
+    /// The origin stamped on this provider's reports, if it stamps them (the batch engine's
+    /// [`BatchEngine::origin`](crate::BatchEngine::origin)); `wait` refuses another
+    /// provider's report.
+    fn origin(&self) -> Option<crate::Origin> {
+        None
+    }
+
     /// Waits until every pending phone of `report` reaches the target state, fails, or the
     /// deadline passes. Returns one outcome per phone of `report`; on a deadline unfinished
-    /// phones stay pending and keep their job references.
+    /// phones stay pending and keep their job references. A report another provider made is
+    /// refused ([`crate::wait::check_origin`]).
     ///
     /// The default polls [`CloudPhoneProvider::status`]; vendors with jobs override it.
+
     async fn wait(&self, report: &BatchReport, options: &WaitOptions) -> Result<BatchReport> {
         crate::wait::wait_by_status(self, report, options).await
     }
@@ -258,6 +278,56 @@ pub trait CloudPhoneProvider: Debug + Send + Sync {
 
 /// Helpers on top of [`CloudPhoneProvider`].
 pub trait CloudPhoneProviderExt: CloudPhoneProvider {
+    /// Stops `phones` and waits for them (the wait error, if any, is kept per phone).
+    fn stop_and_wait<'a>(
+        &'a self,
+        phones: &'a [PhoneId],
+        wait: &'a WaitOptions,
+    ) -> futures::future::BoxFuture<'a, Result<BatchReport>>
+    where
+        Self: Sync,
+    {
+        Box::pin(async move { self.wait(&self.stop(phones).await?, wait).await })
+    }
+
+    /// Starts `phones` and waits until they run.
+    fn start_and_wait<'a>(
+        &'a self,
+        phones: &'a [PhoneId],
+        options: &'a StartOptions,
+        wait: &'a WaitOptions,
+    ) -> futures::future::BoxFuture<'a, Result<BatchReport>>
+    where
+        Self: Sync,
+    {
+        Box::pin(async move { self.wait(&self.start(phones, options).await?, wait).await })
+    }
+
+    /// Restarts `phones` and waits until they run again.
+    fn restart_and_wait<'a>(
+        &'a self,
+        phones: &'a [PhoneId],
+        wait: &'a WaitOptions,
+    ) -> futures::future::BoxFuture<'a, Result<BatchReport>>
+    where
+        Self: Sync,
+    {
+        Box::pin(async move { self.wait(&self.restart(phones).await?, wait).await })
+    }
+
+    /// Resets `phones` and waits until they run again.
+    fn reset_and_wait<'a>(
+        &'a self,
+        phones: &'a [PhoneId],
+        options: &'a ResetOptions,
+        wait: &'a WaitOptions,
+    ) -> futures::future::BoxFuture<'a, Result<BatchReport>>
+    where
+        Self: Sync,
+    {
+        Box::pin(async move { self.wait(&self.reset(phones, options).await?, wait).await })
+    }
+
     /// Every phone of the account, page after page, as a stream.
     fn list(&self, page_size: Option<usize>) -> BoxStream<'_, Result<PhoneSummary>> {
         struct State {

@@ -30,6 +30,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Whether to add random jitter, so that many clients do not retry in lock-step.
     pub jitter: bool,
+    /// The longest one call may spend retrying, waits included; past it the last error
+    /// stands (as persistent).
+    pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -39,6 +42,7 @@ impl Default for RetryPolicy {
             min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             jitter: true,
+            deadline: Duration::from_secs(120),
         }
     }
 }
@@ -62,6 +66,12 @@ impl RetryPolicy {
     pub fn delays(mut self, min: Duration, max: Duration) -> Self {
         self.min_delay = min;
         self.max_delay = max.max(min);
+        self
+    }
+
+    /// Sets how long one call may spend retrying.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
         self
     }
 
@@ -89,6 +99,24 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
+        self.run_budgeted(idempotency, &|| true, attempt).await
+    }
+
+    /// [`run`](Self::run), asking `may_retry` before each retry of a failure (a shared retry
+    /// budget: so that a thousand failing chunks cannot make five thousand calls). Throttling
+    /// answers are retried without asking.
+    pub async fn run_budgeted<T, F, Fut>(
+        &self,
+        idempotency: Idempotency,
+        may_retry: &(dyn Fn() -> bool + Sync),
+        attempt: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let started = tokio::time::Instant::now();
+        let deadline = self.deadline;
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(self.min_delay)
             .with_max_delay(self.max_delay)
@@ -109,7 +137,13 @@ impl RetryPolicy {
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)
-        .when(|e: &Error| Self::should_retry(e, idempotency))
+        .when(|e: &Error| {
+            // Throttling is pacing, not failure: it waits (Retry-After) rather than spending
+            // the budget meant to stop a failing vendor from being hammered.
+            Self::should_retry(e, idempotency)
+                && started.elapsed() < deadline
+                && (e.kind() == crate::ErrorKind::RateLimited || may_retry())
+        })
         .adjust(move |e: &Error, dur| match (e.retry_after(), dur) {
             // The vendor's own hint wins, but never beyond our cap.
             (Some(after), Some(_)) => Some(after.min(max)),
@@ -125,6 +159,12 @@ impl RetryPolicy {
         .await;
         result.map_err(|e| {
             let n = attempts.into_inner();
+            // A temporary failure that outlived the retries it was allowed.
+            let e = if e.is_temporary() && Self::should_retry(&e, idempotency) {
+                e.with_persistent(true)
+            } else {
+                e
+            };
             if n <= 1 {
                 return e;
             }
@@ -182,6 +222,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.attempts(), 5);
+        assert!(e.is_persistent() && e.is_temporary());
         assert!(e.first_cause().unwrap().contains("connection reset"), "{e}");
         let shown = e.to_string();
         assert!(
@@ -215,6 +256,40 @@ mod tests {
         assert_eq!(count_attempts(Idempotency::ReadOnly, e).await, 1);
         let e = Error::new(ErrorKind::NotFound, "no such phone");
         assert_eq!(count_attempts(Idempotency::ReadOnly, e).await, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_retry_deadline_and_budget_stop_retries() {
+        let e = Error::new(ErrorKind::Unavailable, "502");
+        let n = AtomicUsize::new(0);
+        let slow = RetryPolicy::default()
+            .max_retries(100)
+            .jitter(false)
+            .delays(Duration::from_secs(10), Duration::from_secs(10))
+            .deadline(Duration::from_secs(35));
+        let _ = slow
+            .run(Idempotency::ReadOnly, || {
+                n.fetch_add(1, Ordering::SeqCst);
+                let e = e.clone();
+                async move { Err::<(), _>(e) }
+            })
+            .await;
+        assert_eq!(
+            n.load(Ordering::SeqCst),
+            5,
+            "0 s, 10, 20, 30, 40: none after 35 s"
+        );
+        let n = AtomicUsize::new(0);
+        let err = policy()
+            .run_budgeted(Idempotency::ReadOnly, &|| false, || {
+                n.fetch_add(1, Ordering::SeqCst);
+                let e = e.clone();
+                async move { Err::<(), _>(e) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(n.load(Ordering::SeqCst), 1, "no budget, no retry");
+        assert!(err.is_persistent());
     }
 
     #[tokio::test(start_paused = true)]

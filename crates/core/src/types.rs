@@ -502,6 +502,16 @@ pub struct StrayJob {
     pub job: JobRef,
 }
 
+/// Which provider instance made a report: waiting on it with another provider is a mistake
+/// (its job ids mean nothing there) and is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// The vendor.
+    pub vendor: &'static str,
+    /// The provider instance (its batch engine), unique within the process.
+    pub instance: u64,
+}
+
 /// The result of a batch call: exactly one outcome per distinct requested phone, in request
 /// order.
 #[derive(Debug, Clone)]
@@ -513,6 +523,10 @@ pub struct BatchReport {
     pub outcomes: Vec<PhoneOutcome>,
     /// Jobs the vendor reported for no requested phone (usually empty).
     pub stray_jobs: Vec<StrayJob>,
+    /// The provider instance that made it, when a provider did.
+    pub origin: Option<Origin>,
+    /// Positions by id, built on the first look-up.
+    index: std::sync::OnceLock<std::collections::HashMap<PhoneId, usize>>,
 }
 
 impl BatchReport {
@@ -522,6 +536,8 @@ impl BatchReport {
             operation,
             outcomes,
             stray_jobs: Vec::new(),
+            origin: None,
+            index: std::sync::OnceLock::new(),
         }
     }
 
@@ -544,9 +560,21 @@ impl BatchReport {
         self.outcomes.iter().all(PhoneOutcome::is_done)
     }
 
-    /// The outcome for `phone`, if it was requested.
+    /// The outcome for `phone`, if it was requested. Looked up by id (an index is built on
+    /// the first call), not by scanning the report.
     pub fn get(&self, phone: &PhoneId) -> Option<&PhoneOutcome> {
-        self.outcomes.iter().find(|o| &o.phone == phone)
+        let index = self.index.get_or_init(|| {
+            self.outcomes
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.phone.clone(), i))
+                .collect()
+        });
+        match index.get(phone).and_then(|&i| self.outcomes.get(i)) {
+            Some(o) if &o.phone == phone => Some(o),
+            // `outcomes` is public and was changed after the index was built.
+            _ => self.outcomes.iter().find(|o| &o.phone == phone),
+        }
     }
 
     /// Every job reference in the report.

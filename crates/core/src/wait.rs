@@ -116,6 +116,30 @@ pub fn observe(
     }
 }
 
+/// Refuses a report another provider made: its job ids and phones mean nothing here. A report
+/// without an origin (built by hand, e.g. [`BatchReport::pending`]) is accepted.
+pub fn check_origin<P>(provider: &P, report: &BatchReport) -> Result<()>
+where
+    P: CloudPhoneProvider + ?Sized,
+{
+    let Some(made_by) = report.origin else {
+        return Ok(());
+    };
+    let other_vendor = made_by.vendor != provider.vendor();
+    let other_instance = provider.origin().is_some_and(|o| o != made_by);
+    if other_vendor || other_instance {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "this `{}` report was made by another provider ({} #{}); wait on it with the provider that made it",
+                report.operation, made_by.vendor, made_by.instance
+            ),
+        )
+        .with_vendor(provider.vendor()));
+    }
+    Ok(())
+}
+
 /// Lines a status report up with the ids asked for. The contract gives one outcome per id in
 /// request order, so this is a zip; a provider that breaks the order still gets matched by id
 /// (without a map of the whole fleet in the common case).
@@ -143,6 +167,7 @@ pub async fn wait_by_status<P>(
 where
     P: CloudPhoneProvider + ?Sized,
 {
+    check_origin(provider, report)?;
     let target = options.resolve_target(report.operation)?;
     let deadline = deadline_after(options.timeout);
     let mut outcomes = report.outcomes.clone();
@@ -297,6 +322,23 @@ mod tests {
                 "{o:?}"
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_report_of_another_provider_is_refused() {
+        let a = FakeProvider::builder().phones(1).build();
+        let b = FakeProvider::builder().phones(1).build();
+        let stopping = a.stop(&ids(1)).await.unwrap();
+        let e = b
+            .wait(&stopping, &WaitOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("another provider"), "{e}");
+        assert!(a.wait(&stopping, &WaitOptions::default()).await.is_ok());
+        // Looked up by id.
+        assert!(stopping.get(&ids(1)[0]).is_some());
+        assert!(stopping.get(&PhoneId::from("nope")).is_none());
     }
 
     #[tokio::test(start_paused = true)]
