@@ -22,7 +22,7 @@ use cloudphone::{
 use cloudphone_sim::SimCredentials;
 use serde_json::{json, Value};
 
-use crate::{Exit, UsageError};
+use crate::exit::{Exit, UsageError};
 
 /// Targets from the issue; the bench reports against them, it does not assert them.
 const TARGET_RATIO: f64 = 1.25;

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use cloudphone::{Extras, PhoneId, PhoneRef, ResetOptions};
 
-use crate::{PhoneArgs, UsageError};
+use crate::args::PhoneArgs;
+use crate::exit::UsageError;
 
 /// The longest phone (or job) id accepted, in bytes — the batch engine's own limit, checked
 /// here too so that the mistake is reported with its line before anything is sent.
@@ -352,7 +353,7 @@ mod tests {
 
     fn err(r: Result<impl std::fmt::Debug, UsageError>) -> String {
         match r {
-            Err(crate::Failure::Usage(m)) => m,
+            Err(crate::exit::Failure::Usage(m)) => m,
             other => panic!("expected a usage error, got {other:?}"),
         }
     }

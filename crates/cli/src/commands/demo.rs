@@ -7,26 +7,16 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
-use clap::Args;
 use cloudphone::{Config, ErrorKind, Fleet, FleetReport, PhoneRef, ResetOptions};
 use cloudphone_sim::{SimConfig, Simulator};
 
+use super::status_change::run_op;
+use super::wait::wait_rounds;
+use super::Op;
+use crate::args::{DemoArgs, WaitArgs};
+use crate::exit::{io, Exit, UsageError};
 use crate::output::{self, Format};
-use crate::{Ctx, Exit, Op, UsageError, WaitArgs};
-
-/// Options of `cloudphone demo`.
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Phones per vendor.
-    #[arg(long, default_value_t = 6)]
-    phones: usize,
-    /// Simulated time per real second (smaller is faster).
-    #[arg(long, default_value_t = 0.1)]
-    time_scale: f64,
-    /// Keep the demo's configuration file and print its path.
-    #[arg(long)]
-    keep_config: bool,
-}
+use crate::Ctx;
 
 fn say(ctx: &Ctx, text: &str) {
     if ctx.format == Format::Table {
@@ -35,7 +25,7 @@ fn say(ctx: &Ctx, text: &str) {
 }
 
 /// Runs status → stop → wait → reset → wait → status across both vendors.
-pub async fn run(ctx: &Ctx, args: DemoArgs) -> Result<Exit, UsageError> {
+pub(crate) async fn run(ctx: &Ctx, args: DemoArgs) -> Result<Exit, UsageError> {
     let phones_per_vendor = args.phones.max(1);
     let sim = Simulator::start(
         SimConfig::default()
@@ -122,14 +112,14 @@ retry_min_delay_ms = 50
     let mut steps: Vec<FleetReport> = Vec::new();
 
     say(ctx, "status");
-    steps.push(crate::run_op(ctx, &fleet, &Op::Status, &phones, &mut out).await?);
+    steps.push(run_op(ctx, &fleet, &Op::Status, &phones, &mut out).await?);
     print(ctx, &mut out, steps.last())?;
 
     say(ctx, "stop (returns before the phones are down)");
-    let stopping = crate::run_op(ctx, &fleet, &Op::Stop, &phones, &mut out).await?;
+    let stopping = run_op(ctx, &fleet, &Op::Stop, &phones, &mut out).await?;
     print(ctx, &mut out, Some(&stopping))?;
     say(ctx, "wait until stopped");
-    steps.push(crate::wait_rounds(ctx, &fleet, stopping, None, &wait, &mut out).await);
+    steps.push(wait_rounds(ctx, &fleet, stopping, None, &wait, &mut out).await);
     print(ctx, &mut out, steps.last())?;
 
     let resettable: Vec<PhoneRef> = phones
@@ -138,7 +128,7 @@ retry_min_delay_ms = 50
         .cloned()
         .collect();
     say(ctx, "reset (one-click new machine / batch-reset)");
-    let resetting = crate::run_op(
+    let resetting = run_op(
         ctx,
         &fleet,
         &Op::Reset(ResetOptions::default()),
@@ -148,17 +138,17 @@ retry_min_delay_ms = 50
     .await?;
     print(ctx, &mut out, Some(&resetting))?;
     say(ctx, "wait until running");
-    steps.push(crate::wait_rounds(ctx, &fleet, resetting, None, &wait, &mut out).await);
+    steps.push(wait_rounds(ctx, &fleet, resetting, None, &wait, &mut out).await);
     print(ctx, &mut out, steps.last())?;
 
     say(ctx, "status");
-    steps.push(crate::run_op(ctx, &fleet, &Op::Status, &phones, &mut out).await?);
+    steps.push(run_op(ctx, &fleet, &Op::Status, &phones, &mut out).await?);
     print(ctx, &mut out, steps.last())?;
 
     if ctx.format == Format::Table {
         println!("\n== summary");
         for s in &steps {
-            output::summary_line(&mut out, s).map_err(crate::io)?;
+            output::summary_line(&mut out, s).map_err(io)?;
         }
         let calls = sim.geelark().calls().total() + sim.huawei().calls().total();
         println!("vendor API calls made: {calls}");
@@ -185,6 +175,6 @@ retry_min_delay_ms = 50
 fn print(ctx: &Ctx, out: &mut dyn Write, report: Option<&FleetReport>) -> Result<(), UsageError> {
     match (ctx.format, report) {
         (Format::Ndjson, _) | (_, None) => Ok(()),
-        (f, Some(r)) => output::report(out, f, r).map_err(crate::io),
+        (f, Some(r)) => output::report(out, f, r).map_err(io),
     }
 }
