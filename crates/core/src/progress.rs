@@ -43,6 +43,9 @@ pub enum EventKind {
     Sent(Vec<PhoneId>),
     /// The vendor answered (or the chunk failed): these phones' outcomes.
     Answered(Vec<PhoneOutcome>),
+    /// Waiting settled these phones (reached the target, failed, or can be told no more):
+    /// their final outcomes, as each poll round finds them.
+    Waited(Vec<PhoneOutcome>),
 }
 
 /// One progress event.
@@ -91,6 +94,20 @@ pub fn is_observed() -> bool {
     SINK.try_with(|_| ()).is_ok()
 }
 
+/// Reports phones a wait round settled (for wait implementations).
+pub fn waited<'a>(
+    vendor: &'static str,
+    operation: Operation,
+    settled: impl Iterator<Item = &'a PhoneOutcome>,
+) {
+    emit(|| Event {
+        provider: None,
+        vendor,
+        operation,
+        kind: EventKind::Waited(settled.cloned().collect()),
+    })
+}
+
 /// Hands an event to the current sink; `make` runs only when there is one.
 pub fn emit(make: impl FnOnce() -> Event) {
     let _ = SINK.try_with(|sink| sink(make()));
@@ -118,7 +135,7 @@ impl Tally {
                     self.summary.add(o);
                 }
             }
-            EventKind::Answered(_) => {}
+            EventKind::Answered(_) | EventKind::Waited(_) => {}
         }
     }
 }

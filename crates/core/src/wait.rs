@@ -182,14 +182,26 @@ where
             Ok(seen) => {
                 let mut seen = align(&ids, seen.outcomes);
                 let mut k = 0;
+                let mut settled = Vec::new();
                 watch.retain(|&i| {
                     let s = seen[k].take();
                     k += 1;
-                    match s {
-                        Some(s) => !observe(&mut outcomes[i], s, target, report.operation),
-                        None => true,
+                    let done = match s {
+                        Some(s) => observe(&mut outcomes[i], s, target, report.operation),
+                        None => false,
+                    };
+                    if done {
+                        settled.push(i);
                     }
+                    !done
                 });
+                if !settled.is_empty() && crate::progress::is_observed() {
+                    crate::progress::waited(
+                        provider.vendor(),
+                        report.operation,
+                        settled.iter().map(|&i| &outcomes[i]),
+                    );
+                }
             }
             Err(e) => {
                 // The read failed as a whole: the outcomes stand, with the reason attached.

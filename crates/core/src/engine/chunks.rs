@@ -1,0 +1,308 @@
+//! The batch path: one outcome per distinct phone, chunk by chunk.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+
+use super::{changes_state, BatchEngine};
+use crate::progress::{self, Event, EventKind};
+use crate::{
+    BatchReport, Error, ErrorKind, Operation, Outcome, PhoneId, PhoneOutcome, Result, StrayJob,
+};
+
+impl BatchEngine {
+    /// Runs a batch operation over `phones` in chunks of at most `chunk_size`, `concurrency`
+    /// chunks at a time, and returns exactly one outcome per distinct valid id, in request
+    /// order.
+    ///
+    /// `run` gets one chunk and returns the outcomes the vendor gave. A chunk that fails as a
+    /// whole marks its phones failed without touching the other chunks — or, for a state change
+    /// whose answer was lost after sending ([`Error::may_have_applied`]), *unknown*. Ids the
+    /// vendor left out get an [`ErrorKind::MissingFromResponse`] error (failed for reads,
+    /// unknown for state changes); ids that can never be sent fail on their own without a call.
+    ///
+    /// When the vendor refuses the credentials nothing more is sent, now or in any later call of
+    /// this engine, and chunks in flight are abandoned (a state change among them is unknown).
+    /// The call is `Err` if no phone had been accepted, otherwise the accepted outcomes are kept
+    /// and the rest fail. Each chunk is reported to an observing caller ([`crate::progress`]) as
+    /// it is sent and as it is answered.
+    pub async fn run_chunks<F, Fut>(
+        &self,
+        operation: Operation,
+        phones: &[PhoneId],
+        chunk_size: usize,
+        run: F,
+    ) -> Result<BatchReport>
+    where
+        F: Fn(Vec<PhoneId>) -> Fut,
+        Fut: Future<Output = Result<Vec<PhoneOutcome>>>,
+    {
+        if let Some(e) = self.not_sent() {
+            return Err(e);
+        }
+        let changes = changes_state(operation);
+        let emit = |outcomes: &mut dyn Iterator<Item = PhoneOutcome>| {
+            progress::emit(|| Event {
+                provider: None,
+                vendor: self.vendor,
+                operation,
+                kind: EventKind::Answered(outcomes.collect()),
+            })
+        };
+        // Each distinct id gets a slot in request order; answers land in their slot, so a
+        // 100,000-phone batch holds one map of positions, not a second copy of the outcomes.
+        let mut index: HashMap<PhoneId, usize> = HashMap::with_capacity(phones.len());
+        let mut ids = Vec::with_capacity(phones.len());
+        for id in phones {
+            if !index.contains_key(id) {
+                index.insert(id.clone(), ids.len());
+                ids.push(id.clone());
+            }
+        }
+        let mut slots: Vec<Option<PhoneOutcome>> = Vec::with_capacity(ids.len());
+        slots.resize_with(ids.len(), || None);
+        let mut valid = Vec::with_capacity(ids.len());
+        let mut invalid = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            match id.invalid_reason() {
+                Some(why) => {
+                    let shown: String = id.as_str().chars().take(64).collect();
+                    let err = Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!("{why}: `{}`", shown.escape_debug()),
+                    )
+                    .with_vendor(self.vendor);
+                    slots[i] = Some(PhoneOutcome::failed(id.clone(), err));
+                    invalid.push(i);
+                }
+                None => valid.push(id.clone()),
+            }
+        }
+        if !invalid.is_empty() && progress::is_observed() {
+            emit(&mut invalid.iter().filter_map(|&i| slots[i].clone()));
+        }
+
+        let chunks: Vec<Vec<PhoneId>> = valid
+            .chunks(chunk_size.max(1))
+            .map(<[PhoneId]>::to_vec)
+            .collect();
+        drop(valid);
+        // Which chunk each slot was sent in: an answer may only fill the slots of its chunk.
+        let mut chunk_of = vec![usize::MAX; ids.len()];
+        for (k, chunk) in chunks.iter().enumerate() {
+            for id in chunk {
+                chunk_of[index[id]] = k;
+            }
+        }
+        let started: Vec<AtomicBool> = chunks.iter().map(|_| AtomicBool::new(false)).collect();
+        let rejected = AtomicBool::new(false);
+        let mut auth_error: Option<Error> = None;
+        // Every chunk in flight carries the same credentials: until they are known to be good,
+        // one chunk goes alone, so that a wrong key is sent once, not `concurrency` times
+        // (Huawei locks an AK/SK after five failures).
+        let attempt = |k: usize| {
+            let (rejected, run, started, chunks) = (&rejected, &run, &started, &chunks);
+            async move {
+                if rejected.load(Ordering::SeqCst) {
+                    return (k, None);
+                }
+                started[k].store(true, Ordering::SeqCst);
+                progress::emit(|| Event {
+                    provider: None,
+                    vendor: self.vendor,
+                    operation,
+                    kind: EventKind::Sent(chunks[k].clone()),
+                });
+                let answer = run(chunks[k].clone())
+                    .await
+                    .map_err(|e| self.scrubber.scrub_error(e).with_operation(operation));
+                if matches!(&answer, Err(e) if e.kind().is_auth()) {
+                    rejected.store(true, Ordering::SeqCst);
+                }
+                self.note(&answer);
+                (k, Some(answer))
+            }
+        };
+        let mut order = 0..chunks.len();
+        let mut first = Vec::new();
+        if !self.credentials_ok.load(Ordering::SeqCst) {
+            if let Some(k) = order.next() {
+                first.push(attempt(k).await);
+            }
+        }
+        let mut answers = futures::stream::iter(first).chain(
+            futures::stream::iter(order)
+                .map(attempt)
+                .buffer_unordered(self.config.concurrency.max(1)),
+        );
+
+        let mut answered = vec![false; chunks.len()];
+        let mut stray = Vec::new();
+        while let Some((k, answer)) = answers.next().await {
+            answered[k] = true;
+            let chunk = &chunks[k];
+            match answer {
+                Some(Ok(outcomes)) => {
+                    for mut o in outcomes {
+                        let i = index.get(&o.phone).copied().filter(|&i| chunk_of[i] == k);
+                        let Some(i) = i else {
+                            // A job for a phone not in this chunk (or naming no phone, given
+                            // as an empty id): reported, never dropped.
+                            if let Some(job) = o.job.take() {
+                                tracing::warn!(vendor = self.vendor, %operation, phone = %o.phone, job = %job.job_id, "the vendor reported a job for a phone not asked for");
+                                stray.push(StrayJob {
+                                    phone: (!o.phone.as_str().is_empty()).then_some(o.phone),
+                                    job,
+                                });
+                            }
+                            continue;
+                        };
+                        // Only phones of this chunk, and the first outcome of each: a phone
+                        // listed twice is merged by the backend, never overwritten here.
+                        if slots[i].is_none() && chunk_of[i] == k {
+                            o.outcome = match o.outcome {
+                                Outcome::Failed(e) => Outcome::Failed(self.scrubber.scrub_error(e)),
+                                Outcome::Unknown(e) => {
+                                    Outcome::Unknown(self.scrubber.scrub_error(e))
+                                }
+                                other => other,
+                            };
+                            slots[i] = Some(o);
+                        }
+                    }
+                    for id in chunk {
+                        let slot = &mut slots[index[id]];
+                        if slot.is_none() {
+                            let err = Error::new(
+                                ErrorKind::MissingFromResponse,
+                                format!("the vendor's answer said nothing about phone `{id}`"),
+                            )
+                            .with_vendor(self.vendor);
+                            // The request went out and the vendor answered: a change left out
+                            // of the answer may still have been made.
+                            *slot = Some(if changes {
+                                PhoneOutcome::unknown(id.clone(), err)
+                            } else {
+                                PhoneOutcome::failed(id.clone(), err)
+                            });
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(vendor = self.vendor, %operation, phones = chunk.len(), error = %e, "chunk failed");
+                    let is_auth = e.kind().is_auth();
+                    if is_auth && auth_error.is_none() {
+                        auth_error = Some(e.clone());
+                    }
+                    let unknown = changes && e.may_have_applied();
+                    for id in chunk {
+                        slots[index[id]] = Some(if unknown {
+                            PhoneOutcome::unknown(id.clone(), e.clone())
+                        } else {
+                            PhoneOutcome::failed(id.clone(), e.clone())
+                        });
+                    }
+                }
+                None => {
+                    let e = self.not_sent().unwrap_or_else(|| {
+                        Error::new(
+                            ErrorKind::Unauthenticated,
+                            "not sent: the vendor refused the credentials",
+                        )
+                        .with_vendor(self.vendor)
+                    });
+                    for id in chunk {
+                        slots[index[id]] = Some(PhoneOutcome::failed(id.clone(), e.clone()));
+                    }
+                }
+            }
+            if progress::is_observed() {
+                emit(&mut chunk.iter().filter_map(|id| slots[index[id]].clone()));
+            }
+            if auth_error.is_some() {
+                // Abandon what is in flight: it carries the refused credentials too.
+                break;
+            }
+        }
+        drop(answers);
+
+        if let Some(refusal) = &auth_error {
+            let not_sent = self.not_sent().unwrap_or_else(|| refusal.clone());
+            let abandoned = Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "abandoned in flight when the vendor refused the credentials on another request ({}); it may have been applied",
+                    refusal.message()
+                ),
+            )
+            .with_vendor(self.vendor);
+            for (k, chunk) in chunks.iter().enumerate() {
+                if answered[k] {
+                    continue;
+                }
+                let in_flight = started[k].load(Ordering::SeqCst);
+                for id in chunk {
+                    slots[index[id]] = Some(if in_flight && changes {
+                        PhoneOutcome::unknown(id.clone(), abandoned.clone())
+                    } else {
+                        PhoneOutcome::failed(id.clone(), not_sent.clone())
+                    });
+                }
+                if progress::is_observed() {
+                    emit(&mut chunk.iter().filter_map(|id| slots[index[id]].clone()));
+                }
+            }
+            let accepted = slots
+                .iter()
+                .flatten()
+                .any(|o| !matches!(o.outcome, Outcome::Failed(_)));
+            if !accepted {
+                return Err(refusal.clone());
+            }
+        }
+
+        drop(index);
+        let outcomes = ids
+            .into_iter()
+            .zip(slots)
+            .map(|(id, slot)| {
+                slot.unwrap_or_else(|| {
+                    // Unreachable by construction (every chunk fills its slots); kept as a
+                    // failure rather than a panic.
+                    let err = Error::new(
+                        ErrorKind::MissingFromResponse,
+                        format!("no outcome was recorded for phone `{id}`"),
+                    )
+                    .with_vendor(self.vendor);
+                    PhoneOutcome::failed(id, err)
+                })
+            })
+            .collect();
+        let mut report = BatchReport::new(operation, outcomes);
+        report.stray_jobs = stray;
+        report.origin = Some(self.origin());
+        Ok(report)
+    }
+
+    /// Runs a single-id operation for each phone, `concurrency` at a time, with the same
+    /// guarantees as [`BatchEngine::run_chunks`].
+    pub async fn run_each<F, Fut>(
+        &self,
+        operation: Operation,
+        phones: &[PhoneId],
+        run: F,
+    ) -> Result<BatchReport>
+    where
+        F: Fn(PhoneId) -> Fut,
+        Fut: Future<Output = Result<PhoneOutcome>>,
+    {
+        self.run_chunks(operation, phones, 1, |mut chunk| {
+            let id = chunk.pop().expect("chunks of one id");
+            let fut = run(id);
+            async move { fut.await.map(|o| vec![o]) }
+        })
+        .await
+    }
+}
