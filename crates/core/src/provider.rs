@@ -270,7 +270,6 @@ pub trait CloudPhoneProvider: Debug + Send + Sync {
     /// refused ([`crate::wait::check_origin`]).
     ///
     /// The default polls [`CloudPhoneProvider::status`]; vendors with jobs override it.
-
     async fn wait(&self, report: &BatchReport, options: &WaitOptions) -> Result<BatchReport> {
         crate::wait::wait_by_status(self, report, options).await
     }
