@@ -504,9 +504,9 @@ mod tests {
     #[test]
     fn display_names_vendor_kind_code_and_message() {
         let e = Error::new(ErrorKind::NotFound, "env not found")
-            .with_vendor("geelark")
+            .with_vendor("acme")
             .with_vendor_code("42001");
-        assert_eq!(e.to_string(), "geelark: not_found (42001): env not found");
+        assert_eq!(e.to_string(), "acme: not_found (42001): env not found");
         assert!(!e.is_temporary());
     }
 

@@ -218,7 +218,7 @@ impl Capabilities {
 /// Implementations are `Send + Sync` and meant to be shared as `Arc<dyn CloudPhoneProvider>`.
 #[async_trait]
 pub trait CloudPhoneProvider: Debug + Send + Sync {
-    /// The vendor's short name, e.g. `"geelark"` or `"huawei-cph"`.
+    /// The vendor's short name, as its configuration `type` (e.g. `"acme"`).
     fn vendor(&self) -> &'static str;
 
     /// What this provider offers.

@@ -35,7 +35,7 @@ pub trait VendorConfig: fmt::Debug + Send + Sync + 'static {
 
 /// A vendor backend as the registry knows it.
 pub trait Vendor: Send + Sync + 'static {
-    /// The `type` name in configuration (e.g. `"geelark"`).
+    /// The `type` name in configuration (e.g. `"acme"`).
     fn type_name(&self) -> &'static str;
 
     /// The configuration keys that hold secrets (warned about when written in clear).
