@@ -13,6 +13,8 @@
 //! - [`http`]: the one HTTP client (no redirects, capped bodies) and transport classifier.
 //! - [`progress`]: outcomes handed out per answered chunk.
 //! - [`registry`]: vendors by configuration `type`, one registration line each.
+//! - [`ClientOptions`]: the timeouts, retries, concurrency and body cap every vendor shares.
+//! - [`raw`]: what only backend writers need (engine, wait helpers, HTTP rules, option readers).
 //!
 //! ```
 //! # #[cfg(feature = "fake")]
@@ -35,9 +37,11 @@ mod error;
 #[cfg(any(test, feature = "fake"))]
 mod fake;
 pub mod http;
+pub mod options;
 pub mod progress;
 mod provider;
 mod ratelimit;
+pub mod raw;
 mod redact;
 pub mod registry;
 mod retry;
@@ -46,6 +50,7 @@ pub mod wait;
 
 pub use engine::{dedupe, BatchEngine, EngineConfig, RateScope};
 pub use error::{Error, ErrorKind, Result};
+pub use options::ClientOptions;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::{FakeBuilder, FakeProvider};
 pub use provider::{
