@@ -1,12 +1,11 @@
 //! Typed configuration of the GeeLark backend.
 
 use std::fmt;
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
 
-use cloudphone_core::http::HttpOptions;
-use cloudphone_core::{Error, ErrorKind, Result, RetryPolicy};
+use cloudphone_core::{ClientOptions, Error, ErrorKind, Result};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// The international endpoint; `https://openapi.geelark.cn` serves mainland China.
 pub const DEFAULT_BASE_URL: &str = "https://openapi.geelark.com";
@@ -23,10 +22,12 @@ pub const DEFAULT_BASE_URL: &str = "https://openapi.geelark.com";
 ///     "app_id": "my-app", "api_key": "s3cret", "batch_size": 50,
 /// })).unwrap();
 /// assert_eq!(config.batch_size, 50);
+/// assert_eq!(config.concurrency, 4); // a shared key, at GeeLark's default
 /// assert!(!format!("{config:?}").contains("s3cret"));
 /// ```
+// Unknown keys are refused by `client_options`, which sees every key the struct does not take
+// (`deny_unknown_fields` does not work with `flatten`).
 #[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct GeelarkConfig {
     /// API root, default `https://openapi.geelark.com`; any `http(s)` URL is accepted.
@@ -47,34 +48,39 @@ pub struct GeelarkConfig {
     /// Phones per status call, 1–100 (default 100).
     #[serde(default = "default_status_batch_size")]
     pub status_batch_size: usize,
-    /// Vendor calls in flight at once for one batch (default 4).
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
     /// Client-side calls per minute, per API (default 120; GeeLark allows 200; 0 = off).
     #[serde(default = "default_rate_per_minute")]
     pub rate_limit_per_minute: u32,
     /// Client-side calls per hour, per API (default 20000; GeeLark allows 24000; 0 = off).
     #[serde(default = "default_rate_per_hour")]
     pub rate_limit_per_hour: u32,
-    /// Retries of a retryable failure after the first attempt (default 4).
-    #[serde(default = "default_max_retries")]
-    pub max_retries: usize,
-    /// First backoff delay in milliseconds (default 1000).
-    #[serde(default = "default_retry_min_delay_ms")]
-    pub retry_min_delay_ms: u64,
-    /// Largest backoff delay in milliseconds (default 60000).
-    #[serde(default = "default_retry_max_delay_ms")]
-    pub retry_max_delay_ms: u64,
-    /// Whole-request timeout in seconds (default 30).
-    #[serde(default = "default_timeout_secs")]
-    pub timeout_secs: u64,
-    /// Connection timeout in seconds (default 10).
-    #[serde(default = "default_connect_timeout_secs")]
-    pub connect_timeout_secs: u64,
-    /// The largest answer body accepted, in bytes, at least 1024 (default 8 MiB). A larger
-    /// answer is an error; for a state change it leaves the outcome unknown.
-    #[serde(default = "default_max_body_bytes")]
-    pub max_body_bytes: usize,
+    /// Timeouts, retries, `concurrency` and `max_body_bytes`: the keys every vendor shares
+    /// ([`ClientOptions`], read from this same table). GeeLark's defaults: concurrency 4, four
+    /// retries 1–60 s apart, 30 s timeout (10 s to connect), 8 MiB bodies. The configuration
+    /// dereferences to them, so `config.timeout_secs` reads the shared key.
+    #[serde(flatten, deserialize_with = "client_options")]
+    pub client: ClientOptions,
+}
+
+/// GeeLark's own keys, for the unknown-key error (the shared ones are added to it).
+const KEYS: &[&str] = &[
+    "base_url",
+    "app_id",
+    "api_key",
+    "token",
+    "batch_size",
+    "status_batch_size",
+    "rate_limit_per_minute",
+    "rate_limit_per_hour",
+];
+
+/// The shared settings at GeeLark's defaults.
+pub(crate) const CLIENT_DEFAULTS: ClientOptions = ClientOptions::new()
+    .with_concurrency(4)
+    .with_retries(4, 1_000, 60_000);
+
+fn client_options<'de, D: Deserializer<'de>>(d: D) -> Result<ClientOptions, D::Error> {
+    ClientOptions::deserialize_flat(d, CLIENT_DEFAULTS, KEYS)
 }
 
 fn default_base_url() -> String {
@@ -86,36 +92,26 @@ fn default_batch_size() -> usize {
 fn default_status_batch_size() -> usize {
     100
 }
-fn default_concurrency() -> usize {
-    4
-}
 fn default_rate_per_minute() -> u32 {
     120
 }
 fn default_rate_per_hour() -> u32 {
     20_000
 }
-fn default_max_retries() -> usize {
-    4
-}
-fn default_retry_min_delay_ms() -> u64 {
-    1_000
-}
-fn default_retry_max_delay_ms() -> u64 {
-    60_000
-}
-fn default_timeout_secs() -> u64 {
-    30
-}
-fn default_connect_timeout_secs() -> u64 {
-    10
-}
-fn default_max_body_bytes() -> usize {
-    cloudphone_core::http::DEFAULT_MAX_BODY_BYTES
+
+impl Deref for GeelarkConfig {
+    type Target = ClientOptions;
+
+    fn deref(&self) -> &ClientOptions {
+        &self.client
+    }
 }
 
-/// The smallest `max_body_bytes` accepted (the shared HTTP client's floor).
-const MIN_BODY_BYTES: usize = 1024;
+impl DerefMut for GeelarkConfig {
+    fn deref_mut(&mut self) -> &mut ClientOptions {
+        &mut self.client
+    }
+}
 
 impl GeelarkConfig {
     fn with_credentials(
@@ -130,15 +126,9 @@ impl GeelarkConfig {
             token,
             batch_size: default_batch_size(),
             status_batch_size: default_status_batch_size(),
-            concurrency: default_concurrency(),
             rate_limit_per_minute: default_rate_per_minute(),
             rate_limit_per_hour: default_rate_per_hour(),
-            max_retries: default_max_retries(),
-            retry_min_delay_ms: default_retry_min_delay_ms(),
-            retry_max_delay_ms: default_retry_max_delay_ms(),
-            timeout_secs: default_timeout_secs(),
-            connect_timeout_secs: default_connect_timeout_secs(),
-            max_body_bytes: default_max_body_bytes(),
+            client: CLIENT_DEFAULTS,
         }
     }
 
@@ -172,7 +162,7 @@ impl GeelarkConfig {
 
     /// Sets the fan-out concurrency.
     pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n;
+        self.client = self.client.with_concurrency(n);
         self
     }
 
@@ -185,22 +175,23 @@ impl GeelarkConfig {
 
     /// Sets the retry count and backoff delays.
     pub fn retries(mut self, max_retries: usize, min_delay_ms: u64, max_delay_ms: u64) -> Self {
-        self.max_retries = max_retries;
-        self.retry_min_delay_ms = min_delay_ms;
-        self.retry_max_delay_ms = max_delay_ms;
+        self.client = self
+            .client
+            .with_retries(max_retries, min_delay_ms, max_delay_ms);
         self
     }
 
     /// Sets the request and connection timeouts in seconds.
     pub fn timeouts(mut self, timeout_secs: u64, connect_timeout_secs: u64) -> Self {
-        self.timeout_secs = timeout_secs;
-        self.connect_timeout_secs = connect_timeout_secs;
+        self.client = self
+            .client
+            .with_timeouts(timeout_secs, connect_timeout_secs);
         self
     }
 
     /// Sets the largest answer body accepted, in bytes.
     pub fn max_body_bytes(mut self, n: usize) -> Self {
-        self.max_body_bytes = n;
+        self.client = self.client.with_max_body_bytes(n);
         self
     }
 
@@ -220,25 +211,7 @@ impl GeelarkConfig {
                 "`status_batch_size` must be between 1 and 100",
             ));
         }
-        if self.concurrency == 0 {
-            return Err(config_error("`concurrency` must be at least 1"));
-        }
-        if self.retry_min_delay_ms > self.retry_max_delay_ms {
-            return Err(config_error(
-                "`retry_min_delay_ms` must not exceed `retry_max_delay_ms`",
-            ));
-        }
-        if self.timeout_secs == 0 {
-            return Err(config_error("`timeout_secs` must be at least 1"));
-        }
-        if self.connect_timeout_secs == 0 {
-            return Err(config_error("`connect_timeout_secs` must be at least 1"));
-        }
-        if self.max_body_bytes < MIN_BODY_BYTES {
-            return Err(config_error(format!(
-                "`max_body_bytes` must be at least {MIN_BODY_BYTES}"
-            )));
-        }
+        self.client.validate(crate::VENDOR)?;
         Ok(())
     }
 
@@ -276,21 +249,6 @@ impl GeelarkConfig {
                 "`api_key` (with `app_id`) or `token` is required",
             )),
         }
-    }
-
-    /// The transport settings of the shared HTTP client.
-    pub(crate) fn http_options(&self) -> HttpOptions {
-        HttpOptions::default()
-            .timeout(Duration::from_secs(self.timeout_secs))
-            .connect_timeout(Duration::from_secs(self.connect_timeout_secs))
-            .max_body_bytes(self.max_body_bytes)
-    }
-
-    pub(crate) fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy::default().max_retries(self.max_retries).delays(
-            Duration::from_millis(self.retry_min_delay_ms),
-            Duration::from_millis(self.retry_max_delay_ms),
-        )
     }
 }
 
@@ -331,15 +289,9 @@ impl fmt::Debug for GeelarkConfig {
             .field("token", &redact(&self.token))
             .field("batch_size", &self.batch_size)
             .field("status_batch_size", &self.status_batch_size)
-            .field("concurrency", &self.concurrency)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_per_hour", &self.rate_limit_per_hour)
-            .field("max_retries", &self.max_retries)
-            .field("retry_min_delay_ms", &self.retry_min_delay_ms)
-            .field("retry_max_delay_ms", &self.retry_max_delay_ms)
-            .field("timeout_secs", &self.timeout_secs)
-            .field("connect_timeout_secs", &self.connect_timeout_secs)
-            .field("max_body_bytes", &self.max_body_bytes)
+            .field("client", &self.client)
             .finish()
     }
 }

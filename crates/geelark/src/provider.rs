@@ -8,9 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cloudphone_core::http;
 use cloudphone_core::{
-    BatchEngine, BatchReport, Capabilities, CloudPhoneProvider, EngineConfig, Error, ErrorKind,
-    Extras, Idempotency, ListRequest, Operation, PhoneId, PhoneOutcome, PhonePage, RateBudget,
-    RateScope, ResetOptions, Result, StartOptions,
+    BatchEngine, BatchReport, Capabilities, CloudPhoneProvider, Error, ErrorKind, Extras,
+    Idempotency, ListRequest, Operation, PhoneId, PhoneOutcome, PhonePage, RateBudget, RateScope,
+    ResetOptions, Result, StartOptions,
 };
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use secrecy::ExposeSecret;
@@ -94,11 +94,8 @@ impl GeelarkProviderBuilder {
         let config = self.config;
         config.validate()?;
         let credentials = config.credentials()?;
-        let http_options = config.http_options();
-        let client = match self.client {
-            Some(c) => c,
-            None => http_options.client().map_err(|e| e.with_vendor(VENDOR))?,
-        };
+        let http_options = config.client.http_options();
+        let client = config.client.http_client(VENDOR, self.client)?;
         let rate_limits: Vec<RateBudget> = [
             RateBudget::per_minute(config.rate_limit_per_minute),
             RateBudget::per_hour(config.rate_limit_per_hour),
@@ -108,9 +105,9 @@ impl GeelarkProviderBuilder {
         .collect();
         let engine = BatchEngine::new(
             VENDOR,
-            EngineConfig::default()
-                .concurrency(config.concurrency)
-                .retry(config.retry_policy())
+            config
+                .client
+                .engine_config()
                 // GeeLark counts each API separately.
                 .rate_limits(rate_limits.clone(), RateScope::Endpoint),
         );

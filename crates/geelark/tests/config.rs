@@ -168,3 +168,39 @@ async fn jobs_stay_unsupported() {
     let e = provider.jobs(&[]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
 }
+
+#[test]
+fn the_shared_keys_are_read_from_the_same_table_and_capped_like_every_vendor() {
+    let every_key = json!({
+        "base_url": "http://127.0.0.1:9", "app_id": "a", "api_key": "k", "token": "t",
+        "batch_size": 1, "status_batch_size": 1, "rate_limit_per_minute": 1,
+        "rate_limit_per_hour": 1, "timeout_secs": 1, "connect_timeout_secs": 1,
+        "max_retries": 0, "retry_min_delay_ms": 1, "retry_max_delay_ms": 1, "concurrency": 64,
+        "max_body_bytes": 1024,
+    });
+    GeelarkProvider::new(parse(every_key).unwrap()).unwrap();
+    let e = parse(json!({"token": "t", "nope": 1}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`nope`") && e.contains("`rate_limit_per_hour`") && e.contains("`concurrency`"),
+        "{e}"
+    );
+    let e = parse(json!({"token": "t", "concurrency": "4"}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`concurrency`"), "{e}");
+    for (v, named) in [
+        (
+            json!({"token": "t", "concurrency": 65}),
+            "`concurrency` must be between 1 and 64",
+        ),
+        (
+            json!({"token": "t", "max_body_bytes": 1_u64 << 31}),
+            "`max_body_bytes`",
+        ),
+    ] {
+        let e = GeelarkProvider::new(parse(v).unwrap()).unwrap_err();
+        assert!(e.message().contains(named), "{}", e.message());
+    }
+}

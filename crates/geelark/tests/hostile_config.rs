@@ -23,8 +23,21 @@ async fn the_largest_accepted_numbers_serve_a_call() {
         .rate_limits(u32::MAX, u32::MAX)
         .retries(usize::MAX, u64::MAX, u64::MAX)
         .timeouts(u64::MAX, u64::MAX)
-        .max_body_bytes(usize::MAX);
-    cfg.concurrency = usize::MAX;
+        .max_body_bytes(cloudphone_core::options::MAX_BODY_BYTES);
+    cfg.concurrency = cloudphone_core::options::MAX_CONCURRENCY;
+    // Past the shared caps (the same for every vendor): refused, naming the key.
+    for (key, mut over) in [
+        ("`concurrency`", cfg.clone()),
+        ("`max_body_bytes`", cfg.clone()),
+    ] {
+        if key == "`concurrency`" {
+            over.concurrency = usize::MAX;
+        } else {
+            over.max_body_bytes = usize::MAX;
+        }
+        let e = GeelarkProvider::new(over).unwrap_err();
+        assert!(e.message().contains(key), "{e}");
+    }
     let report = GeelarkProvider::new(cfg)
         .unwrap()
         .status(&ids(&["a"]))

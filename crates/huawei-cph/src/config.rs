@@ -1,12 +1,12 @@
 //! Configuration of a [`crate::HuaweiCphProvider`].
 
 use std::fmt;
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
 
-use cloudphone_core::{Error, ErrorKind, Result};
+use cloudphone_core::{ClientOptions, Error, ErrorKind, Result};
 use reqwest::Url;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// How [`cloudphone_core::CloudPhoneProvider::status`] reads many phones, since CPH has no
 /// batch status call.
@@ -34,9 +34,11 @@ pub enum StatusStrategy {
 /// let config = HuaweiCphConfig::new("cn-east-3", "0123456789abcdef")
 ///     .with_access_key("AK", "SK".to_owned().into());
 /// assert_eq!(config.batch_size, 100);
+/// assert_eq!(config.concurrency, 8); // a shared key, at Huawei's default
 /// ```
+// Unknown keys are refused by `client_options`, which sees every key the struct does not take
+// (`deny_unknown_fields` does not work with `flatten`).
 #[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct HuaweiCphConfig {
     /// Region, e.g. `cn-east-3`; required unless `endpoint` (and for password login
@@ -76,69 +78,75 @@ pub struct HuaweiCphConfig {
     /// Phones per batch call (1–500, default 100).
     #[serde(default = "defaults::batch_size")]
     pub batch_size: usize,
-    /// Calls in flight at once (1–64, default 8).
-    #[serde(default = "defaults::concurrency")]
-    pub concurrency: usize,
     /// Calls per second per API (default 100, 0 = off). Huawei throttles at 200/s per API.
     #[serde(default = "defaults::rate_limit_per_second")]
     pub rate_limit_per_second: u32,
-    /// Retries of temporary failures (default 4).
-    #[serde(default = "defaults::max_retries")]
-    pub max_retries: usize,
-    /// First backoff delay in ms (default 2000; Huawei advises 2–5 s).
-    #[serde(default = "defaults::retry_min_delay_ms")]
-    pub retry_min_delay_ms: u64,
-    /// Largest backoff delay in ms (default 30000).
-    #[serde(default = "defaults::retry_max_delay_ms")]
-    pub retry_max_delay_ms: u64,
-    /// Request timeout in seconds (default 30).
-    #[serde(default = "defaults::timeout_secs")]
-    pub timeout_secs: u64,
-    /// Connect timeout in seconds (default 10).
-    #[serde(default = "defaults::connect_timeout_secs")]
-    pub connect_timeout_secs: u64,
     /// How status reads many phones (default `auto`).
     #[serde(default)]
     pub status_strategy: StatusStrategy,
     /// Refresh an IAM token this many seconds before it expires (default 600).
     #[serde(default = "defaults::token_refresh_margin_secs")]
     pub token_refresh_margin_secs: u64,
-    /// The largest answer body accepted, in bytes (1 KiB – 1 GiB, default 8 MiB). A larger
-    /// answer is an error (for a state change: an unknown outcome).
-    #[serde(default = "defaults::max_body_bytes")]
-    pub max_body_bytes: usize,
+    /// Timeouts, retries, `concurrency` and `max_body_bytes`: the keys every vendor shares
+    /// ([`ClientOptions`], read from this same table). Huawei's defaults: concurrency 8, four
+    /// retries 2–30 s apart (Huawei advises 2–5 s), 30 s timeout (10 s to connect), 8 MiB
+    /// bodies. The configuration dereferences to them, so `config.timeout_secs` reads the
+    /// shared key.
+    #[serde(flatten, deserialize_with = "client_options")]
+    pub client: ClientOptions,
+}
+
+/// Huawei's own keys, for the unknown-key error (the shared ones are added to it).
+const KEYS: &[&str] = &[
+    "region",
+    "project_id",
+    "endpoint",
+    "iam_endpoint",
+    "token",
+    "access_key",
+    "secret_key",
+    "security_token",
+    "username",
+    "password",
+    "domain",
+    "batch_size",
+    "rate_limit_per_second",
+    "status_strategy",
+    "token_refresh_margin_secs",
+];
+
+/// The shared settings at Huawei's defaults.
+pub(crate) const CLIENT_DEFAULTS: ClientOptions = ClientOptions::new()
+    .with_concurrency(8)
+    .with_retries(4, 2_000, 30_000);
+
+fn client_options<'de, D: Deserializer<'de>>(d: D) -> Result<ClientOptions, D::Error> {
+    ClientOptions::deserialize_flat(d, CLIENT_DEFAULTS, KEYS)
 }
 
 mod defaults {
     pub fn batch_size() -> usize {
         100
     }
-    pub fn concurrency() -> usize {
-        8
-    }
     pub fn rate_limit_per_second() -> u32 {
         100
-    }
-    pub fn max_retries() -> usize {
-        4
-    }
-    pub fn retry_min_delay_ms() -> u64 {
-        2000
-    }
-    pub fn retry_max_delay_ms() -> u64 {
-        30_000
-    }
-    pub fn timeout_secs() -> u64 {
-        30
-    }
-    pub fn connect_timeout_secs() -> u64 {
-        10
     }
     pub fn token_refresh_margin_secs() -> u64 {
         600
     }
-    pub fn max_body_bytes() -> usize {
-        cloudphone_core::http::DEFAULT_MAX_BODY_BYTES
+}
+
+impl Deref for HuaweiCphConfig {
+    type Target = ClientOptions;
+
+    fn deref(&self) -> &ClientOptions {
+        &self.client
+    }
+}
+
+impl DerefMut for HuaweiCphConfig {
+    fn deref_mut(&mut self) -> &mut ClientOptions {
+        &mut self.client
     }
 }
 
@@ -157,16 +165,10 @@ impl Default for HuaweiCphConfig {
             password: None,
             domain: None,
             batch_size: defaults::batch_size(),
-            concurrency: defaults::concurrency(),
             rate_limit_per_second: defaults::rate_limit_per_second(),
-            max_retries: defaults::max_retries(),
-            retry_min_delay_ms: defaults::retry_min_delay_ms(),
-            retry_max_delay_ms: defaults::retry_max_delay_ms(),
-            timeout_secs: defaults::timeout_secs(),
-            connect_timeout_secs: defaults::connect_timeout_secs(),
             status_strategy: StatusStrategy::default(),
             token_refresh_margin_secs: defaults::token_refresh_margin_secs(),
-            max_body_bytes: defaults::max_body_bytes(),
+            client: CLIENT_DEFAULTS,
         }
     }
 }
@@ -190,16 +192,10 @@ impl fmt::Debug for HuaweiCphConfig {
             .field("password", &redacted(&self.password))
             .field("domain", &self.domain)
             .field("batch_size", &self.batch_size)
-            .field("concurrency", &self.concurrency)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
-            .field("max_retries", &self.max_retries)
-            .field("retry_min_delay_ms", &self.retry_min_delay_ms)
-            .field("retry_max_delay_ms", &self.retry_max_delay_ms)
-            .field("timeout_secs", &self.timeout_secs)
-            .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("status_strategy", &self.status_strategy)
             .field("token_refresh_margin_secs", &self.token_refresh_margin_secs)
-            .field("max_body_bytes", &self.max_body_bytes)
+            .field("client", &self.client)
             .finish()
     }
 }
@@ -277,15 +273,15 @@ impl HuaweiCphConfig {
         min_delay_ms: u64,
         max_delay_ms: u64,
     ) -> Self {
-        self.max_retries = max_retries;
-        self.retry_min_delay_ms = min_delay_ms;
-        self.retry_max_delay_ms = max_delay_ms;
+        self.client = self
+            .client
+            .with_retries(max_retries, min_delay_ms, max_delay_ms);
         self
     }
 
     /// Sets the largest answer body accepted, in bytes.
     pub fn with_max_body_bytes(mut self, n: usize) -> Self {
-        self.max_body_bytes = n;
+        self.client = self.client.with_max_body_bytes(n);
         self
     }
 
@@ -316,30 +312,10 @@ impl HuaweiCphConfig {
         if !(1..=500).contains(&self.batch_size) {
             return Err(config_err("`batch_size` must be between 1 and 500"));
         }
-        if !(1..=64).contains(&self.concurrency) {
-            return Err(config_err("`concurrency` must be between 1 and 64"));
-        }
-        if self.retry_min_delay_ms > self.retry_max_delay_ms {
-            return Err(config_err(
-                "`retry_min_delay_ms` must not exceed `retry_max_delay_ms`",
-            ));
-        }
-        if self.timeout_secs == 0 {
-            return Err(config_err("`timeout_secs` must be at least 1"));
-        }
-        if self.connect_timeout_secs == 0 {
-            return Err(config_err("`connect_timeout_secs` must be at least 1"));
-        }
-        if !(MIN_BODY_BYTES..=MAX_BODY_BYTES).contains(&self.max_body_bytes) {
-            return Err(config_err(format!(
-                "`max_body_bytes` must be between {MIN_BODY_BYTES} and {MAX_BODY_BYTES}"
-            )));
-        }
+        self.client.validate(crate::VENDOR)?;
         Ok(Validated {
             endpoint,
             credentials,
-            retry_min: Duration::from_millis(self.retry_min_delay_ms),
-            retry_max: Duration::from_millis(self.retry_max_delay_ms),
         })
     }
 
@@ -427,16 +403,9 @@ impl HuaweiCphConfig {
     }
 }
 
-/// The smallest accepted `max_body_bytes` (the core HTTP client's own floor).
-const MIN_BODY_BYTES: usize = 1024;
-/// The largest accepted `max_body_bytes`: no CPH answer comes near it.
-const MAX_BODY_BYTES: usize = 1 << 30;
-
 pub(crate) struct Validated {
     pub endpoint: Url,
     pub credentials: Credentials,
-    pub retry_min: Duration,
-    pub retry_max: Duration,
 }
 
 pub(crate) enum Credentials {

@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloudphone_core::http::HttpOptions;
 use cloudphone_core::wait::{align, deadline_after, needs_watch, observe};
 use cloudphone_core::{
-    async_trait, dedupe, BatchEngine, BatchReport, Capabilities, CloudPhoneProvider, EngineConfig,
-    Error, ErrorKind, Extras, Idempotency, JobInfo, JobRef, JobState, ListRequest, Operation,
-    Outcome, PhoneId, PhoneOutcome, PhonePage, PhoneState, PhoneSummary, RateBudget, RateScope,
-    ResetOptions, Result, RetryPolicy, StartOptions, WaitOptions,
+    async_trait, dedupe, BatchEngine, BatchReport, Capabilities, CloudPhoneProvider, Error,
+    ErrorKind, Extras, Idempotency, JobInfo, JobRef, JobState, ListRequest, Operation, Outcome,
+    PhoneId, PhoneOutcome, PhonePage, PhoneState, PhoneSummary, RateBudget, RateScope,
+    ResetOptions, Result, StartOptions, WaitOptions,
 };
 use futures::{Stream, StreamExt};
 use reqwest::Method;
@@ -98,7 +97,7 @@ impl HuaweiCphProviderBuilder {
 
     /// Uses `client` for HTTP (its own timeouts then apply instead of the configured ones).
     ///
-    /// Build it from [`HttpOptions::client_builder`]: that one never follows a redirect (which
+    /// Build it from [`cloudphone_core::http::HttpOptions::client_builder`]: that one never follows a redirect (which
     /// would carry the credentials to another host and re-send a state change). The body cap
     /// (`max_body_bytes`) applies whatever the client.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
@@ -110,28 +109,18 @@ impl HuaweiCphProviderBuilder {
     pub fn build(self) -> Result<HuaweiCphProvider> {
         let c = self.config;
         let v = c.validate()?;
-        let options = HttpOptions::default()
-            .timeout(Duration::from_secs(c.timeout_secs))
-            .connect_timeout(Duration::from_secs(c.connect_timeout_secs))
-            .max_body_bytes(c.max_body_bytes);
-        let http = match self.http {
-            Some(h) => h,
-            None => options.client().map_err(|e| e.with_vendor(VENDOR))?,
-        };
+        let options = c.client.http_options();
+        let http = c.client.http_client(VENDOR, self.http)?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let budgets = if c.rate_limit_per_second > 0 {
             vec![RateBudget::per_second(c.rate_limit_per_second)]
         } else {
             Vec::new()
         };
-        let retry = RetryPolicy::default()
-            .max_retries(c.max_retries)
-            .delays(v.retry_min, v.retry_max);
         let engine = BatchEngine::new(
             VENDOR,
-            EngineConfig::default()
-                .concurrency(c.concurrency)
-                .retry(retry)
+            c.client
+                .engine_config()
                 .rate_limits(budgets.clone(), RateScope::Endpoint),
         );
         // Every configured secret is scrubbed from whatever the vendor echoes back.

@@ -121,3 +121,31 @@ fn max_body_bytes_defaults_to_the_core_cap_and_is_validated() {
         assert!(e.message().contains("`max_body_bytes`"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn the_shared_keys_are_read_from_the_same_table_and_capped_like_every_vendor() {
+    let every_key = serde_json::json!({
+        "region": "cn-east-3", "project_id": "p", "endpoint": "http://127.0.0.1:9",
+        "iam_endpoint": "http://127.0.0.1:9", "token": "t", "batch_size": 1,
+        "rate_limit_per_second": 1, "status_strategy": "detail",
+        "token_refresh_margin_secs": 1, "timeout_secs": 1, "connect_timeout_secs": 1,
+        "max_retries": 0, "retry_min_delay_ms": 1, "retry_max_delay_ms": 1, "concurrency": 64,
+        "max_body_bytes": 1024,
+    });
+    HuaweiCphProvider::new(from_json(every_key).unwrap()).unwrap();
+    let e = from_json(serde_json::json!({"project_id": "p", "nope": 1}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`nope`") && e.contains("`status_strategy`") && e.contains("`max_retries`"),
+        "{e}"
+    );
+    let mut c = HuaweiCphConfig::new("cn-east-3", "p").with_token("t".to_owned().into());
+    c.concurrency = 65;
+    let e = HuaweiCphProvider::new(c).unwrap_err();
+    assert!(
+        e.message()
+            .contains("`concurrency` must be between 1 and 64"),
+        "{e}"
+    );
+}
