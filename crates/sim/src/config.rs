@@ -1,9 +1,19 @@
 //! Configuration: fleet sizes, credentials, timings, rate limits and faults.
+//!
+//! The first two vendors keep their settings in fields of their own (`geelark_*`, `huawei_*`);
+//! the `with_vendor_*` builders reach every vendor's settings by its type name, wherever they
+//! live, and a vendor without fields of its own keeps them in a per-vendor section.
 
+use std::collections::BTreeMap;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::engine::{Slots, VendorEntry};
+use crate::vendors::geelark::GeelarkLimits;
+use crate::vendors::huawei::HuaweiLimits;
 
 /// Everything the simulator needs to start. `SimConfig::default()` gives a loopback simulator with
 /// 20 phones per vendor, no latency, real-time transitions and the demo credentials.
@@ -45,6 +55,39 @@ pub struct SimConfig {
     /// Reject GeeLark requests whose `ts` is further than this from now (default `None`: the
     /// tolerated skew is undocumented, so it is not enforced unless asked for).
     pub geelark_max_clock_skew: Option<Duration>,
+    /// Settings of the vendors without fields of their own above, by type name (see
+    /// [`SimConfig::with_vendor_phones`] and the other `with_vendor_*` builders).
+    pub(crate) vendors: BTreeMap<String, VendorSection>,
+}
+
+/// The settings of a vendor that has no fields of its own in [`SimConfig`].
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct VendorSection {
+    port: u16,
+    phones: usize,
+    faults: Faults,
+    pub(crate) limits: Option<serde_json::Value>,
+}
+
+impl Default for VendorSection {
+    fn default() -> Self {
+        VendorSection {
+            port: 0,
+            phones: 20,
+            faults: Faults::default(),
+            limits: None,
+        }
+    }
+}
+
+impl VendorSection {
+    pub(crate) fn slots(&mut self) -> Slots<'_> {
+        Slots {
+            port: &mut self.port,
+            phones: &mut self.phones,
+            faults: &mut self.faults,
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -67,6 +110,7 @@ impl Default for SimConfig {
             token_ttl: Duration::from_secs(24 * 3600),
             call_log_capacity: 1000,
             geelark_max_clock_skew: None,
+            vendors: BTreeMap::new(),
         }
     }
 }
@@ -103,24 +147,81 @@ impl SimConfig {
         self
     }
 
-    /// Sets the GeeLark rate limits.
-    pub fn with_geelark_limits(mut self, limits: GeelarkLimits) -> Self {
-        self.geelark_limits = limits;
-        self
-    }
-
-    /// Sets the Huawei rate limits.
-    pub fn with_huawei_limits(mut self, limits: HuaweiLimits) -> Self {
-        self.huawei_limits = limits;
-        self
-    }
-
-    /// Turns every rate limit and the AK/SK lock-out off (handy for load tests).
+    /// Turns every vendor's rate limits (and lock-outs) off (handy for load tests).
     pub fn without_limits(mut self) -> Self {
-        self.geelark_limits = GeelarkLimits::off();
-        self.huawei_limits = HuaweiLimits::off();
+        for vendor in crate::vendors::registry() {
+            (vendor.limits_off)(&mut self);
+        }
         self
     }
+
+    /// Sets one vendor's listener port, by its type name (`0` = ephemeral). A type no vendor is
+    /// registered for makes [`Simulator::start`](crate::Simulator::start) fail.
+    pub fn with_vendor_port(mut self, vendor: &str, port: u16) -> Self {
+        *self.slots(vendor).port = port;
+        self
+    }
+
+    /// Sets the number of phones one vendor seeds at start, by its type name.
+    pub fn with_vendor_phones(mut self, vendor: &str, phones: usize) -> Self {
+        *self.slots(vendor).phones = phones;
+        self
+    }
+
+    /// Sets the faults one vendor injects from the start, by its type name.
+    pub fn with_vendor_faults(mut self, vendor: &str, faults: Faults) -> Self {
+        *self.slots(vendor).faults = faults;
+        self
+    }
+
+    /// Sets one vendor's rate limits from JSON (as `PUT /_sim/limits` takes them; missing
+    /// fields take defaults). Fails for an unknown vendor or limits it cannot read.
+    pub fn with_vendor_limits(
+        mut self,
+        vendor: &str,
+        limits: serde_json::Value,
+    ) -> Result<Self, String> {
+        let entry = VendorEntry::find(vendor).ok_or_else(|| unknown_vendor(vendor))?;
+        (entry.set_limits_json)(&mut self, limits).map_err(|e| format!("{vendor} limits: {e}"))?;
+        Ok(self)
+    }
+
+    /// Where one vendor's port, fleet size and faults live.
+    fn slots(&mut self, vendor: &str) -> Slots<'_> {
+        match VendorEntry::find(vendor) {
+            Some(entry) => (entry.slots)(self),
+            None => self.vendor_section(vendor).slots(),
+        }
+    }
+
+    /// The per-vendor section of a vendor without fields of its own.
+    pub(crate) fn vendor_section(&mut self, vendor: &str) -> &mut VendorSection {
+        self.vendors.entry(vendor.to_string()).or_default()
+    }
+
+    /// The limits (JSON) in the per-vendor section of a vendor without fields of its own.
+    pub(crate) fn vendor_limits(&self, vendor: &str) -> Option<&serde_json::Value> {
+        self.vendors.get(vendor).and_then(|s| s.limits.as_ref())
+    }
+
+    /// Fails if settings were given for a vendor that is not registered.
+    pub(crate) fn check_vendors(&self) -> io::Result<()> {
+        match self.vendors.keys().find(|k| VendorEntry::find(k).is_none()) {
+            None => Ok(()),
+            Some(k) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                unknown_vendor(k),
+            )),
+        }
+    }
+}
+
+/// The error for a vendor type no vendor is registered for.
+pub(crate) fn unknown_vendor(vendor: &str) -> String {
+    format!(
+        "unknown simulator vendor `{vendor}` (registered: {})",
+        VendorEntry::type_names()
+    )
 }
 
 /// Credentials the simulator accepts. The defaults are fixed, obviously fake demo values.
@@ -176,25 +277,25 @@ impl Default for SimCredentials {
 #[serde(default)]
 pub struct Timings {
     /// GeeLark start: status 1 for this long, then 0 (default 3 s).
-    #[serde(with = "crate::common::duration_ms", rename = "geelark_start_ms")]
+    #[serde(with = "crate::engine::duration_ms", rename = "geelark_start_ms")]
     pub geelark_start: Duration,
     /// GeeLark stop: unchanged for this long, then 2 (default 2 s).
-    #[serde(with = "crate::common::duration_ms", rename = "geelark_stop_ms")]
+    #[serde(with = "crate::engine::duration_ms", rename = "geelark_stop_ms")]
     pub geelark_stop: Duration,
     /// GeeLark restart: status 1 for this long, then 0 (default 4 s).
-    #[serde(with = "crate::common::duration_ms", rename = "geelark_restart_ms")]
+    #[serde(with = "crate::engine::duration_ms", rename = "geelark_restart_ms")]
     pub geelark_restart: Duration,
     /// GeeLark one-click new machine: status 1 for this long, then 0 (default 6 s).
-    #[serde(with = "crate::common::duration_ms", rename = "geelark_new_one_ms")]
+    #[serde(with = "crate::engine::duration_ms", rename = "geelark_new_one_ms")]
     pub geelark_new_one: Duration,
     /// Huawei reset: status 3 for this long, then 2 (default 5 s).
-    #[serde(with = "crate::common::duration_ms", rename = "huawei_reset_ms")]
+    #[serde(with = "crate::engine::duration_ms", rename = "huawei_reset_ms")]
     pub huawei_reset: Duration,
     /// Huawei restart: status 4 for this long, then 2 (default 4 s).
-    #[serde(with = "crate::common::duration_ms", rename = "huawei_restart_ms")]
+    #[serde(with = "crate::engine::duration_ms", rename = "huawei_restart_ms")]
     pub huawei_restart: Duration,
     /// Huawei stop: status 7 for this long, then 8 (default 3 s).
-    #[serde(with = "crate::common::duration_ms", rename = "huawei_stop_ms")]
+    #[serde(with = "crate::engine::duration_ms", rename = "huawei_stop_ms")]
     pub huawei_stop: Duration,
 }
 
@@ -208,75 +309,6 @@ impl Default for Timings {
             huawei_reset: Duration::from_secs(5),
             huawei_restart: Duration::from_secs(4),
             huawei_stop: Duration::from_secs(3),
-        }
-    }
-}
-
-/// GeeLark per-API rate limits. Windows are fixed (aligned to simulator start) and scaled by
-/// `time_scale`: with scale 0.01 a "minute" lasts 0.6 s. Rejected calls do not count.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct GeelarkLimits {
-    /// Calls per minute per API path before code 40007 (default 200; `None` = off).
-    pub per_minute: Option<u32>,
-    /// Calls per hour per API path before code 40014 (default 24,000; `None` = off).
-    pub per_hour: Option<u32>,
-    /// How long an API stays locked after exceeding the hourly limit (default 2 h, scaled).
-    #[serde(with = "crate::common::duration_ms", rename = "hourly_lock_ms")]
-    pub hourly_lock: Duration,
-}
-
-impl Default for GeelarkLimits {
-    fn default() -> Self {
-        GeelarkLimits {
-            per_minute: Some(200),
-            per_hour: Some(24_000),
-            hourly_lock: Duration::from_secs(2 * 3600),
-        }
-    }
-}
-
-impl GeelarkLimits {
-    /// No rate limits at all.
-    pub fn off() -> Self {
-        GeelarkLimits {
-            per_minute: None,
-            per_hour: None,
-            ..Self::default()
-        }
-    }
-}
-
-/// Huawei per-API throttling and AK/SK lock-out. Windows are scaled by `time_scale`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HuaweiLimits {
-    /// Calls per second per API before 429 APIGW.0308 (default 200; `None` = off).
-    pub per_second: Option<u32>,
-    /// Consecutive AK/SK authentication failures that lock the access key (default 5; `None` = off).
-    pub aksk_lockout_failures: Option<u32>,
-    /// How long a locked access key stays locked (default 5 min, scaled).
-    #[serde(with = "crate::common::duration_ms", rename = "aksk_lockout_ms")]
-    pub aksk_lockout: Duration,
-}
-
-impl Default for HuaweiLimits {
-    fn default() -> Self {
-        HuaweiLimits {
-            per_second: Some(200),
-            aksk_lockout_failures: Some(5),
-            aksk_lockout: Duration::from_secs(300),
-        }
-    }
-}
-
-impl HuaweiLimits {
-    /// No throttling and no AK/SK lock-out.
-    pub fn off() -> Self {
-        HuaweiLimits {
-            per_second: None,
-            aksk_lockout_failures: None,
-            ..Self::default()
         }
     }
 }

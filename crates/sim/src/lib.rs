@@ -2,7 +2,7 @@
 //!
 //! It is an independent implementation of the vendors' wire formats (it shares no code with the
 //! client crates), used embedded in tests, demos and benchmarks, and standalone as the
-//! `cloudphone-sim` binary. Two loopback listeners serve:
+//! `cloudphone-sim` binary. One loopback listener per vendor serves:
 //!
 //! * **GeeLark** — `POST /open/v1/phone/{status,stop,start,restart,list}`, `POST /open/v2/phone/newOne`,
 //!   `POST /open/v1/auth/status`; key-verification (`appId`/`traceId`/`ts`/`nonce`/`sign`) or bearer
@@ -18,7 +18,34 @@
 //! [`SimConfig::seed`].
 //!
 //! Each listener also serves a JSON admin API under `/_sim/` (see [`GeelarkControl`] and
-//! [`HuaweiControl`] for the same operations in-process).
+//! [`HuaweiControl`] for the same operations in-process, typed, and [`Simulator::vendors`] for
+//! them type-erased, so that callers can loop over the vendors without naming them).
+//!
+//! # Shape
+//!
+//! * `engine` — the generic core, written once: the per-vendor state holder [`VendorSim`]
+//!   (phones, faults, limits, call log, settings; `GeelarkControl` and `HuaweiControl` are
+//!   `VendorSim<Geelark>` and `VendorSim<Huawei>`), the request life cycle (body cap, call log,
+//!   latency, rate limit, fault plan), the admin routes, the type-erased [`VendorControl`], the
+//!   banner and provider-table writers, and the registry entry that starts a vendor and reads its
+//!   configuration and flags.
+//! * `vendors/<name>/` — what is a vendor's own, behind the `SimVendor` trait: `model` (phones
+//!   and state), `auth`, `routes` (its API), `admin` (its extra admin routes and controls).
+//! * [`Simulator`] starts every registered vendor; [`Simulator::client_config`] concatenates
+//!   each vendor's own `[providers.NAME]` table; [`Simulator::banner`] each vendor's lines.
+//!
+//! # Adding a vendor to the simulator
+//!
+//! Write `src/vendors/<name>/` (split as the others are: `mod.rs`, `model.rs`, `auth.rs`,
+//! `routes.rs`): a unit type implementing `SimVendor` — its `TYPE` (the client configuration's
+//! `type`), its phone type (`SimPhone`), limits (`VendorLimits`), model and settings, `route` (the
+//! endpoint key of a request), `serve` (authentication, then [`VendorSim`]'s `guarded` with its
+//! `FaultAnswers`, then its handlers), and optionally `admin`, `banner`, `provider_table` and
+//! command-line `Flags`. Register it with one line in `src/vendors/mod.rs`. Its port, fleet size,
+//! faults and limits are then reachable by type name ([`SimConfig::with_vendor_phones`],
+//! `--port TYPE=PORT`, ...), its admin API, banner and client configuration come with it, and
+//! it appears in [`Simulator::vendors`]. Typed accessors (`Simulator::geelark()`, ...) are
+//! optional sugar in the vendor's own module.
 //!
 //! # Defaults
 //!
@@ -71,7 +98,7 @@
 //! `job_failure` act inside normal answers. `endpoints` restricts faults to matching endpoint
 //! keys. Faults do not apply to IAM or to the admin API.
 //!
-//! # Admin HTTP API (both listeners, JSON, no auth)
+//! # Admin HTTP API (every listener, JSON, no auth)
 //!
 //! | method | path | effect |
 //! |---|---|---|
@@ -91,6 +118,13 @@
 //! | GET, PUT/POST | `/_sim/tokens/ttl` `{"seconds":s}` | Huawei: token lifetime for new tokens |
 //! | GET | `/_sim/jobs/{job_id}`, `/_sim/jobs?request_id=` | Huawei: job info |
 //!
+//! # Command line
+//!
+//! `cloudphone-sim --port huawei-cph=8082 --phones geelark=100 ...` (or `cloudphone sim serve`):
+//! `--port TYPE=PORT` and `--phones TYPE=N` for any registered vendor (repeatable); each vendor
+//! adds its own flags (`--geelark-port`, `--huawei-phones`, credentials, ...), which the generic
+//! ones override. The standalone listeners default to ports 7001 (GeeLark) and 7002 (Huawei).
+//!
 //! ```no_run
 //! use cloudphone_sim::{SimConfig, Simulator};
 //!
@@ -105,6 +139,14 @@
 //!
 //! // ... drive a client against sim.geelark_url() with sim.credentials() ...
 //! assert_eq!(sim.geelark().applied_resets(&phone), 0);
+//!
+//! // The same without naming vendors: every vendor's URL, phones and control.
+//! for vendor in sim.vendors() {
+//!     println!("{} at {} with {} phones", vendor.type_name(), vendor.url(), vendor.phone_count());
+//!     vendor.clear_faults();
+//! }
+//! let toml = sim.client_config(); // [providers.gl] ... [providers.hw] ...
+//! # let _ = toml;
 //! sim.shutdown().await;
 //! # Ok(())
 //! # }
@@ -114,13 +156,14 @@
 // only add noise on a cold path.
 #![allow(clippy::result_large_err)]
 
-mod common;
+mod cli;
 mod config;
-pub mod geelark;
-pub mod huawei;
+mod engine;
 pub mod sign;
+mod vendors;
 
-use std::net::SocketAddr;
+use std::any::Any;
+use std::io;
 use std::time::Duration;
 
 use axum::Router;
@@ -128,18 +171,23 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use common::{CallRecord, CallStats};
-pub use config::{Faults, GeelarkLimits, HuaweiLimits, SimConfig, SimCredentials, Timings};
-pub use geelark::{GeelarkApplied, GeelarkControl, GeelarkFlags, GeelarkPhoneInfo};
-pub use huawei::{HuaweiApplied, HuaweiControl, HuaweiJobInfo, HuaweiPhoneInfo};
+pub use cli::{serve_until_ctrl_c, SimArgs, VendorFlags};
+pub use config::{Faults, SimConfig, SimCredentials, Timings};
+pub use engine::{CallRecord, CallStats, TableOptions, VendorControl, VendorHandle, VendorSim};
+pub use vendors::geelark::{
+    self, GeelarkApplied, GeelarkControl, GeelarkFlags, GeelarkLimits, GeelarkPhoneInfo,
+};
+pub use vendors::huawei::{
+    self, HuaweiApplied, HuaweiControl, HuaweiJobInfo, HuaweiLimits, HuaweiPhoneInfo,
+};
 
-/// A running simulator: two listeners and their state. Dropping it stops the listeners; prefer
-/// [`Simulator::shutdown`], which also waits for them to end.
+use engine::{Clock, Launch, SimVendor};
+
+/// A running simulator: one listener per registered vendor and their state. Dropping it stops
+/// the listeners; prefer [`Simulator::shutdown`], which also waits for them to end.
 pub struct Simulator {
-    geelark: GeelarkControl,
-    huawei: HuaweiControl,
-    geelark_addr: SocketAddr,
-    huawei_addr: SocketAddr,
+    vendors: Vec<VendorHandle>,
+    typed: Vec<Box<dyn Any + Send + Sync>>,
     credentials: SimCredentials,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -147,96 +195,68 @@ pub struct Simulator {
 
 impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Simulator")
-            .field("geelark", &self.geelark_addr)
-            .field("huawei", &self.huawei_addr)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Simulator");
+        for v in &self.vendors {
+            d.field(v.type_name(), &v.addr());
+        }
+        d.finish_non_exhaustive()
     }
 }
 
 impl Simulator {
-    /// Binds both listeners, seeds the fleets and serves in background tokio tasks.
-    pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
-        let gl_listener = TcpListener::bind((config.bind, config.geelark_port)).await?;
-        let hw_listener = TcpListener::bind((config.bind, config.huawei_port)).await?;
-        let geelark_addr = gl_listener.local_addr()?;
-        let huawei_addr = hw_listener.local_addr()?;
+    /// Binds one listener per registered vendor, seeds the fleets and serves in background tokio
+    /// tasks. Fails if a listener cannot bind, or if the configuration names a vendor that is
+    /// not registered or limits a vendor cannot read.
+    pub async fn start(mut config: SimConfig) -> io::Result<Simulator> {
+        config.check_vendors()?;
+        let registry = vendors::registry();
+        let mut listeners = Vec::with_capacity(registry.len());
+        for vendor in registry {
+            let port = *(vendor.slots)(&mut config).port;
+            listeners.push(TcpListener::bind((config.bind, port)).await?);
+        }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let clock = common::Clock::new(config.time_scale);
-
-        let geelark = geelark::build(geelark::Setup {
-            seed: config.seed,
-            phones: config.geelark_phones,
-            clock,
-            creds: config.credentials.clone(),
-            timings: config.timings.clone(),
-            latency: config.latency,
-            max_skew: config.geelark_max_clock_skew,
-            base_url: format!("http://{geelark_addr}"),
-            limits: config.geelark_limits.clone(),
-            faults: config.geelark_faults.clone(),
-            call_log_capacity: config.call_log_capacity,
-            shutdown: shutdown_rx.clone(),
-        });
-        let huawei = huawei::build(huawei::Setup {
-            seed: config.seed,
-            phones: config.huawei_phones,
-            clock,
-            creds: config.credentials.clone(),
-            timings: config.timings.clone(),
-            latency: config.latency,
-            base_url: format!("http://{huawei_addr}"),
-            limits: config.huawei_limits.clone(),
-            faults: config.huawei_faults.clone(),
-            token_ttl: config.token_ttl,
-            call_log_capacity: config.call_log_capacity,
-            shutdown: shutdown_rx.clone(),
-        });
-
-        let gl_app = Router::new()
-            .fallback(geelark::handle)
-            .with_state(geelark.clone());
-        let hw_app = Router::new()
-            .fallback(huawei::handle)
-            .with_state(huawei.clone());
-        let tasks = vec![
-            spawn_server(gl_listener, gl_app, shutdown_rx.clone()),
-            spawn_server(hw_listener, hw_app, shutdown_rx),
-        ];
-        Ok(Simulator {
-            geelark,
-            huawei,
-            geelark_addr,
-            huawei_addr,
-            credentials: config.credentials,
+        let clock = Clock::new(config.time_scale);
+        let mut sim = Simulator {
+            vendors: Vec::with_capacity(registry.len()),
+            typed: Vec::with_capacity(registry.len()),
+            credentials: config.credentials.clone(),
             shutdown_tx,
-            tasks,
-        })
+            tasks: Vec::with_capacity(registry.len()),
+        };
+        for (vendor, listener) in registry.iter().zip(listeners) {
+            let launch = Launch {
+                addr: listener.local_addr()?,
+                clock,
+                shutdown: shutdown_rx.clone(),
+            };
+            let launched = (vendor.launch)(&mut config, launch)?;
+            sim.tasks
+                .push(spawn_server(listener, launched.router, shutdown_rx.clone()));
+            sim.vendors.push(launched.handle);
+            sim.typed.push(launched.typed);
+        }
+        Ok(sim)
     }
 
-    /// GeeLark base URL, e.g. `http://127.0.0.1:41234` (append `/open/v1/...`).
-    pub fn geelark_url(&self) -> String {
-        format!("http://{}", self.geelark_addr)
+    /// Every simulated vendor, in registration order: its type name, URL, phones and a generic
+    /// control (faults, limits as JSON, calls, applied counters, raw status, provider table).
+    pub fn vendors(&self) -> &[VendorHandle] {
+        &self.vendors
     }
 
-    /// Huawei CPH base URL (append `/v1/{project_id}/cloud-phone/...`).
-    pub fn huawei_url(&self) -> String {
-        format!("http://{}", self.huawei_addr)
+    /// The simulated vendor whose provider `type` is `type_name` (e.g. `"huawei-cph"`).
+    pub fn vendor(&self, type_name: &str) -> Option<&VendorHandle> {
+        self.vendors.iter().find(|v| v.type_name() == type_name)
     }
 
-    /// Huawei IAM base URL (append `/v3/auth/tokens`); the same listener as CPH.
-    pub fn iam_url(&self) -> String {
-        self.huawei_url()
-    }
-
-    /// GeeLark listener address.
-    pub fn geelark_addr(&self) -> SocketAddr {
-        self.geelark_addr
-    }
-
-    /// Huawei listener address.
-    pub fn huawei_addr(&self) -> SocketAddr {
-        self.huawei_addr
+    /// The typed control of vendor `V` (every registered vendor runs).
+    pub(crate) fn control<V: SimVendor>(&self) -> VendorSim<V> {
+        self.typed
+            .iter()
+            .find_map(|t| t.downcast_ref::<VendorSim<V>>())
+            .cloned()
+            .expect("every registered vendor runs")
     }
 
     /// The credentials the simulator accepts.
@@ -244,88 +264,73 @@ impl Simulator {
         &self.credentials
     }
 
-    /// Every GeeLark phone id, in seed (insertion) order.
-    pub fn geelark_phone_ids(&self) -> Vec<String> {
-        self.geelark.phone_ids()
-    }
-
-    /// Every Huawei phone id, in seed (insertion) order.
-    pub fn huawei_phone_ids(&self) -> Vec<String> {
-        self.huawei.phone_ids()
-    }
-
-    /// In-process control of the GeeLark side.
-    pub fn geelark(&self) -> GeelarkControl {
-        self.geelark.clone()
-    }
-
-    /// In-process control of the Huawei side.
-    pub fn huawei(&self) -> HuaweiControl {
-        self.huawei.clone()
-    }
-
-    /// A human-readable summary of URLs and credentials (secrets included: a local test tool).
+    /// A human-readable summary of URLs and credentials (secrets included: a local test tool),
+    /// each vendor's lines written by that vendor.
     pub fn banner(&self) -> String {
-        let c = &self.credentials;
-        format!(
-            "cloudphone-sim — local test simulator; the credentials below are fake and printed on purpose\n\
-             GeeLark   base URL : {gl}\n\
-             \x20 appId            : {app}\n\
-             \x20 apiKey           : {key}\n\
-             \x20 bearer token     : {tok}\n\
-             Huawei    CPH URL  : {hw}\n\
-             \x20 IAM URL          : {iam}/v3/auth/tokens\n\
-             \x20 project id       : {pid}\n\
-             \x20 region           : {region}\n\
-             \x20 access key       : {ak}\n\
-             \x20 secret key       : {sk}\n\
-             \x20 security token   : {st}\n\
-             \x20 IAM user/pwd/dom : {user} / {pwd} / {dom}\n\
-             \x20 static X-Auth-Token: {htok}\n\
-             Admin API under /_sim/ on both listeners (e.g. GET {gl}/_sim/calls)\n\
-             Fleet: {ngl} GeeLark phones, {nhw} Huawei phones",
-            gl = self.geelark_url(),
-            app = c.geelark_app_id,
-            key = c.geelark_api_key,
-            tok = c.geelark_token,
-            hw = self.huawei_url(),
-            iam = self.iam_url(),
-            pid = c.huawei_project_id,
-            region = c.huawei_region,
-            ak = c.huawei_access_key,
-            sk = c.huawei_secret_key,
-            st = c.huawei_security_token.as_deref().unwrap_or("(none)"),
-            user = c.huawei_username,
-            pwd = c.huawei_password,
-            dom = c.huawei_domain,
-            htok = c.huawei_token,
-            ngl = self.geelark.phone_count(),
-            nhw = self.huawei.phone_count(),
-        )
+        let mut out = String::from(
+            "cloudphone-sim — local test simulator; the credentials below are fake and printed on purpose\n",
+        );
+        for v in &self.vendors {
+            out.push_str(&v.banner());
+        }
+        let example = self.vendors.first().map(|v| v.url()).unwrap_or_default();
+        out.push_str(&format!(
+            "Admin API under /_sim/ on every listener (e.g. GET {example}/_sim/calls)\n"
+        ));
+        let fleet: Vec<String> = self
+            .vendors
+            .iter()
+            .map(|v| format!("{} {} phones", v.phone_count(), v.label()))
+            .collect();
+        let listeners: Vec<String> = self
+            .vendors
+            .iter()
+            .map(|v| format!("{}={}", v.type_name(), v.url()))
+            .collect();
+        out.push_str(&format!(
+            "Fleet: {}\nListeners: {}",
+            fleet.join(", "),
+            listeners.join(" ")
+        ));
+        out
     }
 
     /// A `cloudphone.toml` for the `cloudphone` command and library that points at this
-    /// simulator (GeeLark key auth, Huawei AK/SK). Written here, not taken from the client
-    /// crates: the simulator stays independent of them.
+    /// simulator: each vendor's own `[providers.NAME]` table in its default auth mode (GeeLark
+    /// key auth, Huawei AK/SK). Written here, not taken from the client crates: the simulator
+    /// stays independent of them.
     pub fn client_config(&self) -> String {
-        let c = &self.credentials;
-        format!(
-            "[providers.gl]\ntype = \"geelark\"\nbase_url = \"{gl}\"\napp_id = \"{app}\"\napi_key = \"{key}\"\n\n\
-             [providers.hw]\ntype = \"huawei-cph\"\nregion = \"{region}\"\nproject_id = \"{pid}\"\n\
-             endpoint = \"{hw}\"\niam_endpoint = \"{iam}\"\naccess_key = \"{ak}\"\nsecret_key = \"{sk}\"\n",
-            gl = self.geelark_url(),
-            app = c.geelark_app_id,
-            key = c.geelark_api_key,
-            region = c.huawei_region,
-            pid = c.huawei_project_id,
-            hw = self.huawei_url(),
-            iam = self.iam_url(),
-            ak = c.huawei_access_key,
-            sk = c.huawei_secret_key,
-        )
+        self.client_config_with(&[])
+            .expect("every vendor writes its default auth mode")
     }
 
-    /// Stops both listeners and waits until every server task has ended. Hanging responses are
+    /// [`Simulator::client_config`] with chosen auth modes, as (vendor type, auth mode) pairs
+    /// (see [`VendorControl::auth_modes`]); vendors left out use their default. Fails for an
+    /// unknown vendor or auth mode.
+    pub fn client_config_with(&self, auth: &[(&str, &str)]) -> Result<String, String> {
+        if let Some((vendor, _)) = auth.iter().find(|(t, _)| self.vendor(t).is_none()) {
+            return Err(config::unknown_vendor(vendor));
+        }
+        let mut sections = Vec::with_capacity(self.vendors.len());
+        for v in &self.vendors {
+            let mut options = TableOptions::new();
+            if let Some((_, mode)) = auth.iter().find(|(t, _)| *t == v.type_name()) {
+                options = options.with_auth(*mode);
+            }
+            let table = v.provider_table(&options).ok_or_else(|| {
+                format!(
+                    "{} has no auth mode `{}` (modes: {})",
+                    v.type_name(),
+                    options.auth.as_deref().unwrap_or_default(),
+                    v.auth_modes().join(", ")
+                )
+            })?;
+            sections.push(format!("[providers.{}]\n{table}", v.provider_name()));
+        }
+        Ok(sections.join("\n"))
+    }
+
+    /// Stops every listener and waits until every server task has ended. Hanging responses are
     /// cut short; connections still open after a grace period are aborted.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_tx.send(true);
@@ -364,130 +369,4 @@ fn spawn_server(
             tracing::warn!("cloudphone-sim listener ended with an error: {e}");
         }
     })
-}
-
-/// Command-line options of the standalone simulator; `#[command(flatten)]` it to embed.
-#[derive(Clone, Debug, clap::Args)]
-pub struct SimArgs {
-    /// Address to bind (loopback by default).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub bind: std::net::IpAddr,
-    /// GeeLark port (0 = ephemeral).
-    #[arg(long, default_value_t = 7001)]
-    pub geelark_port: u16,
-    /// Huawei CPH + IAM port (0 = ephemeral).
-    #[arg(long, default_value_t = 7002)]
-    pub huawei_port: u16,
-    /// Seeded GeeLark fleet size.
-    #[arg(long, default_value_t = 20)]
-    pub geelark_phones: usize,
-    /// Seeded Huawei fleet size.
-    #[arg(long, default_value_t = 20)]
-    pub huawei_phones: usize,
-    /// Latency added to every vendor call, in milliseconds.
-    #[arg(long, default_value_t = 0)]
-    pub latency_ms: u64,
-    /// Multiplier of every simulated duration (0.01 = a hundred times faster).
-    #[arg(long, default_value_t = 1.0)]
-    pub time_scale: f64,
-    /// Random seed.
-    #[arg(long, default_value_t = 0x5eed)]
-    pub seed: u64,
-    /// Disable every rate limit and the AK/SK lock-out.
-    #[arg(long)]
-    pub no_limits: bool,
-    /// GeeLark appId to accept.
-    #[arg(long, env = "SIM_GEELARK_APP_ID")]
-    pub geelark_app_id: Option<String>,
-    /// GeeLark apiKey to accept.
-    #[arg(long, env = "SIM_GEELARK_API_KEY")]
-    pub geelark_api_key: Option<String>,
-    /// GeeLark bearer token to accept.
-    #[arg(long, env = "SIM_GEELARK_TOKEN")]
-    pub geelark_token: Option<String>,
-    /// Huawei project id.
-    #[arg(long, env = "SIM_HUAWEI_PROJECT_ID")]
-    pub huawei_project_id: Option<String>,
-    /// Huawei region (IAM project name).
-    #[arg(long, env = "SIM_HUAWEI_REGION")]
-    pub huawei_region: Option<String>,
-    /// Huawei access key.
-    #[arg(long, env = "SIM_HUAWEI_AK")]
-    pub huawei_ak: Option<String>,
-    /// Huawei secret key.
-    #[arg(long, env = "SIM_HUAWEI_SK")]
-    pub huawei_sk: Option<String>,
-    /// Require this X-Security-Token on AK/SK requests.
-    #[arg(long, env = "SIM_HUAWEI_SECURITY_TOKEN")]
-    pub huawei_security_token: Option<String>,
-    /// IAM user name.
-    #[arg(long, env = "SIM_HUAWEI_USERNAME")]
-    pub huawei_username: Option<String>,
-    /// IAM password.
-    #[arg(long, env = "SIM_HUAWEI_PASSWORD")]
-    pub huawei_password: Option<String>,
-    /// IAM domain name.
-    #[arg(long, env = "SIM_HUAWEI_DOMAIN")]
-    pub huawei_domain: Option<String>,
-    /// Static X-Auth-Token to accept.
-    #[arg(long, env = "SIM_HUAWEI_TOKEN")]
-    pub huawei_token: Option<String>,
-}
-
-impl SimArgs {
-    /// Turns the options into a [`SimConfig`].
-    pub fn into_config(self) -> SimConfig {
-        let mut c = SimCredentials::default();
-        let set = |slot: &mut String, v: Option<String>| {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        };
-        set(&mut c.geelark_app_id, self.geelark_app_id);
-        set(&mut c.geelark_api_key, self.geelark_api_key);
-        set(&mut c.geelark_token, self.geelark_token);
-        set(&mut c.huawei_project_id, self.huawei_project_id);
-        set(&mut c.huawei_region, self.huawei_region);
-        set(&mut c.huawei_access_key, self.huawei_ak);
-        set(&mut c.huawei_secret_key, self.huawei_sk);
-        set(&mut c.huawei_username, self.huawei_username);
-        set(&mut c.huawei_password, self.huawei_password);
-        set(&mut c.huawei_domain, self.huawei_domain);
-        set(&mut c.huawei_token, self.huawei_token);
-        if self.huawei_security_token.is_some() {
-            c.huawei_security_token = self.huawei_security_token;
-        }
-        let mut config = SimConfig {
-            bind: self.bind,
-            geelark_port: self.geelark_port,
-            huawei_port: self.huawei_port,
-            geelark_phones: self.geelark_phones,
-            huawei_phones: self.huawei_phones,
-            latency: Duration::from_millis(self.latency_ms),
-            time_scale: self.time_scale,
-            seed: self.seed,
-            credentials: c,
-            ..SimConfig::default()
-        };
-        if self.no_limits {
-            config = config.without_limits();
-        }
-        config
-    }
-}
-
-/// Starts a simulator, prints its URLs and credentials to stdout, serves until Ctrl-C, then shuts
-/// down gracefully. Meant for the standalone binary and for other binaries that embed it.
-pub async fn serve_until_ctrl_c(config: SimConfig) -> std::io::Result<()> {
-    let sim = Simulator::start(config).await?;
-    println!("{}", sim.banner());
-    println!(
-        "\nA cloudphone.toml for these servers (cloudphone --config FILE …):\n\n{}",
-        sim.client_config()
-    );
-    println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
-    println!("cloudphone-sim: shutting down");
-    sim.shutdown().await;
-    Ok(())
 }

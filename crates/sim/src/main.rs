@@ -1,4 +1,4 @@
-//! `cloudphone-sim`: runs the GeeLark + Huawei CPH simulator until Ctrl-C.
+//! `cloudphone-sim`: runs the simulator (every registered vendor) until Ctrl-C.
 
 use clap::Parser;
 use cloudphone_sim::SimArgs;

@@ -1,0 +1,212 @@
+//! The CPH batch operations (`batch-reset`, `batch-restart`, `batch-stop`): one job per accepted
+//! phone, per-phone errors in the answer.
+
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::model::{is_hex32, Job, Op};
+use super::routes::{CpsError, PARAM_ERROR};
+use super::{status, Huawei};
+use crate::engine::{random_hex32, roll_targeted, VendorSim, VendorState};
+
+/// The phones and image of a batch request.
+fn read_request(op: Op, body: &[u8]) -> Result<(Vec<String>, Option<String>), CpsError> {
+    let bad_body = || {
+        (
+            PARAM_ERROR,
+            "Parameter: request body is invalid.".to_string(),
+        )
+    };
+    let v: Value = serde_json::from_slice(body).map_err(|_| bad_body())?;
+    if !v.is_object() {
+        return Err(bad_body());
+    }
+    let empty = || ("CPS.0009", "Parameter: phone_id list is empty.".to_string());
+    let mut image_id = None;
+    let phone_ids: Vec<String> = if op == Op::Stop {
+        let list = v["phone_ids"].as_array().ok_or_else(empty)?;
+        list.iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or((PARAM_ERROR, "Parameter: phone_ids is invalid.".to_string()))?
+    } else {
+        match &v["image_id"] {
+            Value::Null => {}
+            Value::String(s) if s.is_empty() => {
+                return Err(("CPS.0029", "Parameter: image_id is empty.".into()))
+            }
+            Value::String(s) if is_hex32(s) => image_id = Some(s.clone()),
+            _ => return Err(("CPS.0030", "Parameter: image_id is invalid.".into())),
+        }
+        let list = v["phones"].as_array().ok_or_else(empty)?;
+        let mut ids = Vec::with_capacity(list.len());
+        for entry in list {
+            let Some(id) = entry["phone_id"].as_str() else {
+                return Err(("CPS.0004", "Invalid phone id.".into()));
+            };
+            match &entry["property"] {
+                Value::Null => {}
+                Value::String(s) => {
+                    if !serde_json::from_str::<Value>(s).is_ok_and(|p| p.is_object()) {
+                        return Err((PARAM_ERROR, "Parameter: property is invalid.".into()));
+                    }
+                }
+                _ => {
+                    return Err((
+                        PARAM_ERROR,
+                        "Parameter: property is invalid, it must be a JSON-encoded string.".into(),
+                    ))
+                }
+            }
+            ids.push(id.to_string());
+        }
+        ids
+    };
+    if phone_ids.is_empty() {
+        return Err(empty());
+    }
+    Ok((phone_ids, image_id))
+}
+
+/// One batch request as the phones see it.
+struct Batch<'a> {
+    op: Op,
+    image_id: Option<String>,
+    endpoint: &'a str,
+    request_id: &'a str,
+    now: Instant,
+    now_unix: i64,
+}
+
+pub(crate) fn batch(
+    sim: &VendorSim<Huawei>,
+    op: Op,
+    body: &[u8],
+    endpoint: &str,
+    request_id: &str,
+) -> Result<Value, CpsError> {
+    let (phone_ids, image_id) = read_request(op, body)?;
+    let b = Batch {
+        op,
+        image_id,
+        endpoint,
+        request_id,
+        now: Instant::now(),
+        now_unix: OffsetDateTime::now_utc().unix_timestamp(),
+    };
+    let mut st = sim.lock();
+    let faults = st.faults.clone();
+    let mut jobs = Vec::with_capacity(phone_ids.len());
+    for id in &phone_ids {
+        let entry = if !is_hex32(id) {
+            json!({"phone_id": id, "error_code": "CPS.0004", "error_msg": "Parameter: phone_id is invalid."})
+        } else if let Some(pi) = st.fleet.position(id) {
+            match start_job(sim, &mut st, &b, pi) {
+                Some(job_id) => json!({"phone_id": id, "job_id": job_id}),
+                None => {
+                    json!({"phone_id": id, "error_code": "CPS.0022", "error_msg": "Not available phone."})
+                }
+            }
+        } else {
+            json!({"phone_id": id, "error_code": "CPS.0005", "error_msg": "Phone is not found."})
+        };
+        if roll_targeted(&mut st.rng, &faults, endpoint, faults.drop_ids) {
+            continue;
+        }
+        jobs.push(entry);
+    }
+    Ok(json!({"request_id": request_id, "jobs": jobs}))
+}
+
+/// Starts the batch's job on phone `pi`; its id, or `None` if the phone's state refuses it.
+fn start_job(
+    sim: &VendorSim<Huawei>,
+    st: &mut VendorState<Huawei>,
+    b: &Batch<'_>,
+    pi: usize,
+) -> Option<String> {
+    let (op, now) = (b.op, b.now);
+    let cur = {
+        let p = &mut st.fleet.phones[pi];
+        p.life.settle(now);
+        p.life.status_at(now)
+    };
+    let allowed = matches!(
+        cur,
+        status::RUNNING
+            | status::STOPPED
+            | status::RESET_FAILED
+            | status::RESTART_FAILED
+            | status::ABNORMAL
+            | status::STOP_FAILED
+    );
+    if !allowed {
+        return None;
+    }
+    let faults = &st.faults;
+    let failed = roll_targeted(&mut st.rng, faults, b.endpoint, faults.job_failure);
+    let job_id = random_hex32(&mut st.rng);
+    let s = sim.settings();
+    let (during, ok, bad, d) = match op {
+        Op::Reset => (
+            status::RESETTING,
+            status::RUNNING,
+            status::RESET_FAILED,
+            s.reset,
+        ),
+        Op::Restart => (
+            status::RESTARTING,
+            status::RUNNING,
+            status::RESTART_FAILED,
+            s.restart,
+        ),
+        Op::Stop => (
+            status::STOPPING,
+            status::STOPPED,
+            status::STOP_FAILED,
+            s.stop,
+        ),
+    };
+    // Stopping a stopped phone has nothing to do: its job succeeds at once.
+    let noop = op == Op::Stop && cur == status::STOPPED;
+    let end = if noop {
+        now
+    } else {
+        now + sim.clock().scaled(d)
+    };
+    let failed = failed && !noop;
+    let p = &mut st.fleet.phones[pi];
+    if !noop {
+        p.life.begin(op, during, if failed { bad } else { ok }, end);
+    }
+    if op != Op::Stop {
+        if let Some(img) = &b.image_id {
+            p.image_id = img.clone();
+        }
+    }
+    match op {
+        Op::Reset => p.applied.resets += 1,
+        Op::Restart => p.applied.restarts += 1,
+        Op::Stop => p.applied.stops += 1,
+    }
+    let model = &mut st.model;
+    let idx = model.jobs.len();
+    model.jobs.push(Job {
+        job_id: job_id.clone(),
+        request_id: b.request_id.to_string(),
+        phone: pi,
+        op,
+        begin_unix: b.now_unix,
+        begin: now,
+        end,
+        failed,
+    });
+    model.job_index.insert(job_id.clone(), idx);
+    model
+        .request_jobs
+        .entry(b.request_id.to_string())
+        .or_default()
+        .push(idx);
+    Some(job_id)
+}

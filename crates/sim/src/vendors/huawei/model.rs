@@ -1,0 +1,414 @@
+//! The Huawei CPH model: phones, jobs, IAM tokens, throttling windows, lock-out and settings.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::macros::format_description;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::{status, Huawei};
+use crate::engine::{
+    random_hex32, random_token, Clock, Lifecycle, SimPhone, VendorLimits, VendorState, Window,
+};
+
+pub(crate) const DEFAULT_IMAGE: &str = "5a1f0b7e2c9d4e8f9a6b3c2d1e0f4a5b";
+
+/// How many times each state-changing operation was accepted (a job was created) for one phone,
+/// counted even when a fault then hid the answer from the client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HuaweiApplied {
+    /// Accepted `batch-reset` entries.
+    pub resets: u32,
+    /// Accepted `batch-restart` entries.
+    pub restarts: u32,
+    /// Accepted `batch-stop` entries.
+    pub stops: u32,
+}
+
+/// A snapshot of one Huawei phone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HuaweiPhoneInfo {
+    /// Phone id (32 lowercase hex chars for seeded phones).
+    pub id: String,
+    /// Phone name.
+    pub name: String,
+    /// Server hosting the phone.
+    pub server_id: String,
+    /// Current status code (see [`status`]).
+    pub status: i32,
+    /// Image in use.
+    pub image_id: String,
+    /// Applied-operation counters.
+    pub applied: HuaweiApplied,
+}
+
+/// A snapshot of one Huawei job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HuaweiJobInfo {
+    /// Job id.
+    pub job_id: String,
+    /// Id of the request that created the job.
+    pub request_id: String,
+    /// Phone the job acts on.
+    pub phone_id: String,
+    /// `"reset"`, `"restart"` or `"stop"`.
+    pub operation: String,
+    /// 1 running, 2 succeeded, −1 failed.
+    pub status: i32,
+    /// Error code of a failed job.
+    pub error_code: Option<String>,
+}
+
+/// Huawei per-API throttling and AK/SK lock-out. Windows are scaled by `time_scale`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HuaweiLimits {
+    /// Calls per second per API before 429 APIGW.0308 (default 200; `None` = off).
+    pub per_second: Option<u32>,
+    /// Consecutive AK/SK authentication failures that lock the access key (default 5; `None` = off).
+    pub aksk_lockout_failures: Option<u32>,
+    /// How long a locked access key stays locked (default 5 min, scaled).
+    #[serde(with = "crate::engine::duration_ms", rename = "aksk_lockout_ms")]
+    pub aksk_lockout: Duration,
+}
+
+impl Default for HuaweiLimits {
+    fn default() -> Self {
+        HuaweiLimits {
+            per_second: Some(200),
+            aksk_lockout_failures: Some(5),
+            aksk_lockout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl HuaweiLimits {
+    /// No throttling and no AK/SK lock-out.
+    pub fn off() -> Self {
+        HuaweiLimits {
+            per_second: None,
+            aksk_lockout_failures: None,
+            ..Self::default()
+        }
+    }
+}
+
+impl VendorLimits for HuaweiLimits {
+    fn off() -> Self {
+        HuaweiLimits::off()
+    }
+}
+
+/// The operations a Huawei phone goes through (each one a job).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `batch-reset`.
+    Reset,
+    /// `batch-restart`.
+    Restart,
+    /// `batch-stop`.
+    Stop,
+}
+
+impl Op {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Op::Reset => "reset",
+            Op::Restart => "restart",
+            Op::Stop => "stop",
+        }
+    }
+}
+
+/// One Huawei phone.
+pub struct Phone {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) server_id: String,
+    pub(crate) image_id: String,
+    pub(crate) created_unix: i64,
+    pub(crate) life: Lifecycle<Op>,
+    pub(crate) applied: HuaweiApplied,
+}
+
+impl SimPhone for Phone {
+    type Op = Op;
+    type Info = HuaweiPhoneInfo;
+    type Applied = HuaweiApplied;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn life(&self) -> &Lifecycle<Op> {
+        &self.life
+    }
+    fn life_mut(&mut self) -> &mut Lifecycle<Op> {
+        &mut self.life
+    }
+    fn info(&self, now: Instant) -> HuaweiPhoneInfo {
+        HuaweiPhoneInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            server_id: self.server_id.clone(),
+            status: self.life.status_at(now),
+            image_id: self.image_id.clone(),
+            applied: self.applied,
+        }
+    }
+    fn applied(&self) -> HuaweiApplied {
+        self.applied
+    }
+}
+
+impl Phone {
+    pub(crate) fn json(&self, now: Instant, region: &str) -> Value {
+        let created = fmt_secs(unix(self.created_unix));
+        json!({
+            "phone_name": self.name,
+            "server_id": self.server_id,
+            "phone_id": self.id,
+            "status": self.life.status_at(now),
+            "metadata": {"order_id": null, "product_id": null},
+            "image_version": "2",
+            "image_id": self.image_id,
+            "vnc_enable": "true",
+            "phone_model_name": "kvm.rx1.xlarge",
+            "type": 0,
+            "create_time": created,
+            "update_time": created,
+            "imei": null,
+            "traffic_type": "routing",
+            "volume_mode": 0,
+            "availability_zone": format!("{region}a"),
+        })
+    }
+}
+
+/// Extra fields of a phone added over the admin API: none.
+#[derive(Debug, Default, Deserialize)]
+pub struct NewPhone {}
+
+/// One asynchronous job.
+pub(crate) struct Job {
+    pub(crate) job_id: String,
+    pub(crate) request_id: String,
+    pub(crate) phone: usize,
+    pub(crate) op: Op,
+    pub(crate) begin_unix: i64,
+    pub(crate) begin: Instant,
+    pub(crate) end: Instant,
+    pub(crate) failed: bool,
+}
+
+impl Job {
+    fn status_at(&self, now: Instant) -> i32 {
+        if now < self.end {
+            1
+        } else if self.failed {
+            -1
+        } else {
+            2
+        }
+    }
+}
+
+pub(crate) struct TokenInfo {
+    pub(crate) project_id: String,
+    pub(crate) expires_at: Instant,
+    pub(crate) forced_expired: bool,
+    pub(crate) calls: u64,
+}
+
+/// Huawei's settings, fixed at start.
+pub struct Settings {
+    pub(crate) project_id: String,
+    pub(crate) region: String,
+    pub(crate) access_key: String,
+    pub(crate) secret_key: String,
+    pub(crate) security_token: Option<String>,
+    pub(crate) username: String,
+    pub(crate) password: String,
+    pub(crate) domain: String,
+    pub(crate) token: String,
+    pub(crate) reset: Duration,
+    pub(crate) restart: Duration,
+    pub(crate) stop: Duration,
+}
+
+/// Huawei's state beyond phones: jobs, tokens, throttling windows and the AK/SK lock-out.
+pub struct Model {
+    pub(crate) jobs: Vec<Job>,
+    pub(crate) job_index: HashMap<String, usize>,
+    pub(crate) request_jobs: HashMap<String, Vec<usize>>,
+    pub(crate) tokens: HashMap<String, TokenInfo>,
+    pub(crate) token_ttl: Duration,
+    rates: HashMap<String, Window>,
+    pub(crate) aksk_failures: u32,
+    pub(crate) aksk_locked_until: Option<Instant>,
+    start_unix: i64,
+}
+
+impl Model {
+    pub(crate) fn new(token_ttl: Duration) -> Self {
+        Model {
+            jobs: Vec::new(),
+            job_index: HashMap::new(),
+            request_jobs: HashMap::new(),
+            tokens: HashMap::new(),
+            token_ttl,
+            rates: HashMap::new(),
+            aksk_failures: 0,
+            aksk_locked_until: None,
+            start_unix: OffsetDateTime::now_utc().unix_timestamp(),
+        }
+    }
+
+    pub(crate) fn forget_rates(&mut self) {
+        self.rates.clear();
+        self.aksk_failures = 0;
+        self.aksk_locked_until = None;
+    }
+
+    pub(crate) fn issue_token(
+        &mut self,
+        rng: &mut rand::rngs::SmallRng,
+        project_id: String,
+    ) -> (String, OffsetDateTime) {
+        let token = random_token(rng, 240);
+        let ttl = self.token_ttl;
+        self.tokens.insert(
+            token.clone(),
+            TokenInfo {
+                project_id,
+                expires_at: Instant::now() + ttl,
+                forced_expired: false,
+                calls: 0,
+            },
+        );
+        let expires = OffsetDateTime::now_utc() + ttl;
+        (token, expires)
+    }
+}
+
+pub(crate) fn unix(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub(crate) fn fmt_secs(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_default()
+}
+
+pub(crate) fn fmt_micros(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    ))
+    .unwrap_or_default()
+}
+
+pub(crate) fn is_hex32(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+pub(crate) fn seed(st: &mut VendorState<Huawei>, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    let mut server = random_hex32(&mut st.rng);
+    for _ in 0..n {
+        // Real CPH servers host several phones each.
+        if st.fleet.len().is_multiple_of(4) {
+            server = random_hex32(&mut st.rng);
+        }
+        let id = st.fresh_id();
+        let roll: f64 = st.rng.random();
+        let status = if roll < 0.8 {
+            status::RUNNING
+        } else {
+            status::STOPPED
+        };
+        push(st, id.clone(), status, server.clone());
+        ids.push(id);
+    }
+    ids
+}
+
+/// Adds a phone on a server of its own.
+pub(crate) fn insert(st: &mut VendorState<Huawei>, id: String, status: i32) {
+    let server = random_hex32(&mut st.rng);
+    push(st, id, status, server);
+}
+
+fn push(st: &mut VendorState<Huawei>, id: String, status: i32, server_id: String) {
+    let n = st.fleet.len();
+    // Creation times ascend with insertion order (one second apart, wrapping after a day), so
+    // "newest first" is simply reverse insertion order.
+    let created_unix = st.model.start_unix - 86_400 + (n as i64 % 86_000);
+    st.fleet.push(Phone {
+        id,
+        name: format!("cph-sim-phone-{:04}", n + 1),
+        server_id,
+        image_id: DEFAULT_IMAGE.to_string(),
+        created_unix,
+        life: Lifecycle::new(status),
+        applied: HuaweiApplied::default(),
+    });
+}
+
+pub(crate) fn job_info(st: &VendorState<Huawei>, j: &Job, now: Instant) -> HuaweiJobInfo {
+    HuaweiJobInfo {
+        job_id: j.job_id.clone(),
+        request_id: j.request_id.clone(),
+        phone_id: st.fleet.phones[j.phone].id.clone(),
+        operation: j.op.name().to_string(),
+        status: j.status_at(now),
+        error_code: (j.failed && now >= j.end).then(|| "CPS.0003".to_string()),
+    }
+}
+
+pub(crate) fn job_json(st: &VendorState<Huawei>, j: &Job, now: Instant) -> Value {
+    let state = j.status_at(now);
+    let phone = &st.fleet.phones[j.phone];
+    let end = (state != 1).then(|| {
+        let d = j.end.saturating_duration_since(j.begin);
+        fmt_secs(unix(j.begin_unix + d.as_secs() as i64))
+    });
+    json!({
+        "job_id": j.job_id,
+        "request_id": j.request_id,
+        "phone_id": phone.id,
+        "server_id": phone.server_id,
+        "node_id": null,
+        "status": state,
+        "begin_time": fmt_secs(unix(j.begin_unix)),
+        "end_time": end,
+        "error_code": (state == -1).then_some("CPS.0003"),
+        "error_msg": (state == -1).then(|| format!("{} phone failed: Service internal error.", j.op.name())),
+        "execute_msg": if state == 2 { Some("success") } else { None },
+    })
+}
+
+/// True if a call to this API must be throttled (429 APIGW.0308).
+pub(crate) fn throttled(
+    st: &mut VendorState<Huawei>,
+    clock: &Clock,
+    key: &str,
+    now: Instant,
+) -> bool {
+    let Some(per_second) = st.limits.per_second else {
+        return false;
+    };
+    let r = st.model.rates.entry(key.to_string()).or_default();
+    r.roll(clock, now, Duration::from_secs(1));
+    if r.count >= per_second {
+        return true;
+    }
+    r.count += 1;
+    false
+}
