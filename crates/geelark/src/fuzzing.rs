@@ -46,7 +46,7 @@ impl<'a> Answer<'a> {
 /// `Retry-After` as the provider reads it (the shared parser): delay-seconds or an HTTP-date,
 /// anything else ignored.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    cloudphone_core::http::parse_retry_after(value)
+    cloudphone_core::raw::http::parse_retry_after(value)
 }
 
 fn data(path: &'static str, details_ok: bool, answer: &Answer<'_>) -> Result<Option<Value>> {
