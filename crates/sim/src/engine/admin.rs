@@ -115,7 +115,7 @@ fn shared<V: SimVendor>(
                 .iter()
                 .skip(offset)
                 .take(limit)
-                .map(|p| p.info(now))
+                .map(|p| V::Phone::info(p, now))
                 .collect();
             admin_ok(json!({"total": st.fleet.len(), "phones": phones}))
         }

@@ -37,7 +37,7 @@ pub(crate) use admin::{admin_error, admin_ok, parse_admin_json, unknown_phone, A
 pub(crate) use faults::roll_targeted;
 pub(crate) use http::{FaultAnswers, Req};
 pub(crate) use registry::{ConfigEdit, VendorEntry};
-pub(crate) use state::{Launch, Lifecycle, VendorState};
+pub(crate) use state::{Launch, Phone, VendorState};
 pub(crate) use util::{
     duration_ms, json_response, parse_query, query_get, random_digits18, random_hex32,
     random_token, raw_response, set_some, Clock, Window,
@@ -66,7 +66,7 @@ pub trait SimVendor: Sized + Send + Sync + 'static {
     /// Raw status of a phone added (admin API, `add_phone`) without one.
     const ADDED_STATUS: i32;
 
-    /// One phone.
+    /// Its own data of one phone.
     type Phone: SimPhone;
     /// Its rate limits (serde-able, for the admin API and per-vendor configuration).
     type Limits: VendorLimits;
@@ -156,25 +156,18 @@ pub trait SimVendor: Sized + Send + Sync + 'static {
     ) -> Vec<(&'static str, String)>;
 }
 
-/// One simulated phone: an id, a raw status with its transition, and snapshots.
-pub trait SimPhone: Send + 'static {
-    /// The operations whose transitions it goes through.
+/// A vendor's own data of one phone; the core keeps the rest ([`Phone`]: id, raw status and
+/// transition, applied counters).
+pub trait SimPhone: Sized + Send + 'static {
+    /// The operations whose transitions the phone goes through.
     type Op: Copy + Send;
-    /// Its admin snapshot.
+    /// The phone's admin snapshot.
     type Info: Serialize;
-    /// Its applied-operation counters.
-    type Applied: Serialize + Copy + Default;
+    /// The phone's applied-operation counters.
+    type Applied: Serialize + Copy + Default + Send;
 
-    /// Its id.
-    fn id(&self) -> &str;
-    /// Its status and transition.
-    fn life(&self) -> &Lifecycle<Self::Op>;
-    /// Its status and transition, to change.
-    fn life_mut(&mut self) -> &mut Lifecycle<Self::Op>;
-    /// A snapshot at `now`.
-    fn info(&self, now: Instant) -> Self::Info;
-    /// Its applied-operation counters.
-    fn applied(&self) -> Self::Applied;
+    /// A snapshot of the phone at `now`.
+    fn info(phone: &Phone<Self>, now: Instant) -> Self::Info;
 }
 
 /// A vendor's rate limits.

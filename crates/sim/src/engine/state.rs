@@ -76,13 +76,33 @@ impl<Op: Copy> Lifecycle<Op> {
     }
 }
 
+/// One phone: what every vendor's phones have, and the vendor's own data.
+pub struct Phone<K: SimPhone> {
+    pub(crate) id: String,
+    pub(crate) life: Lifecycle<K::Op>,
+    pub(crate) applied: K::Applied,
+    pub(crate) data: K,
+}
+
+impl<K: SimPhone> Phone<K> {
+    /// A phone with this raw status, nothing applied yet.
+    pub(crate) fn new(id: String, status: i32, data: K) -> Self {
+        Phone {
+            id,
+            life: Lifecycle::new(status),
+            applied: K::Applied::default(),
+            data,
+        }
+    }
+}
+
 /// The phones of one vendor in insertion (seed) order, with an index by id.
-pub struct Fleet<P> {
-    pub(crate) phones: Vec<P>,
+pub struct Fleet<K: SimPhone> {
+    pub(crate) phones: Vec<Phone<K>>,
     index: HashMap<String, usize>,
 }
 
-impl<P: SimPhone> Fleet<P> {
+impl<K: SimPhone> Fleet<K> {
     fn with_capacity(n: usize) -> Self {
         Fleet {
             phones: Vec::with_capacity(n),
@@ -103,11 +123,11 @@ impl<P: SimPhone> Fleet<P> {
         self.index.get(id).copied()
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<&P> {
+    pub(crate) fn get(&self, id: &str) -> Option<&Phone<K>> {
         self.position(id).map(|i| &self.phones[i])
     }
 
-    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut P> {
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Phone<K>> {
         match self.position(id) {
             Some(i) => Some(&mut self.phones[i]),
             None => None,
@@ -115,8 +135,8 @@ impl<P: SimPhone> Fleet<P> {
     }
 
     /// Appends a phone whose id is unused.
-    pub(crate) fn push(&mut self, phone: P) {
-        self.index.insert(phone.id().to_string(), self.phones.len());
+    pub(crate) fn push(&mut self, phone: Phone<K>) {
+        self.index.insert(phone.id.clone(), self.phones.len());
         self.phones.push(phone);
     }
 }
@@ -269,7 +289,7 @@ impl<V: SimVendor> VendorSim<V> {
     /// Every phone id, in insertion (seed) order.
     pub fn phone_ids(&self) -> Vec<String> {
         let st = self.lock();
-        st.fleet.phones.iter().map(|p| p.id().to_string()).collect()
+        st.fleet.phones.iter().map(|p| p.id.clone()).collect()
     }
 
     /// Number of phones.
@@ -280,20 +300,20 @@ impl<V: SimVendor> VendorSim<V> {
     /// A snapshot of one phone.
     pub fn phone(&self, id: &str) -> Option<<V::Phone as SimPhone>::Info> {
         let now = Instant::now();
-        self.lock().fleet.get(id).map(|p| p.info(now))
+        self.lock().fleet.get(id).map(|p| V::Phone::info(p, now))
     }
 
     /// Current raw status of a phone.
     pub fn status(&self, id: &str) -> Option<i32> {
         let now = Instant::now();
-        self.lock().fleet.get(id).map(|p| p.life().status_at(now))
+        self.lock().fleet.get(id).map(|p| p.life.status_at(now))
     }
 
     /// Sets a phone's raw status at once, cancelling any transition; false if unknown.
     pub fn set_status(&self, id: &str, status: i32) -> bool {
         match self.lock().fleet.get_mut(id) {
             Some(p) => {
-                p.life_mut().force(status);
+                p.life.force(status);
                 true
             }
             None => false,
@@ -302,7 +322,7 @@ impl<V: SimVendor> VendorSim<V> {
 
     /// Applied-operation counters of a phone.
     pub fn applied(&self, id: &str) -> Option<<V::Phone as SimPhone>::Applied> {
-        self.lock().fleet.get(id).map(|p| p.applied())
+        self.lock().fleet.get(id).map(|p| p.applied)
     }
 
     /// Applied-operation counters of a phone, zero if unknown.

@@ -55,7 +55,7 @@ impl VendorSim<Geelark> {
     fn change_flags(&self, id: &str, change: impl FnOnce(&mut GeelarkFlags)) -> bool {
         match self.lock().fleet.get_mut(id) {
             Some(p) => {
-                change(&mut p.flags);
+                change(&mut p.data.flags);
                 true
             }
             None => false,
@@ -64,7 +64,7 @@ impl VendorSim<Geelark> {
 
     /// A phone's refusal flags.
     pub fn flags(&self, id: &str) -> Option<GeelarkFlags> {
-        self.lock().fleet.get(id).map(|p| p.flags)
+        self.lock().fleet.get(id).map(|p| p.data.flags)
     }
 
     /// Sets a phone's refusal flags; false if unknown.

@@ -74,7 +74,7 @@ impl SimVendor for Geelark {
     const SEED_SALT: u64 = 0x6765_656c_6172_6b00;
     const ADDED_STATUS: i32 = status::STARTED;
 
-    type Phone = model::Phone;
+    type Phone = model::PhoneData;
     type Limits = GeelarkLimits;
     type Model = model::Model;
     type Settings = model::Settings;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{status, Geelark};
-use crate::engine::{Clock, Lifecycle, SimPhone, VendorLimits, VendorState, Window};
+use crate::engine::{self, Clock, SimPhone, VendorLimits, VendorState, Window};
 
 /// How many times each state-changing operation was accepted and carried out for one phone
 /// (counted even when a fault then hid the answer from the client).
@@ -105,15 +105,15 @@ pub enum Op {
     NewOne,
 }
 
-/// One GeeLark phone.
-pub struct Phone {
-    pub(crate) id: String,
+/// GeeLark's own data of a phone.
+pub struct PhoneData {
     pub(crate) serial_name: String,
     pub(crate) serial_no: u32,
-    pub(crate) life: Lifecycle<Op>,
     pub(crate) flags: GeelarkFlags,
-    pub(crate) applied: GeelarkApplied,
 }
+
+/// One GeeLark phone.
+pub(crate) type Phone = engine::Phone<PhoneData>;
 
 impl Phone {
     pub(crate) fn new_one_running(&self, now: Instant) -> bool {
@@ -121,37 +121,25 @@ impl Phone {
     }
 
     pub(crate) fn group(&self) -> (String, String) {
-        let g = (self.serial_no.saturating_sub(1)) % 4 + 1;
+        let g = (self.data.serial_no.saturating_sub(1)) % 4 + 1;
         (format!("70000000000000000{g}"), format!("group-{g}"))
     }
 }
 
-impl SimPhone for Phone {
+impl SimPhone for PhoneData {
     type Op = Op;
     type Info = GeelarkPhoneInfo;
     type Applied = GeelarkApplied;
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn life(&self) -> &Lifecycle<Op> {
-        &self.life
-    }
-    fn life_mut(&mut self) -> &mut Lifecycle<Op> {
-        &mut self.life
-    }
-    fn info(&self, now: Instant) -> GeelarkPhoneInfo {
+    fn info(p: &Phone, now: Instant) -> GeelarkPhoneInfo {
         GeelarkPhoneInfo {
-            id: self.id.clone(),
-            serial_name: self.serial_name.clone(),
-            status: self.life.status_at(now),
-            flags: self.flags,
-            new_one_in_progress: self.new_one_running(now),
-            applied: self.applied,
+            id: p.id.clone(),
+            serial_name: p.data.serial_name.clone(),
+            status: p.life.status_at(now),
+            flags: p.data.flags,
+            new_one_in_progress: p.new_one_running(now),
+            applied: p.applied,
         }
-    }
-    fn applied(&self) -> GeelarkApplied {
-        self.applied
     }
 }
 
@@ -217,19 +205,17 @@ pub(crate) fn seed(st: &mut VendorState<Geelark>, n: usize) -> Vec<String> {
 
 pub(crate) fn insert(st: &mut VendorState<Geelark>, id: String, status: i32, extra: NewPhone) {
     let serial_no = st.fleet.len() as u32 + 1;
-    st.fleet.push(Phone {
-        id,
+    let data = PhoneData {
         serial_name: extra
             .serial_name
             .unwrap_or_else(|| format!("phone-{serial_no:04}")),
         serial_no,
-        life: Lifecycle::new(status),
         flags: GeelarkFlags {
             remote_connected: extra.remote_connected,
             executing_task: extra.executing_task,
         },
-        applied: GeelarkApplied::default(),
-    });
+    };
+    st.fleet.push(Phone::new(id, status, data));
 }
 
 const HOURLY_LOCKED: &str = "Hourly request limit exceeded, the API is locked for two hours";

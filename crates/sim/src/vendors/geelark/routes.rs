@@ -196,11 +196,11 @@ fn batch_one(
     p.life.settle(now);
     let cur = p.life.status_at(now);
     match op {
-        "status" => Ok(json!({"id": p.id, "serialName": p.serial_name, "status": cur})),
+        "status" => Ok(json!({"id": p.id, "serialName": p.data.serial_name, "status": cur})),
         "stop" => {
-            if p.flags.remote_connected {
+            if p.data.flags.remote_connected {
                 Err((43006, "The cloud phone is being remotely connected"))
-            } else if p.flags.executing_task {
+            } else if p.data.flags.executing_task {
                 Err((43005, "The cloud phone is executing a task"))
             } else if p.new_one_running(now) {
                 Err((43011, "One-click new machine in progress"))
@@ -212,7 +212,7 @@ fn batch_one(
                     p.life.begin(Op::Stop, cur, status::SHUT_DOWN, until);
                 }
                 p.applied.stops += 1;
-                Ok(json!({"id": p.id, "serialName": p.serial_name, "status": cur}))
+                Ok(json!({"id": p.id, "serialName": p.data.serial_name, "status": cur}))
             }
         }
         _ => {
@@ -236,7 +236,7 @@ fn batch_one(
             Ok(json!({
                 "id": p.id,
                 "url": format!("{}/_sim/live/{}", sim.url(), p.id),
-                "chargingMethod": p.serial_no % 2,
+                "chargingMethod": p.data.serial_no % 2,
             }))
         }
     }
@@ -378,7 +378,7 @@ impl ListFilter {
             && self
                 .serial_name
                 .as_ref()
-                .is_none_or(|s| p.serial_name.contains(s.as_str()))
+                .is_none_or(|s| p.data.serial_name.contains(s.as_str()))
             && self.remark.is_none()
             && self.group_name.as_ref().is_none_or(|g| p.group().1 == *g)
             && (self.tags.is_empty() || self.tags.iter().any(|t| t == "sim"))
@@ -410,8 +410,8 @@ fn list(sim: &VendorSim<Geelark>, body: &Value) -> Result<Value, ApiError> {
         let (gid, gname) = p.group();
         json!({
             "id": p.id,
-            "serialName": p.serial_name,
-            "serialNo": p.serial_no.to_string(),
+            "serialName": p.data.serial_name,
+            "serialNo": p.data.serial_no.to_string(),
             "status": p.life.status_at(now),
             "group": {"id": gid, "name": gname, "remark": ""},
             "remark": "",

@@ -182,7 +182,7 @@ fn start_job(
     }
     if op != Op::Stop {
         if let Some(img) = &b.image_id {
-            p.image_id = img.clone();
+            p.data.image_id = img.clone();
         }
     }
     match op {

@@ -111,7 +111,7 @@ impl SimVendor for Huawei {
     const SEED_SALT: u64 = 0x6875_6177_6569_0000;
     const ADDED_STATUS: i32 = status::RUNNING;
 
-    type Phone = model::Phone;
+    type Phone = model::PhoneData;
     type Limits = HuaweiLimits;
     type Model = model::Model;
     type Settings = model::Settings;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::{status, Huawei};
 use crate::engine::{
-    random_hex32, random_token, Clock, Lifecycle, SimPhone, VendorLimits, VendorState, Window,
+    self, random_hex32, random_token, Clock, SimPhone, VendorLimits, VendorState, Window,
 };
 
 pub(crate) const DEFAULT_IMAGE: &str = "5a1f0b7e2c9d4e8f9a6b3c2d1e0f4a5b";
@@ -124,57 +124,46 @@ impl Op {
     }
 }
 
-/// One Huawei phone.
-pub struct Phone {
-    pub(crate) id: String,
+/// Huawei's own data of a phone.
+pub struct PhoneData {
     pub(crate) name: String,
     pub(crate) server_id: String,
     pub(crate) image_id: String,
     pub(crate) created_unix: i64,
-    pub(crate) life: Lifecycle<Op>,
-    pub(crate) applied: HuaweiApplied,
 }
 
-impl SimPhone for Phone {
+/// One Huawei phone.
+pub(crate) type Phone = engine::Phone<PhoneData>;
+
+impl SimPhone for PhoneData {
     type Op = Op;
     type Info = HuaweiPhoneInfo;
     type Applied = HuaweiApplied;
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn life(&self) -> &Lifecycle<Op> {
-        &self.life
-    }
-    fn life_mut(&mut self) -> &mut Lifecycle<Op> {
-        &mut self.life
-    }
-    fn info(&self, now: Instant) -> HuaweiPhoneInfo {
+    fn info(p: &Phone, now: Instant) -> HuaweiPhoneInfo {
         HuaweiPhoneInfo {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            server_id: self.server_id.clone(),
-            status: self.life.status_at(now),
-            image_id: self.image_id.clone(),
-            applied: self.applied,
+            id: p.id.clone(),
+            name: p.data.name.clone(),
+            server_id: p.data.server_id.clone(),
+            status: p.life.status_at(now),
+            image_id: p.data.image_id.clone(),
+            applied: p.applied,
         }
-    }
-    fn applied(&self) -> HuaweiApplied {
-        self.applied
     }
 }
 
 impl Phone {
     pub(crate) fn json(&self, now: Instant, region: &str) -> Value {
-        let created = fmt_secs(unix(self.created_unix));
+        let d = &self.data;
+        let created = fmt_secs(unix(d.created_unix));
         json!({
-            "phone_name": self.name,
-            "server_id": self.server_id,
+            "phone_name": d.name,
+            "server_id": d.server_id,
             "phone_id": self.id,
             "status": self.life.status_at(now),
             "metadata": {"order_id": null, "product_id": null},
             "image_version": "2",
-            "image_id": self.image_id,
+            "image_id": d.image_id,
             "vnc_enable": "true",
             "phone_model_name": "kvm.rx1.xlarge",
             "type": 0,
@@ -350,15 +339,13 @@ fn push(st: &mut VendorState<Huawei>, id: String, status: i32, server_id: String
     // Creation times ascend with insertion order (one second apart, wrapping after a day), so
     // "newest first" is simply reverse insertion order.
     let created_unix = st.model.start_unix - 86_400 + (n as i64 % 86_000);
-    st.fleet.push(Phone {
-        id,
+    let data = PhoneData {
         name: format!("cph-sim-phone-{:04}", n + 1),
         server_id,
         image_id: DEFAULT_IMAGE.to_string(),
         created_unix,
-        life: Lifecycle::new(status),
-        applied: HuaweiApplied::default(),
-    });
+    };
+    st.fleet.push(Phone::new(id, status, data));
 }
 
 pub(crate) fn job_info(st: &VendorState<Huawei>, j: &Job, now: Instant) -> HuaweiJobInfo {
@@ -383,7 +370,7 @@ pub(crate) fn job_json(st: &VendorState<Huawei>, j: &Job, now: Instant) -> Value
         "job_id": j.job_id,
         "request_id": j.request_id,
         "phone_id": phone.id,
-        "server_id": phone.server_id,
+        "server_id": phone.data.server_id,
         "node_id": null,
         "status": state,
         "begin_time": fmt_secs(unix(j.begin_unix)),

@@ -357,8 +357,8 @@ fn list_phones(
         for p in phones.iter().rev() {
             let ok = status_filter.is_none_or(|s| s == p.life.status_at(now))
                 && type_filter.is_none_or(|t| t == 0)
-                && name.is_none_or(|n| p.name.contains(n))
-                && server.is_none_or(|s| p.server_id == s);
+                && name.is_none_or(|n| p.data.name.contains(n))
+                && server.is_none_or(|s| p.data.server_id == s);
             if ok {
                 if count >= offset && items.len() < limit {
                     items.push(p.json(now, region));
