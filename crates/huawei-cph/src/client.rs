@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudphone_core::{http, BatchEngine, Error, ErrorKind, Idempotency, Result};
+use cloudphone_core::raw::{decode_json, http, BatchEngine, ErrorContext, Idempotency};
+use cloudphone_core::{Error, ErrorKind, Result};
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -191,10 +192,7 @@ pub(crate) fn iam_answer(
         )
         .with_vendor(VENDOR)
     })?;
-    let answer: IamAnswer = decode(body).map_err(|e| match request_id {
-        Some(r) => e.with_request_id(r),
-        None => e,
-    })?;
+    let answer: IamAnswer = decode(body).map_err(|e| e.or_request_id(request_id))?;
     let expires_at = answer
         .token
         .and_then(|t| t.expires_at)
@@ -421,10 +419,7 @@ impl Client {
                 self.refused(e);
             }
         })?;
-        let value = decode(&answer.body).map_err(|e| match &request_id {
-            Some(r) => e.with_request_id(r.clone()),
-            None => e,
-        })?;
+        let value = decode(&answer.body).map_err(|e| e.or_request_id(request_id.as_deref()))?;
         Ok(Answer { value, request_id })
     }
 
@@ -523,12 +518,5 @@ impl Client {
 
 /// Decodes a 2xx body; an undecodable one is a temporary invalid response.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidResponse,
-            format!("undecodable answer: {e}"),
-        )
-        .with_vendor(VENDOR)
-        .with_temporary(true)
-    })
+    decode_json(VENDOR, "answer", bytes)
 }

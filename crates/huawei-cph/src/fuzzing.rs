@@ -46,7 +46,7 @@ impl<'a> Answer<'a> {
 /// `Retry-After` as the provider reads it: delay-seconds or an HTTP-date
 /// ([`cloudphone_core::http::parse_retry_after`]); anything else is ignored.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    cloudphone_core::http::parse_retry_after(value)
+    cloudphone_core::raw::http::parse_retry_after(value)
 }
 
 /// The error a non-2xx answer stands for, from a body of any shape

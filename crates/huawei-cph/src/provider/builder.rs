@@ -1,0 +1,166 @@
+//! [`HuaweiCphProviderBuilder`]: configuration validated once, credentials turned into an
+//! authentication scheme (their secrets scrubbed), the shared client options into an engine
+//! and an HTTP client.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloudphone_core::raw::{BatchEngine, RateScope};
+use cloudphone_core::{Capabilities, Operation, RateBudget, Result};
+use secrecy::ExposeSecret;
+
+use super::{HuaweiCphProvider, LIST_PAGE_SIZE};
+use crate::client::{Auth, Client, IamLogin};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Credentials, HuaweiCphConfig};
+use crate::signer::Signer;
+use crate::VENDOR;
+
+/// Builds a [`HuaweiCphProvider`] with an injected clock or HTTP client.
+#[derive(Debug)]
+pub struct HuaweiCphProviderBuilder {
+    config: HuaweiCphConfig,
+    clock: Option<Arc<dyn Clock>>,
+    http: Option<reqwest::Client>,
+}
+
+impl HuaweiCphProviderBuilder {
+    /// Uses `clock` for `X-Sdk-Date` and IAM token expiry.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Uses `client` for HTTP (its own timeouts then apply instead of the configured ones).
+    ///
+    /// Build it from [`cloudphone_core::http::HttpOptions::client_builder`]: that one never follows a redirect (which
+    /// would carry the credentials to another host and re-send a state change). The body cap
+    /// (`max_body_bytes`) applies whatever the client.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Validates the configuration and builds the provider.
+    pub fn build(self) -> Result<HuaweiCphProvider> {
+        let c = self.config;
+        let v = c.validate()?;
+        let options = c.client.http_options();
+        let http = c.client.http_client(VENDOR, self.http)?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let budgets = if c.rate_limit_per_second > 0 {
+            vec![RateBudget::per_second(c.rate_limit_per_second)]
+        } else {
+            Vec::new()
+        };
+        let engine = BatchEngine::new(
+            VENDOR,
+            c.client
+                .engine_config()
+                .rate_limits(budgets.clone(), RateScope::Endpoint),
+        );
+        // Every configured secret is scrubbed from whatever the vendor echoes back.
+        let scrubber = engine.scrubber();
+        let auth = match v.credentials {
+            Credentials::Token(t) => {
+                scrubber.add(t.expose_secret());
+                Auth::Token(t)
+            }
+            Credentials::AkSk {
+                access_key,
+                secret_key,
+                security_token,
+            } => {
+                scrubber.add(secret_key.expose_secret());
+                let mut s = Signer::new(access_key, secret_key);
+                if let Some(t) = security_token {
+                    scrubber.add(t.expose_secret());
+                    s = s.with_security_token(t);
+                }
+                Auth::AkSk(s)
+            }
+            Credentials::Password {
+                username,
+                password,
+                domain,
+                iam_endpoint,
+            } => {
+                scrubber.add(password.expose_secret());
+                let mut url = iam_endpoint;
+                let path = format!("{}/v3/auth/tokens", url.path().trim_end_matches('/'));
+                url.set_path(&path);
+                Auth::Iam(Box::new(IamLogin {
+                    username,
+                    password,
+                    domain,
+                    url,
+                    margin: Duration::from_secs(c.token_refresh_margin_secs),
+                    cache: tokio::sync::Mutex::new(None),
+                    accepted: AtomicU64::new(0),
+                }))
+            }
+        };
+        let mut capabilities = Capabilities::default();
+        capabilities.operations = [
+            Operation::Status,
+            Operation::Stop,
+            Operation::Start,
+            Operation::Restart,
+            Operation::Reset,
+            Operation::List,
+            Operation::Wait,
+            Operation::Jobs,
+        ]
+        .into_iter()
+        .collect();
+        for op in [
+            Operation::Stop,
+            Operation::Start,
+            Operation::Restart,
+            Operation::Reset,
+        ] {
+            capabilities.batch_sizes.insert(op, c.batch_size);
+        }
+        capabilities.batch_sizes.insert(Operation::Status, 1);
+        capabilities
+            .batch_sizes
+            .insert(Operation::List, LIST_PAGE_SIZE);
+        capabilities.rate_limits = budgets;
+        capabilities.jobs = true;
+        Ok(HuaweiCphProvider {
+            client: Client {
+                http,
+                engine,
+                endpoint: v.endpoint,
+                project_id: c.project_id.trim().to_owned(),
+                auth,
+                clock,
+                max_body: options.max_body_bytes,
+                proven: AtomicBool::new(false),
+            },
+            batch_size: c.batch_size,
+            concurrency: c.concurrency,
+            strategy: c.status_strategy,
+            capabilities,
+            list_memo: Mutex::new(VecDeque::new()),
+        })
+    }
+}
+
+impl HuaweiCphProvider {
+    /// Validates `config` and builds a provider with the system clock and a fresh HTTP client.
+    pub fn new(config: HuaweiCphConfig) -> Result<Self> {
+        Self::builder(config).build()
+    }
+
+    /// A builder, to inject a clock or an HTTP client.
+    pub fn builder(config: HuaweiCphConfig) -> HuaweiCphProviderBuilder {
+        HuaweiCphProviderBuilder {
+            config,
+            clock: None,
+            http: None,
+        }
+    }
+}
