@@ -30,7 +30,8 @@
 //!   banner and provider-table writers, and the registry entry that starts a vendor and reads its
 //!   configuration and flags.
 //! * `vendors/<name>/` — what is a vendor's own, behind the `SimVendor` trait: `model` (phones
-//!   and state), `auth`, `routes` (its API), `admin` (its extra admin routes and controls).
+//!   and state), `auth`, `routes` (its API), `admin` (its extra admin routes and controls),
+//!   `cli` (its command-line flags).
 //! * [`Simulator`] starts every registered vendor; [`Simulator::client_config`] concatenates
 //!   each vendor's own `[providers.NAME]` table; [`Simulator::banner`] each vendor's lines.
 //!
@@ -38,7 +39,7 @@
 //!
 //! Write `src/vendors/<name>/` (split as the others are: `mod.rs`, `model.rs`, `auth.rs`,
 //! `routes.rs`): a unit type implementing `SimVendor` — its `TYPE` (the client configuration's
-//! `type`), its phone type (`SimPhone`), limits (`VendorLimits`), model and settings, `route` (the
+//! `type`), its own phone data (`SimPhone`; the core keeps ids, statuses and counters), limits (`VendorLimits`), model and settings, `route` (the
 //! endpoint key of a request), `serve` (authentication, then [`VendorSim`]'s `guarded` with its
 //! `FaultAnswers`, then its handlers), and optionally `admin`, `banner`, `provider_table` and
 //! command-line `Flags`. Register it with one line in `src/vendors/mod.rs`. Its port, fleet size,

@@ -3,10 +3,12 @@
 //! * `model` — phones, flags, applied counters, rate limits and settings;
 //! * `auth` — the bearer token and key verification;
 //! * `routes` — the API handlers;
-//! * `admin` — the `flags` and `live` admin routes and the flag controls.
+//! * `admin` — the `flags` and `live` admin routes and the flag controls;
+//! * `cli` — its command-line flags.
 
 mod admin;
 mod auth;
+mod cli;
 mod model;
 mod routes;
 
@@ -19,9 +21,7 @@ use rand::rngs::SmallRng;
 pub use model::{GeelarkApplied, GeelarkFlags, GeelarkLimits, GeelarkPhoneInfo};
 
 use crate::config::SimConfig;
-use crate::engine::{
-    random_digits18, set_some, AdminReq, Req, SimVendor, Slots, VendorSim, VendorState,
-};
+use crate::engine::{random_digits18, AdminReq, Req, SimVendor, Slots, VendorSim, VendorState};
 use crate::Simulator;
 
 /// GeeLark phone status codes.
@@ -43,27 +43,6 @@ pub struct Geelark;
 /// A cheap, cloneable in-process handle to the GeeLark side of a running simulator.
 pub type GeelarkControl = VendorSim<Geelark>;
 
-/// GeeLark's command-line flags (aliases of the generic `--port`/`--phones`, and credentials).
-#[derive(Clone, Debug, clap::Args)]
-#[command(next_help_heading = "GeeLark")]
-pub struct Flags {
-    /// GeeLark port (0 = ephemeral; default 7001); same as --port geelark=PORT.
-    #[arg(long)]
-    geelark_port: Option<u16>,
-    /// Seeded GeeLark fleet size (default 20); same as --phones geelark=N.
-    #[arg(long)]
-    geelark_phones: Option<usize>,
-    /// GeeLark appId to accept.
-    #[arg(long, env = "SIM_GEELARK_APP_ID")]
-    geelark_app_id: Option<String>,
-    /// GeeLark apiKey to accept.
-    #[arg(long, env = "SIM_GEELARK_API_KEY")]
-    geelark_api_key: Option<String>,
-    /// GeeLark bearer token to accept.
-    #[arg(long, env = "SIM_GEELARK_TOKEN")]
-    geelark_token: Option<String>,
-}
-
 impl SimVendor for Geelark {
     const TYPE: &'static str = "geelark";
     const HEALTH_NAME: &'static str = "geelark";
@@ -81,7 +60,7 @@ impl SimVendor for Geelark {
     type NewPhone = model::NewPhone;
     type Route = Option<&'static str>;
     type Call = ();
-    type Flags = Flags;
+    type Flags = cli::Flags;
 
     fn slots(config: &mut SimConfig) -> Slots<'_> {
         Slots {
@@ -99,13 +78,8 @@ impl SimVendor for Geelark {
         config.geelark_limits = limits;
     }
 
-    fn apply_flags(flags: Flags, config: &mut SimConfig) {
-        set_some(&mut config.geelark_port, flags.geelark_port);
-        set_some(&mut config.geelark_phones, flags.geelark_phones);
-        let c = &mut config.credentials;
-        set_some(&mut c.geelark_app_id, flags.geelark_app_id);
-        set_some(&mut c.geelark_api_key, flags.geelark_api_key);
-        set_some(&mut c.geelark_token, flags.geelark_token);
+    fn apply_flags(flags: cli::Flags, config: &mut SimConfig) {
+        cli::apply(flags, config);
     }
 
     fn build(config: &SimConfig) -> (model::Settings, model::Model) {
