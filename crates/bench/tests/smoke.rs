@@ -1,4 +1,4 @@
-//! Smoke test of `cloudphone bench` on a tiny fleet: it runs end to end and writes sane results.
+//! Smoke test of `cloudphone-bench` on a tiny fleet: it runs end to end and writes sane results.
 
 use std::process::Command;
 
@@ -7,8 +7,8 @@ use serde_json::Value;
 #[test]
 fn a_tiny_bench_writes_markdown_and_json() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudphone"))
-        .args(["--quiet", "bench", "--sizes", "30", "--latency-ms", "1"])
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudphone-bench"))
+        .args(["--sizes", "30", "--latency-ms", "1"])
         .args(["--time-scale", "0.01", "--poll-interval", "20ms"])
         .arg("--out-dir")
         .arg(dir.path())

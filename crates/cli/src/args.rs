@@ -58,8 +58,6 @@ pub(crate) enum Command {
     Jobs(JobsArgs),
     /// Run the main job on an embedded simulator of both vendors.
     Demo(DemoArgs),
-    /// Measure the clients at fleet scale on the simulator (writes bench-results.{md,json}).
-    Bench(crate::bench::BenchArgs),
     /// The vendor simulator.
     #[command(subcommand)]
     Sim(SimCmd),

@@ -9,7 +9,6 @@
 //!   option values; [`output`]: tables, JSON and ndjson.
 
 mod args;
-mod bench;
 mod commands;
 mod exit;
 mod follow;
@@ -82,7 +81,6 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
     };
     match cli.command {
         Command::Demo(args) => return commands::demo::run(&ctx, args).await,
-        Command::Bench(args) => return bench::run(args).await,
         Command::Sim(SimCmd::Serve(args)) => {
             cloudphone_sim::serve_until_ctrl_c(args.into_config())
                 .await
@@ -103,7 +101,7 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
         Command::Wait(a) => wait::run(&ctx, &fleet, a).await,
         Command::List(a) => list::run(&ctx, &fleet, &a).await,
         Command::Jobs(a) => jobs::run(&ctx, &fleet, &a).await,
-        Command::Demo(_) | Command::Bench(_) | Command::Sim(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Sim(_) => unreachable!("handled above"),
     }
 }
 

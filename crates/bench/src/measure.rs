@@ -1,0 +1,292 @@
+//! One measurement, in a child process of its own: status, stop + wait and reset + wait of one
+//! vendor's fleet, with the client's CPU time and peak memory probed around each operation.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cloudphone::{
+    BatchReport, CloudPhoneProvider, Config, Outcome, PhoneState, ResetOptions, WaitOptions,
+};
+use serde_json::{json, Value};
+
+use crate::ideal::ideal;
+use crate::sim::{Admin, SimProcess};
+use crate::vendors::Vendor;
+use crate::{BenchArgs, Error};
+
+/// The operations, each measured on a freshly seeded fleet in a process of its own.
+pub(crate) const OPS: [&str; 3] = ["status", "stop", "reset"];
+
+/// How long waiting may take before the bench gives up on a phone.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Builds the provider from the table the simulator wrote for it, as a user's is built
+/// (through `Config`), with the bench's settings added: concurrency, retry delays, the
+/// vendor's tuning and rate budgets, and for the naive client one phone per request.
+fn provider(
+    args: &BenchArgs,
+    vendor: &Vendor,
+    sim: &SimProcess,
+    naive: bool,
+) -> Result<Arc<dyn CloudPhoneProvider>, Error> {
+    let bad = |e: &dyn std::fmt::Display| format!("the simulator's configuration: {e}");
+    let mut doc: toml::Table = sim.config.parse().map_err(|e| bad(&e))?;
+    let table = doc
+        .get_mut("providers")
+        .and_then(|p| p.get_mut(&sim.provider))
+        .and_then(toml::Value::as_table_mut)
+        .ok_or_else(|| bad(&format!("no [providers.{}] table", sim.provider)))?;
+    let conc = if naive { 1 } else { args.concurrency };
+    let common =
+        format!("concurrency = {conc}\nretry_min_delay_ms = 50\nretry_max_delay_ms = 2000\n");
+    let limits = if args.limits {
+        vendor.limits_on
+    } else {
+        vendor.limits_off
+    };
+    let naive_keys = if naive { vendor.naive } else { "" };
+    for keys in [common.as_str(), vendor.tuning, limits, naive_keys] {
+        let keys: toml::Table = keys
+            .parse()
+            .map_err(|e| format!("the bench's settings for {}: {e}", vendor.name))?;
+        table.extend(keys);
+    }
+    let text = toml::to_string(&doc).map_err(|e| bad(&e))?;
+    let config = Config::from_toml_str_with_env(&text, &|_| None).map_err(|e| e.to_string())?;
+    config.build(&sim.provider).map_err(|e| e.to_string())
+}
+
+/// CPU time of this process (every thread), from Linux's per-task schedstat, in nanoseconds.
+fn cpu_time() -> Duration {
+    let mut total = 0u64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Some(ns) = std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            {
+                total += ns;
+            }
+        }
+    }
+    Duration::from_nanos(total)
+}
+
+/// Resets the peak resident set size (`VmHWM`) to the current one; false where not allowed.
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// `VmHWM` in MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// One measured operation.
+struct Probe {
+    t0: Instant,
+    cpu0: Duration,
+    peak_reset: bool,
+}
+
+impl Probe {
+    fn start() -> Probe {
+        let peak_reset = reset_peak();
+        Probe {
+            t0: Instant::now(),
+            cpu0: cpu_time(),
+            peak_reset,
+        }
+    }
+
+    /// Wall seconds, CPU seconds, peak MiB, and whether the peak is this operation's own.
+    fn stop(self) -> (f64, f64, f64, bool) {
+        let wall = self.t0.elapsed().as_secs_f64();
+        let cpu = cpu_time().saturating_sub(self.cpu0).as_secs_f64();
+        (wall, cpu, peak_rss_mib(), self.peak_reset)
+    }
+}
+
+/// Polls in single rounds, as `cloudphone … --wait` does, counting the rounds.
+async fn wait_rounds(
+    p: &dyn CloudPhoneProvider,
+    mut report: BatchReport,
+    poll: Duration,
+) -> (BatchReport, u32, Option<String>) {
+    let once = WaitOptions::default()
+        .timeout(Duration::ZERO)
+        .poll_interval(poll);
+    let deadline = Instant::now() + WAIT_TIMEOUT;
+    let mut rounds = 0;
+    loop {
+        report = match p.wait(&report, &once).await {
+            Ok(r) => r,
+            Err(e) => return (report, rounds, Some(e.to_string())),
+        };
+        rounds += 1;
+        if report.summary().pending == 0 || Instant::now() >= deadline {
+            return (report, rounds, None);
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// The naive client's wait: one status request per pending phone, one phone after another.
+async fn naive_wait(
+    p: &dyn CloudPhoneProvider,
+    report: BatchReport,
+    target: PhoneState,
+    poll: Duration,
+) -> (BatchReport, u32, Option<String>) {
+    let mut outcomes = report.outcomes;
+    let deadline = Instant::now() + WAIT_TIMEOUT;
+    let mut rounds = 0;
+    loop {
+        let mut pending = 0;
+        for o in outcomes.iter_mut().filter(|o| o.is_pending()) {
+            match p.status(std::slice::from_ref(&o.phone)).await {
+                Ok(r) if r.outcomes.first().and_then(|s| s.phone_state()) == Some(target) => {
+                    o.outcome = Outcome::Done;
+                }
+                Ok(_) => pending += 1,
+                Err(e) => {
+                    return (
+                        BatchReport::new(report.operation, outcomes),
+                        rounds,
+                        Some(e.to_string()),
+                    )
+                }
+            }
+        }
+        rounds += 1;
+        if pending == 0 || Instant::now() >= deadline {
+            return (BatchReport::new(report.operation, outcomes), rounds, None);
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Measures status, stop + wait and reset + wait (or `--internal-op` alone) for one vendor
+/// and fleet size.
+pub(crate) async fn measure(
+    args: &BenchArgs,
+    vendor: &Vendor,
+    n: usize,
+    naive: bool,
+) -> Result<Value, Error> {
+    let sim = tokio::task::block_in_place(|| SimProcess::start(args, vendor, n))?;
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        url: sim.url.clone(),
+    };
+    let ids = admin.phone_ids(n).await?;
+    let provider = provider(args, vendor, &sim, naive)?;
+    // The ideal is the batching client's, for the naive client too: what the API allows.
+    let model = if naive {
+        self::provider(args, vendor, &sim, false)?
+    } else {
+        provider.clone()
+    };
+    let p = provider.as_ref();
+    let poll = args.poll_interval;
+    let mut rows = Vec::new();
+    for op in OPS {
+        if args.internal_op.as_deref().is_some_and(|o| o != op) {
+            continue;
+        }
+        admin.reset_calls().await?;
+        let probe = Probe::start();
+        let accepted = match op {
+            "status" => p.status(&ids).await,
+            "stop" => p.stop(&ids).await,
+            _ => p.reset(&ids, &ResetOptions::default()).await,
+        };
+        let mut error = None;
+        let mut accept_s = None;
+        let mut rounds = 0;
+        let report = match accepted {
+            Err(e) => {
+                error = Some(e.to_string());
+                None
+            }
+            Ok(r) if op == "status" => Some(r),
+            Ok(r) => {
+                accept_s = Some(probe.t0.elapsed().as_secs_f64());
+                let target = if op == "stop" {
+                    PhoneState::Stopped
+                } else {
+                    PhoneState::Running
+                };
+                let (r, k, e) = if naive {
+                    naive_wait(p, r, target, poll).await
+                } else {
+                    wait_rounds(p, r, poll).await
+                };
+                rounds = k;
+                error = e;
+                Some(r)
+            }
+        };
+        let (wall, cpu, peak, peak_reset) = probe.stop();
+        let calls = admin.calls().await?;
+        let summary = report.as_ref().map(BatchReport::summary);
+        let first_failure = report.as_ref().and_then(|r| {
+            r.outcomes
+                .iter()
+                .find_map(|o| o.error().map(|e| e.to_string()))
+        });
+        let total: u64 = calls.values().sum();
+        let op_name = match op {
+            "status" => "status",
+            "stop" => "stop + wait",
+            _ => "reset + wait",
+        };
+        let ideal = ideal(args, vendor, model.capabilities(), op, n as u64);
+        rows.push(json!({
+            "vendor": vendor.name,
+            "phones": n,
+            "naive": naive,
+            "operation": op_name,
+            "wall_s": wall,
+            "accept_s": accept_s,
+            "ideal_s": ideal.seconds,
+            "ratio": wall / ideal.seconds,
+            "calls": calls,
+            "calls_total": total,
+            "calls_per_phone": total as f64 / n as f64,
+            "min_op_calls": ideal.op_calls,
+            "min_calls_per_round": ideal.round_calls,
+            "rounds": rounds,
+            "cpu_s": cpu,
+            "cpu_us_per_phone": cpu * 1e6 / n as f64,
+            "peak_rss_mib": peak,
+            "peak_is_per_operation": peak_reset,
+            "succeeded": summary.map_or(0, |s| s.succeeded),
+            "pending": summary.map_or(0, |s| s.pending),
+            "failed": summary.map_or(n, |s| s.failed),
+            "error": error,
+            "first_failure": first_failure,
+        }));
+    }
+    drop(sim);
+    let caps = p.capabilities();
+    Ok(json!({
+        "vendor": vendor.name,
+        "phones": n,
+        "naive": naive,
+        "batch_sizes": caps
+            .batch_sizes
+            .iter()
+            .map(|(o, b)| (o.as_str().to_owned(), json!(b)))
+            .collect::<serde_json::Map<_, _>>(),
+        "rate_limits": caps.rate_limits.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
+        "process_peak_rss_mib": peak_rss_mib(),
+        "rows": rows,
+    }))
+}

@@ -1,0 +1,218 @@
+//! The results as Markdown: settings, the main table with the targets each row misses, and
+//! the naive comparison.
+
+use serde_json::Value;
+
+use crate::vendors;
+
+/// Targets from the issue; the bench reports against them, it does not assert them.
+const TARGET_RATIO: f64 = 1.25;
+const TARGET_CPU_US: f64 = 20.0;
+const TARGET_PEAK_MIB: f64 = 100.0;
+
+/// The targets a row misses, with by how much.
+fn misses(row: &Value, phones: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    let f = |k: &str| row[k].as_f64().unwrap_or(0.0);
+    let u = |k: &str| row[k].as_u64().unwrap_or(0);
+    let calls = |k: &str| row["calls"][k].as_u64().unwrap_or(0);
+    let op = row["operation"].as_str().unwrap_or_default();
+    let endpoints = row["vendor"]
+        .as_str()
+        .and_then(vendors::known)
+        .map_or((&[][..], ""), |v| v.endpoints.of(op));
+    let (op_eps, poll_ep) = endpoints;
+    let min = u("min_op_calls");
+    let op_calls: u64 = op_eps.iter().map(|k| calls(k)).sum();
+    if let Some(op_ep) = op_eps.first().filter(|_| op_calls > min) {
+        out.push(format!("{op_ep}: {op_calls} calls, minimum {min}"));
+    }
+    let rounds = u("rounds");
+    let per_round = u("min_calls_per_round");
+    if rounds > 0 && !poll_ep.is_empty() {
+        let avg = calls(poll_ep) as f64 / rounds as f64;
+        if avg > per_round as f64 {
+            out.push(format!(
+                "{poll_ep}: {avg:.1} calls per round, minimum {per_round}"
+            ));
+        }
+    }
+    if f("ratio") > TARGET_RATIO {
+        out.push(format!("wall {:.2}× ideal", f("ratio")));
+    }
+    if f("cpu_us_per_phone") > TARGET_CPU_US {
+        out.push(format!("CPU {:.1} µs/phone", f("cpu_us_per_phone")));
+    }
+    if phones >= 100_000 && f("peak_rss_mib") > TARGET_PEAK_MIB {
+        out.push(format!("peak {:.0} MiB", f("peak_rss_mib")));
+    }
+    if let Some(e) = row["error"].as_str() {
+        out.push(format!("stopped early: {e}"));
+    }
+    out
+}
+
+/// `done / failed`, plus the phones still pending if any.
+fn outcome(row: &Value) -> String {
+    let u = |k: &str| row[k].as_u64().unwrap_or(0);
+    let mut s = format!("{} / {}", u("succeeded"), u("failed"));
+    if u("pending") > 0 {
+        s.push_str(&format!(" ({} pending)", u("pending")));
+    }
+    s
+}
+
+fn fmt_calls(calls: &Value) -> String {
+    calls
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {}", v.as_u64().unwrap_or(0)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// The results as Markdown: settings, the main table and the naive comparison.
+pub(crate) fn markdown(doc: &Value) -> String {
+    use std::fmt::Write;
+    let s = &doc["settings"];
+    let m = &doc["machine"];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Simulator latency {} ms per call; rate limits {}; time scale {}; concurrency {}; \
+         poll interval {} ms. Machine: {} CPUs ({}). Run took {:.0} s.\n",
+        s["latency_ms"],
+        if s["rate_limits"].as_bool() == Some(true) {
+            "on (vendor limits in simulator and client)"
+        } else {
+            "off"
+        },
+        s["time_scale"],
+        s["concurrency"],
+        s["poll_interval_ms"],
+        m["cpus"],
+        m["cpu_model"].as_str().unwrap_or("?"),
+        doc["elapsed_s"].as_f64().unwrap_or(0.0),
+    );
+    let _ = writeln!(
+        out,
+        "| vendor | phones | operation | wall s | ideal s | ratio | API calls by endpoint | calls/phone | poll rounds | CPU µs/phone | peak MiB | done / failed | targets missed |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
+    );
+    let rows = |runs: &Value| -> Vec<Value> {
+        runs.as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["rows"].as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    let main = rows(&doc["runs"]);
+    for r in &main {
+        let phones = r["phones"].as_u64().unwrap_or(0);
+        let miss = misses(r, phones);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.3} | {} | {:.1} | {:.1} | {} | {} |",
+            r["vendor"].as_str().unwrap_or_default(),
+            phones,
+            r["operation"].as_str().unwrap_or_default(),
+            r["wall_s"].as_f64().unwrap_or(0.0),
+            r["ideal_s"].as_f64().unwrap_or(0.0),
+            r["ratio"].as_f64().unwrap_or(0.0),
+            fmt_calls(&r["calls"]),
+            r["calls_per_phone"].as_f64().unwrap_or(0.0),
+            r["rounds"],
+            r["cpu_us_per_phone"].as_f64().unwrap_or(0.0),
+            r["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            outcome(r),
+            if miss.is_empty() {
+                "none".to_owned()
+            } else {
+                miss.join("; ")
+            },
+        );
+    }
+    let naive = rows(&doc["naive"]);
+    if !naive.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nNaive client (one request per phone, sequential; its two vendors ran at the same time, \
+             each in its own process) against this client on the same fleet:\n"
+        );
+        let _ = writeln!(
+            out,
+            "| vendor | phones | operation | naive wall s | naive calls | wall s | calls | naive ÷ this client |"
+        );
+        let _ = writeln!(out, "|---|---:|---|---:|---:|---:|---:|---:|");
+        for r in &naive {
+            let same = main.iter().find(|o| {
+                o["vendor"] == r["vendor"]
+                    && o["phones"] == r["phones"]
+                    && o["operation"] == r["operation"]
+            });
+            let nw = r["wall_s"].as_f64().unwrap_or(0.0);
+            let (w, c, ratio) = match same {
+                Some(o) => {
+                    let w = o["wall_s"].as_f64().unwrap_or(0.0);
+                    (
+                        format!("{w:.2}"),
+                        o["calls_total"].to_string(),
+                        format!("{:.0}×", nw / w),
+                    )
+                }
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {} | {w} | {c} | {ratio} |",
+                r["vendor"].as_str().unwrap_or_default(),
+                r["phones"],
+                r["operation"].as_str().unwrap_or_default(),
+                nw,
+                r["calls_total"],
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nEach row of the first table ran in a fresh client process against a freshly seeded \
+         simulator in another process: CPU time and peak memory (VmHWM) are that client \
+         process's own, its phone list included."
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_row_misses_the_targets_it_is_over() {
+        let v = vendors::known("huawei").expect("the bench knows huawei");
+        assert!(v.endpoints.status.len() > 1);
+        let mut calls = serde_json::Map::new();
+        for (i, k) in v.endpoints.status.iter().enumerate() {
+            calls.insert((*k).to_owned(), json!(5 - i));
+        }
+        let row = json!({
+            "vendor": v.name, "operation": "status", "min_op_calls": 5, "rounds": 0,
+            "calls": calls, "ratio": 1.0, "cpu_us_per_phone": 1.0, "peak_rss_mib": 1.0,
+        });
+        let status = v.endpoints.status[0];
+        let total: usize = (0..v.endpoints.status.len()).map(|i| 5 - i).sum();
+        assert_eq!(
+            misses(&row, 1000),
+            vec![format!("{status}: {total} calls, minimum 5")]
+        );
+        let mut fine = row.clone();
+        fine["calls"] = json!({ status: 5 });
+        assert!(misses(&fine, 1000).is_empty());
+    }
+}
