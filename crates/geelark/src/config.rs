@@ -1,11 +1,10 @@
 //! Typed configuration of the GeeLark backend.
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 
 use cloudphone_core::{ClientOptions, Error, ErrorKind, Result};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// The international endpoint; `https://openapi.geelark.cn` serves mainland China.
 pub const DEFAULT_BASE_URL: &str = "https://openapi.geelark.com";
@@ -25,8 +24,8 @@ pub const DEFAULT_BASE_URL: &str = "https://openapi.geelark.com";
 /// assert_eq!(config.concurrency, 4); // a shared key, at GeeLark's default
 /// assert!(!format!("{config:?}").contains("s3cret"));
 /// ```
-// Unknown keys are refused by `client_options`, which sees every key the struct does not take
-// (`deny_unknown_fields` does not work with `flatten`).
+// Unknown keys are refused by `client_options` (from `client_options_field!`), which sees every
+// key the struct does not take (`deny_unknown_fields` does not work with `flatten`).
 #[derive(Clone, Deserialize)]
 #[non_exhaustive]
 pub struct GeelarkConfig {
@@ -79,10 +78,6 @@ pub(crate) const CLIENT_DEFAULTS: ClientOptions = ClientOptions::new()
     .with_concurrency(4)
     .with_retries(4, 1_000, 60_000);
 
-fn client_options<'de, D: Deserializer<'de>>(d: D) -> Result<ClientOptions, D::Error> {
-    ClientOptions::deserialize_flat(d, CLIENT_DEFAULTS, KEYS)
-}
-
 fn default_base_url() -> String {
     DEFAULT_BASE_URL.to_owned()
 }
@@ -99,19 +94,7 @@ fn default_rate_per_hour() -> u32 {
     20_000
 }
 
-impl Deref for GeelarkConfig {
-    type Target = ClientOptions;
-
-    fn deref(&self) -> &ClientOptions {
-        &self.client
-    }
-}
-
-impl DerefMut for GeelarkConfig {
-    fn deref_mut(&mut self) -> &mut ClientOptions {
-        &mut self.client
-    }
-}
+cloudphone_core::client_options_field!(GeelarkConfig, defaults = CLIENT_DEFAULTS, keys = KEYS);
 
 impl GeelarkConfig {
     fn with_credentials(

@@ -1,12 +1,11 @@
 //! Configuration of a [`crate::HuaweiCphProvider`].
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 
 use cloudphone_core::{ClientOptions, Error, ErrorKind, Result};
 use reqwest::Url;
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// How [`cloudphone_core::CloudPhoneProvider::status`] reads many phones, since CPH has no
 /// batch status call.
@@ -36,8 +35,8 @@ pub enum StatusStrategy {
 /// assert_eq!(config.batch_size, 100);
 /// assert_eq!(config.concurrency, 8); // a shared key, at Huawei's default
 /// ```
-// Unknown keys are refused by `client_options`, which sees every key the struct does not take
-// (`deny_unknown_fields` does not work with `flatten`).
+// Unknown keys are refused by `client_options` (from `client_options_field!`), which sees every
+// key the struct does not take (`deny_unknown_fields` does not work with `flatten`).
 #[derive(Clone, Deserialize)]
 #[non_exhaustive]
 pub struct HuaweiCphConfig {
@@ -120,10 +119,6 @@ pub(crate) const CLIENT_DEFAULTS: ClientOptions = ClientOptions::new()
     .with_concurrency(8)
     .with_retries(4, 2_000, 30_000);
 
-fn client_options<'de, D: Deserializer<'de>>(d: D) -> Result<ClientOptions, D::Error> {
-    ClientOptions::deserialize_flat(d, CLIENT_DEFAULTS, KEYS)
-}
-
 mod defaults {
     pub fn batch_size() -> usize {
         100
@@ -136,19 +131,7 @@ mod defaults {
     }
 }
 
-impl Deref for HuaweiCphConfig {
-    type Target = ClientOptions;
-
-    fn deref(&self) -> &ClientOptions {
-        &self.client
-    }
-}
-
-impl DerefMut for HuaweiCphConfig {
-    fn deref_mut(&mut self) -> &mut ClientOptions {
-        &mut self.client
-    }
-}
+cloudphone_core::client_options_field!(HuaweiCphConfig, defaults = CLIENT_DEFAULTS, keys = KEYS);
 
 impl Default for HuaweiCphConfig {
     fn default() -> Self {

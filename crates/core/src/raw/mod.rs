@@ -11,15 +11,21 @@
 //!   [`http::send`];
 //! - reads operation options with [`ExtraOptions`], fans its own requests out with
 //!   [`fan_out`], and waits with the [`wait`] helpers;
-//! - exports a [`registry::TypedVendor`] so that configuration can name it.
+//! - declares what it offers with [`capabilities`], and exports a [`registry::TypedVendor`] so
+//!   that configuration can name it.
+//!
+//! [`client_options_field!`](crate::client_options_field) plumbs the embedded options in one
+//! line.
 //!
 //! The root paths of these items (`cloudphone_core::BatchEngine`, `cloudphone_core::wait`, …)
 //! still work for now; new code imports them from here.
 
+mod backend;
 mod errors;
 mod extras;
 mod fan_out;
 
+pub use backend::{capabilities, rate_budgets};
 pub use errors::{decode_json, not_sent, undecodable, ErrorContext};
 pub use extras::ExtraOptions;
 pub use fan_out::fan_out;
@@ -30,3 +36,7 @@ pub use crate::ratelimit::{RateBudget, RateLimiter};
 pub use crate::redact::Scrubber;
 pub use crate::retry::{Idempotency, RetryPolicy};
 pub use crate::{http, progress, registry, wait};
+
+/// For [`client_options_field!`](crate::client_options_field): serde as core sees it.
+#[doc(hidden)]
+pub use serde as __serde;

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use cloudphone_core::raw::{BatchEngine, RateScope};
-use cloudphone_core::{Capabilities, Operation, RateBudget, Result};
+use cloudphone_core::raw::{capabilities, rate_budgets, BatchEngine, RateScope};
+use cloudphone_core::{Operation, RateBudget, Result};
 use secrecy::ExposeSecret;
 
 use super::{GeelarkProvider, DEFAULT_MAX_LISTED, MAX_PAGE_SIZE};
@@ -71,13 +71,10 @@ impl GeelarkProviderBuilder {
         let credentials = config.credentials()?;
         let http_options = config.client.http_options();
         let client = config.client.http_client(VENDOR, self.client)?;
-        let rate_limits: Vec<RateBudget> = [
+        let rate_limits = rate_budgets([
             RateBudget::per_minute(config.rate_limit_per_minute),
             RateBudget::per_hour(config.rate_limit_per_hour),
-        ]
-        .into_iter()
-        .filter(|b| b.limit > 0)
-        .collect();
+        ]);
         let engine = BatchEngine::new(
             VENDOR,
             config
@@ -90,29 +87,18 @@ impl GeelarkProviderBuilder {
         for secret in [&config.api_key, &config.token].into_iter().flatten() {
             engine.scrubber().add(secret.expose_secret());
         }
-        let operations = [
-            Operation::Status,
-            Operation::Stop,
-            Operation::Start,
-            Operation::Restart,
-            Operation::Reset,
-            Operation::List,
-            Operation::Wait,
-        ];
-        let mut capabilities = Capabilities::default();
-        capabilities.operations = operations.into_iter().collect();
-        capabilities.batch_sizes = [
-            (Operation::Status, config.status_batch_size),
-            (Operation::Stop, config.batch_size),
-            (Operation::Start, config.batch_size),
-            (Operation::Restart, 1),
-            (Operation::Reset, 1),
-            (Operation::List, MAX_PAGE_SIZE),
-        ]
-        .into_iter()
-        .collect();
-        capabilities.rate_limits = rate_limits;
-        capabilities.jobs = false;
+        let capabilities = capabilities(
+            [
+                (Operation::Status, config.status_batch_size),
+                (Operation::Stop, config.batch_size),
+                (Operation::Start, config.batch_size),
+                (Operation::Restart, 1),
+                (Operation::Reset, 1),
+                (Operation::List, MAX_PAGE_SIZE),
+            ],
+            rate_limits,
+            false,
+        );
         Ok(GeelarkProvider {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             timeout: http_options.timeout,

@@ -92,7 +92,7 @@ impl GeelarkProvider {
     }
 
     /// Checks the credentials with `POST /open/v1/auth/status`: `Ok` when GeeLark accepts
-    /// them, an [`ErrorKind::Unauthenticated`] error (vendor code 40003) when it does not. A
+    /// them, an [`ErrorKind::Unauthenticated`](cloudphone_core::ErrorKind::Unauthenticated) error (vendor code 40003) when it does not. A
     /// refusal is remembered: nothing is sent with these credentials again.
     pub async fn check_auth(&self) -> Result<()> {
         self.engine

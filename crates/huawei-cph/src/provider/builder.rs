@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloudphone_core::raw::{BatchEngine, RateScope};
-use cloudphone_core::{Capabilities, Operation, RateBudget, Result};
+use cloudphone_core::raw::{capabilities, rate_budgets, BatchEngine, RateScope};
+use cloudphone_core::{Operation, RateBudget, Result};
 use secrecy::ExposeSecret;
 
 use super::{HuaweiCphProvider, LIST_PAGE_SIZE};
@@ -50,11 +50,7 @@ impl HuaweiCphProviderBuilder {
         let options = c.client.http_options();
         let http = c.client.http_client(VENDOR, self.http)?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let budgets = if c.rate_limit_per_second > 0 {
-            vec![RateBudget::per_second(c.rate_limit_per_second)]
-        } else {
-            Vec::new()
-        };
+        let budgets = rate_budgets([RateBudget::per_second(c.rate_limit_per_second)]);
         let engine = BatchEngine::new(
             VENDOR,
             c.client
@@ -102,33 +98,18 @@ impl HuaweiCphProviderBuilder {
                 }))
             }
         };
-        let mut capabilities = Capabilities::default();
-        capabilities.operations = [
-            Operation::Status,
-            Operation::Stop,
-            Operation::Start,
-            Operation::Restart,
-            Operation::Reset,
-            Operation::List,
-            Operation::Wait,
-            Operation::Jobs,
-        ]
-        .into_iter()
-        .collect();
-        for op in [
-            Operation::Stop,
-            Operation::Start,
-            Operation::Restart,
-            Operation::Reset,
-        ] {
-            capabilities.batch_sizes.insert(op, c.batch_size);
-        }
-        capabilities.batch_sizes.insert(Operation::Status, 1);
-        capabilities
-            .batch_sizes
-            .insert(Operation::List, LIST_PAGE_SIZE);
-        capabilities.rate_limits = budgets;
-        capabilities.jobs = true;
+        let capabilities = capabilities(
+            [
+                (Operation::Status, 1),
+                (Operation::Stop, c.batch_size),
+                (Operation::Start, c.batch_size),
+                (Operation::Restart, c.batch_size),
+                (Operation::Reset, c.batch_size),
+                (Operation::List, LIST_PAGE_SIZE),
+            ],
+            budgets,
+            true,
+        );
         Ok(HuaweiCphProvider {
             client: Client {
                 http,
