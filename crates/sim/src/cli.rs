@@ -29,7 +29,7 @@ pub struct SimArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0x5eed)]
     pub seed: u64,
-    /// Disable every rate limit and the AK/SK lock-out.
+    /// Disable every vendor's rate limits and lock-outs.
     #[arg(long)]
     pub no_limits: bool,
     /// Each vendor's own flags.

@@ -37,16 +37,21 @@
 //!
 //! # Adding a vendor to the simulator
 //!
-//! Write `src/vendors/<name>/` (split as the others are: `mod.rs`, `model.rs`, `auth.rs`,
-//! `routes.rs`): a unit type implementing `SimVendor` — its `TYPE` (the client configuration's
-//! `type`), its own phone data (`SimPhone`; the core keeps ids, statuses and counters), limits (`VendorLimits`), model and settings, `route` (the
-//! endpoint key of a request), `serve` (authentication, then [`VendorSim`]'s `guarded` with its
-//! `FaultAnswers`, then its handlers), and optionally `admin`, `banner`, `provider_table` and
-//! command-line `Flags`. Register it with one line in `src/vendors/mod.rs`. Its port, fleet size,
-//! faults and limits are then reachable by type name ([`SimConfig::with_vendor_phones`],
-//! `--port TYPE=PORT`, ...), its admin API, banner and client configuration come with it, and
-//! it appears in [`Simulator::vendors`]. Typed accessors (`Simulator::geelark()`, ...) are
-//! optional sugar in the vendor's own module.
+//! Write one folder module, `src/vendors/<name>/`, split as the others are (`mod.rs`,
+//! `model.rs`, `auth.rs`, `routes.rs`, and `admin.rs` / `cli.rs` if it has admin routes or flags
+//! of its own), around a unit type implementing `SimVendor`: its `TYPE` (the client
+//! configuration's `type`), label, provider name, default port and auth modes; its own phone data
+//! (`SimPhone`; the core keeps ids, statuses, transitions and applied counters), limits
+//! (`VendorLimits`), model and settings; `seed` and `insert`; `route` (the endpoint key of a
+//! request); `serve` (its auth check, then `VendorSim::guarded` with its `FaultAnswers`, then its
+//! handlers); and `banner` and `provider_table`. Then add one line to the registry in
+//! `src/vendors/mod.rs`. Everything else comes with it: its listener, the admin API, its place in
+//! [`Simulator::vendors`], the banner and [`Simulator::client_config`], its port, fleet size,
+//! faults and limits by type name ([`SimConfig::with_vendor_phones`] and the other
+//! `with_vendor_*` builders, `--port TYPE=PORT`, `--phones TYPE=N`). A new vendor needs no field
+//! in [`SimConfig`] (its settings live in a per-vendor section; its credentials can be its
+//! settings' defaults); typed accessors such as `Simulator::geelark()` are optional sugar written
+//! in the vendor's own module.
 //!
 //! # Defaults
 //!
@@ -92,7 +97,8 @@
 //! # Faults
 //!
 //! [`Faults`] (serde-able) is set per vendor at start ([`SimConfig::geelark_faults`],
-//! [`SimConfig::huawei_faults`]), in-process (`set_faults`) or over HTTP (`PUT /_sim/faults`). Per
+//! [`SimConfig::huawei_faults`], [`SimConfig::with_vendor_faults`]), in-process (`set_faults`, also
+//! on every [`VendorControl`]) or over HTTP (`PUT /_sim/faults`). Per
 //! request, after authentication and rate limiting, the seeded RNG picks at most one of throttle,
 //! 5xx, connection reset, hang, malformed; for the ambiguous ones it then decides with
 //! `applied_ratio` (default 0.5) whether the action was carried out first. `drop_ids` and

@@ -39,8 +39,8 @@ pub(crate) use http::{FaultAnswers, Req};
 pub(crate) use registry::{ConfigEdit, VendorEntry};
 pub(crate) use state::{Launch, Phone, VendorState};
 pub(crate) use util::{
-    duration_ms, json_response, parse_query, query_get, random_digits18, random_hex32,
-    random_token, raw_response, set_some, Clock, Window,
+    duration_ms, json_response, parse_query, query_get, random_hex32, raw_response, set_some,
+    Clock, Window,
 };
 
 /// One simulated vendor: the pieces of the simulator that are its own.

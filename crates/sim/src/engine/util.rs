@@ -85,22 +85,6 @@ pub(crate) fn random_hex32(rng: &mut SmallRng) -> String {
     format!("{:032x}", rng.random::<u128>())
 }
 
-/// An 18-digit decimal id like GeeLark's (first digit 5, as in the documented examples).
-pub(crate) fn random_digits18(rng: &mut SmallRng) -> String {
-    let n: u64 = rng.random_range(500_000_000_000_000_000..600_000_000_000_000_000);
-    n.to_string()
-}
-
-pub(crate) fn random_token(rng: &mut SmallRng, len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut s = String::with_capacity(len + 3);
-    s.push_str("MII");
-    for _ in 0..len {
-        s.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
-    }
-    s
-}
-
 /// Sleeps for `d`, returning early when the simulator shuts down (so shutdown never waits on a
 /// hanging response).
 pub(crate) async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) {

@@ -21,7 +21,7 @@ use rand::rngs::SmallRng;
 pub use model::{GeelarkApplied, GeelarkFlags, GeelarkLimits, GeelarkPhoneInfo};
 
 use crate::config::SimConfig;
-use crate::engine::{random_digits18, AdminReq, Req, SimVendor, Slots, VendorSim, VendorState};
+use crate::engine::{AdminReq, Req, SimVendor, Slots, VendorSim, VendorState};
 use crate::Simulator;
 
 /// GeeLark phone status codes.
@@ -98,7 +98,7 @@ impl SimVendor for Geelark {
     }
 
     fn new_id(rng: &mut SmallRng) -> String {
-        random_digits18(rng)
+        model::random_id(rng)
     }
 
     fn seed(st: &mut VendorState<Self>, n: usize) -> Vec<String> {

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use rand::rngs::SmallRng;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -182,6 +183,12 @@ impl Model {
     pub(crate) fn forget_rates(&mut self) {
         self.rates.clear();
     }
+}
+
+/// An 18-digit decimal id like GeeLark's (first digit 5, as in the documented examples).
+pub(crate) fn random_id(rng: &mut SmallRng) -> String {
+    let n: u64 = rng.random_range(500_000_000_000_000_000..600_000_000_000_000_000);
+    n.to_string()
 }
 
 pub(crate) fn seed(st: &mut VendorState<Geelark>, n: usize) -> Vec<String> {

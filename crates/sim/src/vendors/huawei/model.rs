@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use rand::rngs::SmallRng;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -11,9 +12,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::{status, Huawei};
-use crate::engine::{
-    self, random_hex32, random_token, Clock, SimPhone, VendorLimits, VendorState, Window,
-};
+use crate::engine::{self, random_hex32, Clock, SimPhone, VendorLimits, VendorState, Window};
 
 pub(crate) const DEFAULT_IMAGE: &str = "5a1f0b7e2c9d4e8f9a6b3c2d1e0f4a5b";
 
@@ -264,7 +263,7 @@ impl Model {
 
     pub(crate) fn issue_token(
         &mut self,
-        rng: &mut rand::rngs::SmallRng,
+        rng: &mut SmallRng,
         project_id: String,
     ) -> (String, OffsetDateTime) {
         let token = random_token(rng, 240);
@@ -281,6 +280,17 @@ impl Model {
         let expires = OffsetDateTime::now_utc() + ttl;
         (token, expires)
     }
+}
+
+/// An IAM-like token: `MII` and `len` URL-safe characters.
+fn random_token(rng: &mut SmallRng, len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut s = String::with_capacity(len + 3);
+    s.push_str("MII");
+    for _ in 0..len {
+        s.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+    }
+    s
 }
 
 pub(crate) fn unix(secs: i64) -> OffsetDateTime {
