@@ -50,9 +50,9 @@ pub mod wait;
 
 pub use engine::{dedupe, BatchEngine, EngineConfig, RateScope};
 pub use error::{Error, ErrorKind, Result};
-pub use options::ClientOptions;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::{FakeBuilder, FakeProvider};
+pub use options::ClientOptions;
 pub use provider::{
     Capabilities, CloudPhoneProvider, CloudPhoneProviderExt, Extras, ListRequest, ResetOptions,
     StartOptions, WaitOptions,
