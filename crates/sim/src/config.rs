@@ -67,6 +67,7 @@ pub(crate) struct VendorSection {
     phones: usize,
     faults: Faults,
     pub(crate) limits: Option<serde_json::Value>,
+    settings: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for VendorSection {
@@ -76,6 +77,7 @@ impl Default for VendorSection {
             phones: 20,
             faults: Faults::default(),
             limits: None,
+            settings: serde_json::Map::new(),
         }
     }
 }
@@ -184,6 +186,37 @@ impl SimConfig {
         let entry = VendorEntry::find(vendor).ok_or_else(|| unknown_vendor(vendor))?;
         (entry.set_limits_json)(&mut self, limits).map_err(|e| format!("{vendor} limits: {e}"))?;
         Ok(self)
+    }
+
+    /// Sets one setting (a credential, a duration, ...) of a vendor without fields of its own in
+    /// this configuration, by its type name; the vendor reads its settings at start, over its
+    /// defaults. (GeeLark and Huawei keep theirs in [`SimConfig::credentials`],
+    /// [`SimConfig::timings`] and the fields above, and ignore these.)
+    pub fn with_vendor_setting(
+        mut self,
+        vendor: &str,
+        key: &str,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.vendor_section(vendor)
+            .settings
+            .insert(key.to_string(), value.into());
+        self
+    }
+
+    /// The settings of a vendor without fields of its own, read into its settings type (whose
+    /// serde defaults fill what was not set).
+    #[allow(dead_code)] // for the vendors to come; the first two keep their settings in fields
+    pub(crate) fn vendor_settings<T: serde::de::DeserializeOwned>(
+        &self,
+        vendor: &str,
+    ) -> Result<T, String> {
+        let settings = self
+            .vendors
+            .get(vendor)
+            .map(|s| s.settings.clone())
+            .unwrap_or_default();
+        serde_json::from_value(serde_json::Value::Object(settings)).map_err(|e| e.to_string())
     }
 
     /// Where one vendor's port, fleet size and faults live.
@@ -372,5 +405,39 @@ impl Faults {
     /// True if these faults target the endpoint with this key.
     pub fn targets(&self, endpoint_key: &str) -> bool {
         self.endpoints.is_empty() || self.endpoints.iter().any(|e| endpoint_key.contains(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq, Deserialize)]
+    #[serde(default)]
+    struct Settings {
+        key: String,
+        seconds: u64,
+    }
+
+    #[test]
+    fn vendor_settings_read_over_defaults() {
+        let config = SimConfig::default()
+            .with_vendor_setting("new-vendor", "key", "k")
+            .with_vendor_setting("new-vendor", "seconds", 3)
+            .with_vendor_phones("new-vendor", 7);
+        assert_eq!(
+            config.vendor_settings::<Settings>("new-vendor").unwrap(),
+            Settings {
+                key: "k".into(),
+                seconds: 3
+            }
+        );
+        assert_eq!(
+            config.vendor_settings::<Settings>("other").unwrap(),
+            Settings::default()
+        );
+        let bad = config.with_vendor_setting("new-vendor", "seconds", "x");
+        assert!(bad.vendor_settings::<Settings>("new-vendor").is_err());
+        assert!(bad.check_vendors().is_err(), "new-vendor is not registered");
     }
 }

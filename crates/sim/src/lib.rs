@@ -49,9 +49,10 @@
 //! [`Simulator::vendors`], the banner and [`Simulator::client_config`], its port, fleet size,
 //! faults and limits by type name ([`SimConfig::with_vendor_phones`] and the other
 //! `with_vendor_*` builders, `--port TYPE=PORT`, `--phones TYPE=N`). A new vendor needs no field
-//! in [`SimConfig`] (its settings live in a per-vendor section; its credentials can be its
-//! settings' defaults); typed accessors such as `Simulator::geelark()` are optional sugar written
-//! in the vendor's own module.
+//! in [`SimConfig`]: its port, fleet, faults and limits live in a per-vendor section, and so do
+//! its settings ([`SimConfig::with_vendor_setting`], read by its `build` over its defaults, e.g.
+//! its demo credentials; its `Flags` write them there too). Typed accessors such as
+//! `Simulator::geelark()` are optional sugar written in the vendor's own module.
 //!
 //! # Defaults
 //!

@@ -106,8 +106,10 @@ pub trait SimVendor: Sized + Send + Sync + 'static {
     /// Applies its parsed command-line flags to a configuration.
     fn apply_flags(flags: Self::Flags, config: &mut SimConfig);
 
-    /// Its settings and initial model for a configuration.
-    fn build(config: &SimConfig) -> (Self::Settings, Self::Model);
+    /// Its settings and initial model for a configuration. A vendor without fields of its own in
+    /// [`SimConfig`] reads its settings (credentials, durations, ...) with
+    /// `SimConfig::vendor_settings`, over its defaults.
+    fn build(config: &SimConfig) -> Result<(Self::Settings, Self::Model), String>;
 
     /// A random phone id (the core retries until it is unused).
     fn new_id(rng: &mut SmallRng) -> String;

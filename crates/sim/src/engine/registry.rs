@@ -83,13 +83,15 @@ fn limits_off<V: SimVendor>(config: &mut SimConfig) {
 fn launch<V: SimVendor>(config: &mut SimConfig, launch: Launch) -> io::Result<Launched> {
     let slots = V::slots(config);
     let (phones, faults) = (*slots.phones, slots.faults.clone());
-    let limits = V::limits(config).map_err(|e| {
+    let invalid = |what: &str, e: String| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{} limits: {e}", V::TYPE),
+            format!("{} {what}: {e}", V::TYPE),
         )
-    })?;
-    let sim = VendorSim::<V>::new(config, launch, phones, faults, limits);
+    };
+    let limits = V::limits(config).map_err(|e| invalid("limits", e))?;
+    let sim = VendorSim::<V>::new(config, launch, phones, faults, limits)
+        .map_err(|e| invalid("settings", e))?;
     let router = Router::new().fallback(handle::<V>).with_state(sim.clone());
     Ok(Launched {
         handle: Arc::new(sim.clone()),

@@ -213,8 +213,8 @@ impl<V: SimVendor> VendorSim<V> {
         phones: usize,
         faults: Faults,
         limits: V::Limits,
-    ) -> Self {
-        let (settings, model) = V::build(config);
+    ) -> Result<Self, String> {
+        let (settings, model) = V::build(config)?;
         let mut st = VendorState {
             fleet: Fleet::with_capacity(phones),
             rng: SmallRng::seed_from_u64(config.seed ^ V::SEED_SALT),
@@ -224,7 +224,7 @@ impl<V: SimVendor> VendorSim<V> {
             model,
         };
         V::seed(&mut st, phones);
-        VendorSim {
+        Ok(VendorSim {
             shared: Arc::new(Shared {
                 state: Mutex::new(st),
                 settings,
@@ -234,7 +234,7 @@ impl<V: SimVendor> VendorSim<V> {
                 addr: launch.addr,
                 shutdown: launch.shutdown,
             }),
-        }
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, VendorState<V>> {

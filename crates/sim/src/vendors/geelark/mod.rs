@@ -82,7 +82,7 @@ impl SimVendor for Geelark {
         cli::apply(flags, config);
     }
 
-    fn build(config: &SimConfig) -> (model::Settings, model::Model) {
+    fn build(config: &SimConfig) -> Result<(model::Settings, model::Model), String> {
         let (c, t) = (&config.credentials, &config.timings);
         let settings = model::Settings {
             app_id: c.geelark_app_id.clone(),
@@ -94,7 +94,7 @@ impl SimVendor for Geelark {
             new_one: t.geelark_new_one,
             max_skew: config.geelark_max_clock_skew,
         };
-        (settings, model::Model::default())
+        Ok((settings, model::Model::default()))
     }
 
     fn new_id(rng: &mut SmallRng) -> String {

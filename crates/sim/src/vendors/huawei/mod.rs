@@ -101,7 +101,7 @@ impl SimVendor for Huawei {
         cli::apply(flags, config);
     }
 
-    fn build(config: &SimConfig) -> (model::Settings, model::Model) {
+    fn build(config: &SimConfig) -> Result<(model::Settings, model::Model), String> {
         let (c, t) = (&config.credentials, &config.timings);
         let settings = model::Settings {
             project_id: c.huawei_project_id.clone(),
@@ -117,7 +117,7 @@ impl SimVendor for Huawei {
             restart: t.huawei_restart,
             stop: t.huawei_stop,
         };
-        (settings, model::Model::new(config.token_ttl))
+        Ok((settings, model::Model::new(config.token_ttl)))
     }
 
     fn new_id(rng: &mut SmallRng) -> String {
