@@ -193,3 +193,6 @@ pub struct Slots<'a> {
 /// The command-line flags of a vendor that has none of its own.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct NoFlags {}
+
+#[cfg(test)]
+mod tests;
