@@ -65,14 +65,8 @@ async fn vendors_are_listed_with_a_generic_control() {
         assert_eq!(v.seed_phones(2).len(), 2);
         assert_eq!(v.phone_count(), v.phone_ids().len());
 
-        let health: serde_json::Value = client()
-            .get(format!("{}/_sim/health", v.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health = reqwest::get(format!("{}/_sim/health", v.url())).await;
+        let health: serde_json::Value = health.unwrap().json().await.unwrap();
         assert_eq!(health["ok"], true);
         assert_eq!(v.calls().total(), 0, "admin calls are not vendor calls");
         v.reset_calls();

@@ -197,14 +197,8 @@ async fn a_vendor_needs_only_its_own_pieces() {
     assert_eq!(ping("wrong").await.unwrap().status(), 401);
     assert_eq!(echo.applied_json(&id).unwrap()["pings"], 1);
     assert_eq!(echo.calls().count("GET /ping"), 2);
-    let health: serde_json::Value = c
-        .get(format!("{}/_sim/health", echo.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = c.get(format!("{}/_sim/health", echo.url())).send().await;
+    let health: serde_json::Value = health.unwrap().json().await.unwrap();
     assert_eq!(health["vendor"], "echo");
     echo.set_faults(crate::Faults {
         error_5xx: 1.0,
