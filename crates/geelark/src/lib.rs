@@ -11,7 +11,7 @@
 //!   24,000/h); throttling answers (40007, 40017, 47002) are retried with backoff, the two-hour
 //!   lock (40014) and rejected credentials (40003) never are; after a credential refusal nothing
 //!   more is sent by the provider.
-//! - Transport through `cloudphone_core::http`: redirects are never followed (a 3xx is an error
+//! - Transport through `cloudphone_core::raw::http`: redirects are never followed (a 3xx is an error
 //!   naming its status and Location host), answers are capped at `max_body_bytes`, and the
 //!   timeout covers the whole body. A state change whose answer was lost (a timeout or cut
 //!   connection after sending, a 5xx, an undecodable or oversized 2xx) is *unknown*, never
@@ -50,8 +50,8 @@ pub const VENDOR: &str = "geelark";
 
 /// This backend for the vendor registry: `type = "geelark"`, its secret keys, how a
 /// configuration table becomes a provider. The facade registers it in one line.
-pub const fn vendor() -> cloudphone_core::registry::TypedVendor<GeelarkConfig> {
-    cloudphone_core::registry::TypedVendor::new(
+pub const fn vendor() -> cloudphone_core::raw::registry::TypedVendor<GeelarkConfig> {
+    cloudphone_core::raw::registry::TypedVendor::new(
         VENDOR,
         &["api_key", "token"],
         |c: &GeelarkConfig| Ok(std::sync::Arc::new(GeelarkProvider::new(c.clone())?)),

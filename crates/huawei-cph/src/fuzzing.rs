@@ -44,7 +44,7 @@ impl<'a> Answer<'a> {
 }
 
 /// `Retry-After` as the provider reads it: delay-seconds or an HTTP-date
-/// ([`cloudphone_core::http::parse_retry_after`]); anything else is ignored.
+/// ([`cloudphone_core::raw::http::parse_retry_after`]); anything else is ignored.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     cloudphone_core::raw::http::parse_retry_after(value)
 }

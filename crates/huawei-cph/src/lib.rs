@@ -52,8 +52,8 @@ pub const VENDOR: &str = "huawei-cph";
 
 /// This backend for the vendor registry: `type = "huawei-cph"`, its secret keys, how a
 /// configuration table becomes a provider. The facade registers it in one line.
-pub const fn vendor() -> cloudphone_core::registry::TypedVendor<HuaweiCphConfig> {
-    cloudphone_core::registry::TypedVendor::new(
+pub const fn vendor() -> cloudphone_core::raw::registry::TypedVendor<HuaweiCphConfig> {
+    cloudphone_core::raw::registry::TypedVendor::new(
         VENDOR,
         &["secret_key", "security_token", "token", "password"],
         |c: &HuaweiCphConfig| Ok(std::sync::Arc::new(HuaweiCphProvider::new(c.clone())?)),

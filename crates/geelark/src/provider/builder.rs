@@ -50,7 +50,7 @@ impl GeelarkProviderBuilder {
     /// Sends through this client. Its own connect timeout applies; the request timeout
     /// (`timeout_secs`) and the body cap (`max_body_bytes`) still apply to every request.
     ///
-    /// Build it from [`cloudphone_core::http::HttpOptions::client_builder`]: a client that
+    /// Build it from [`cloudphone_core::raw::http::HttpOptions::client_builder`]: a client that
     /// follows redirects would carry the signed headers or the token to another host.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cloudphone_core::http;
+use cloudphone_core::raw::http;
 use cloudphone_core::raw::{undecodable, ErrorContext, Idempotency};
 use cloudphone_core::{BatchReport, Error, ErrorKind, Operation, PhoneId, PhoneOutcome, Result};
 use reqwest::header::{HeaderValue, CONTENT_TYPE};

@@ -35,7 +35,7 @@ impl HuaweiCphProviderBuilder {
 
     /// Uses `client` for HTTP (its own timeouts then apply instead of the configured ones).
     ///
-    /// Build it from [`cloudphone_core::http::HttpOptions::client_builder`]: that one never follows a redirect (which
+    /// Build it from [`cloudphone_core::raw::http::HttpOptions::client_builder`]: that one never follows a redirect (which
     /// would carry the credentials to another host and re-send a state change). The body cap
     /// (`max_body_bytes`) applies whatever the client.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
