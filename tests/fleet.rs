@@ -110,3 +110,60 @@ async fn one_question_mark_from_configuration_to_result() {
     assert_eq!(e.kind(), cloudphone::ErrorKind::Config);
     assert!(e.message().contains("unknown type `nope`"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_hands_out_each_phone_as_it_settles() {
+    let (sim, fleet, phones) = fleet().await;
+    let stopping = fleet.stop(&phones).await.unwrap();
+    let settled = Arc::new(Mutex::new(Vec::new()));
+    let log = settled.clone();
+    let waited = progress::observe(
+        move |ev| {
+            if let EventKind::Waited(o) = &ev.kind {
+                let mut g = log.lock().unwrap();
+                for x in o {
+                    g.push((ev.provider.clone().unwrap().to_string(), x.phone.clone()));
+                }
+            }
+        },
+        fleet.wait(&stopping, &quick()),
+    )
+    .await
+    .unwrap();
+    let mut got = settled.lock().unwrap().clone();
+    got.sort();
+    let mut want: Vec<_> = waited
+        .outcomes
+        .iter()
+        .filter(|o| {
+            stopping
+                .outcomes
+                .iter()
+                .any(|s| s.outcome.phone == o.outcome.phone && s.outcome.is_pending())
+        })
+        .map(|o| (o.provider.clone(), o.outcome.phone.clone()))
+        .collect();
+    want.sort();
+    assert!(!want.is_empty());
+    assert_eq!(
+        got, want,
+        "every watched phone is handed out once, when it settles"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_cannot_be_waited_on_by_another_provider() {
+    let (sim, fleet, phones) = fleet().await;
+    let gl = fleet.get("gl").unwrap();
+    let hw = fleet.get("hw").unwrap();
+    let ids: Vec<_> = phones
+        .iter()
+        .filter(|p| p.provider == "gl")
+        .map(|p| p.phone.clone())
+        .collect();
+    let report = gl.stop(&ids).await.unwrap();
+    let e = hw.wait(&report, &quick()).await.unwrap_err();
+    assert_eq!(e.kind(), cloudphone::ErrorKind::InvalidArgument, "{e}");
+    sim.shutdown().await;
+}

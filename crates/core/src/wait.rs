@@ -226,7 +226,10 @@ where
         unfinished = watch.len(),
         "wait finished"
     );
-    Ok(BatchReport::new(report.operation, outcomes))
+    let mut waited = BatchReport::new(report.operation, outcomes);
+    waited.stray_jobs = report.stray_jobs.clone();
+    waited.origin = report.origin;
+    Ok(waited)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! One signed/authenticated HTTP exchange with CPH or IAM, and the IAM token cache.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,9 +78,6 @@ pub(crate) struct Client {
     pub clock: Arc<dyn Clock>,
     /// The largest answer body read.
     pub max_body: usize,
-    /// Whether a request was answered since the credentials were last refused (or ever):
-    /// until then, fan-outs send one request alone first (see the engine's rule for chunks).
-    pub proven: AtomicBool,
 }
 
 impl fmt::Debug for Client {
@@ -267,9 +264,10 @@ impl Client {
         self.engine.note::<()>(&Err(e));
     }
 
-    /// Whether the credentials were accepted since they were last refused.
+    /// Whether the credentials were accepted since they were last refused (the engine keeps
+    /// it: every request runs under [`BatchEngine::guarded`]).
     pub fn proven(&self) -> bool {
-        self.proven.load(Ordering::SeqCst)
+        self.engine.credentials_proven()
     }
 
     /// Sends one CPH request through the engine (rate limit, retries), with a one-time IAM
@@ -286,16 +284,9 @@ impl Client {
         url: &Url,
         body: Option<Vec<u8>>,
     ) -> Result<Answer<T>> {
-        let res = self
-            .engine
+        self.engine
             .guarded(self.send_unguarded(endpoint, idempotency, method, url, body))
-            .await;
-        match &res {
-            Ok(_) => self.proven.store(true, Ordering::SeqCst),
-            Err(e) if e.kind().is_auth() => self.proven.store(false, Ordering::SeqCst),
-            Err(_) => {}
-        }
-        res
+            .await
     }
 
     async fn send_unguarded<T: DeserializeOwned>(

@@ -138,7 +138,8 @@ impl BatchEngine {
         }
     }
 
-    /// This engine's provider instance, as stamped on its reports ([`BatchReport::origin`]).
+    /// This engine's provider instance, as stamped on its reports
+    /// ([`BatchReport::origin`](crate::BatchReport::origin)).
     pub fn origin(&self) -> Origin {
         Origin {
             vendor: self.vendor,
@@ -171,6 +172,12 @@ impl BatchEngine {
     /// feed it their configured secrets and the tokens issued to them.
     pub fn scrubber(&self) -> &Scrubber {
         &self.scrubber
+    }
+
+    /// Whether a request has succeeded since the credentials were last refused: until then a
+    /// fan-out sends one request alone (see [`crate::raw::fan_out`]).
+    pub fn credentials_proven(&self) -> bool {
+        self.credentials_ok.load(Ordering::SeqCst)
     }
 
     /// The vendor's refusal of this provider's credentials, if one arrived.

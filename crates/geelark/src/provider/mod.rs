@@ -113,6 +113,10 @@ impl CloudPhoneProvider for GeelarkProvider {
         VENDOR
     }
 
+    fn origin(&self) -> Option<cloudphone_core::Origin> {
+        Some(self.engine.origin())
+    }
+
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }

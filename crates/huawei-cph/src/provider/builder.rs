@@ -3,7 +3,7 @@
 //! and an HTTP client.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -119,7 +119,6 @@ impl HuaweiCphProviderBuilder {
                 auth,
                 clock,
                 max_body: options.max_body_bytes,
-                proven: AtomicBool::new(false),
             },
             batch_size: c.batch_size,
             concurrency: c.concurrency,

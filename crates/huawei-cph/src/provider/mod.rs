@@ -127,6 +127,10 @@ impl CloudPhoneProvider for HuaweiCphProvider {
         VENDOR
     }
 
+    fn origin(&self) -> Option<cloudphone_core::Origin> {
+        Some(self.engine().origin())
+    }
+
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }

@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use cloudphone_core::raw::wait::{align, deadline_after, needs_watch, observe};
+use cloudphone_core::raw::progress;
+use cloudphone_core::raw::wait::{align, check_origin, deadline_after, needs_watch, observe};
 use cloudphone_core::{
     BatchReport, CloudPhoneProvider, Error, JobState, Outcome, PhoneId, Result, WaitOptions,
 };
@@ -18,6 +19,7 @@ impl HuaweiCphProvider {
         report: &BatchReport,
         options: &WaitOptions,
     ) -> Result<BatchReport> {
+        check_origin(self, report)?;
         let target = options.resolve_target(report.operation)?;
         let deadline = deadline_after(options.timeout);
         let mut outcomes = report.outcomes.clone();
@@ -51,6 +53,8 @@ impl HuaweiCphProvider {
             }
         }
         let mut rounds = 0u32;
+        // Phones settled in the current round, reported to an observing caller.
+        let mut settled: Vec<usize> = Vec::new();
         let mut refused: Option<Error> = None;
         while !by_job.is_empty() || !by_status.is_empty() {
             rounds += 1;
@@ -83,6 +87,7 @@ impl HuaweiCphProvider {
                         _ => {
                             by_job.remove(&i);
                             outcomes[i].outcome = Outcome::Failed(self.scrub(job.failure()));
+                            settled.push(i);
                         }
                     }
                 }
@@ -104,9 +109,15 @@ impl HuaweiCphProvider {
                     Ok(seen) => {
                         let mut seen = align(&ids, seen.outcomes).into_iter();
                         // `by_status` iterates in the order `ids` was built from.
-                        by_status.retain(|&i| match seen.next().flatten() {
-                            Some(s) => !observe(&mut outcomes[i], s, target, report.operation),
-                            None => true,
+                        by_status.retain(|&i| {
+                            let done = match seen.next().flatten() {
+                                Some(s) => observe(&mut outcomes[i], s, target, report.operation),
+                                None => false,
+                            };
+                            if done {
+                                settled.push(i);
+                            }
+                            !done
                         });
                     }
                     Err(e) => {
@@ -123,6 +134,14 @@ impl HuaweiCphProvider {
                     }
                 }
             }
+            if !settled.is_empty() && progress::is_observed() {
+                progress::waited(
+                    VENDOR,
+                    report.operation,
+                    settled.drain(..).map(|i| &outcomes[i]),
+                );
+            }
+            settled.clear();
             // A refusal seen anywhere (a status read of one phone included) ends the wait.
             if let Some(e) = refused.clone().or_else(|| self.engine().refusal()) {
                 for &i in by_job.iter().chain(by_status.iter()) {
@@ -146,6 +165,7 @@ impl HuaweiCphProvider {
         );
         let mut done = BatchReport::new(report.operation, outcomes);
         done.stray_jobs = report.stray_jobs.clone();
+        done.origin = report.origin;
         Ok(done)
     }
 }
