@@ -21,10 +21,15 @@ impl Env {
     /// `huawei` phones behind a simulator answering every call after `latency`; the Huawei
     /// provider sends `batch` ids per call, one call at a time, so a batch takes a while.
     async fn new(huawei: usize, latency: Duration, batch: usize) -> Env {
+        Env::with_scale(huawei, latency, batch, 0.01).await
+    }
+
+    /// [`Env::new`] with the simulator's time scale (1.0: a reset takes its real 5 s).
+    async fn with_scale(huawei: usize, latency: Duration, batch: usize, scale: f64) -> Env {
         let sim = Simulator::start(
             SimConfig::default()
                 .with_phones(1, huawei)
-                .with_time_scale(0.01)
+                .with_time_scale(scale)
                 .with_latency(latency),
         )
         .await
@@ -332,4 +337,51 @@ async fn the_timeout_bounds_the_whole_command_without_wait() {
         "{statuses:?}"
     );
     assert_eq!(code, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_while_waiting_keeps_every_accepted_job() {
+    // Resets take their real five seconds: the interrupt lands while waiting.
+    let env = Env::with_scale(12, Duration::ZERO, 100, 1.0).await;
+    let file = env.phones_file();
+    let mut child = env.spawn(&[
+        "reset",
+        "--from",
+        file.to_str().unwrap(),
+        "--wait",
+        "--poll-interval",
+        "100ms",
+        "-o",
+        "ndjson",
+    ]);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let ids = env.sim.huawei_phone_ids();
+    // The accepted resets are printed as soon as the vendor answers, before any waiting.
+    let mut lines = Vec::new();
+    tokio::task::block_in_place(|| {
+        while lines.len() < ids.len() {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            lines.push(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    });
+    assert!(lines.iter().all(|v| v["status"] == "pending" && v["job_id"].is_string()));
+    signal(&child, "INT");
+    let (code, stderr) = tokio::task::block_in_place(|| {
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        for l in rest.lines() {
+            lines.push(serde_json::from_str(l).unwrap());
+        }
+        wait_exit(&mut child, Duration::from_secs(20))
+    });
+    assert_eq!(code, 130, "{stderr}");
+    let seen = by_phone(&lines);
+    assert_eq!(seen.len(), ids.len());
+    for id in &ids {
+        let v = &seen[id];
+        assert!(v["status"] == "pending" || v["status"] == "done", "{v}");
+        assert!(v["job_id"].is_string(), "the job is kept: {v}");
+        assert_eq!(env.resets(id), 1);
+    }
 }

@@ -1,12 +1,16 @@
-//! `wait`: poll phones until they reach a state; and the wait loop that `--wait` and the demo
-//! share. It polls in single rounds so that the progress bar and ndjson follow along; a
-//! signal or the deadline ends it with every accepted outcome and job kept.
+//! `wait`: poll phones until they reach a state; and the wait that `--wait` and the demo share.
+//! The library waits; the command follows its progress events, so the progress bar and ndjson
+//! show each phone as it settles; a signal or the deadline ends it with every accepted outcome
+//! and job kept.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::time::Duration;
 
-use cloudphone::{Fleet, FleetReport, Operation, PhoneRef, PhoneState, WaitOptions};
+use cloudphone::progress::{Event, EventKind};
+use cloudphone::{
+    Fleet, FleetOutcome, FleetReport, Operation, PhoneId, PhoneOutcome, PhoneRef, PhoneState,
+    WaitOptions,
+};
 
 use super::{check_providers, cut_short, finish, Session};
 use crate::args::{WaitArgs, WaitCmd};
@@ -89,23 +93,17 @@ pub(crate) async fn wait_rounds(
     .0
 }
 
-/// Whether waiting has nothing left to learn about `o`.
-fn settled(o: &cloudphone::FleetOutcome, target: Option<PhoneState>, op: Operation) -> bool {
-    match target.or_else(|| op.target_state()) {
-        Some(t) => !cloudphone::wait::needs_watch(&o.outcome, t),
-        None => !o.outcome.is_pending(),
-    }
-}
-
-/// The wait loop, in rounds until the session's deadline; the first output write failure
-/// lands in `written` and ends the wait (there is no one left to tell). A signal ends it at
-/// once with the last round's report, every accepted outcome and job kept.
+/// The wait: one library wait until the session's deadline, followed phone by phone as each
+/// poll round settles it (ndjson lines, the progress bar). The first output write failure
+/// lands in `written` (there is no one left to tell). A signal ends it at once: the report
+/// then holds every phone settled so far and, for the rest, the accepted outcomes and jobs as
+/// they were.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn wait_rounds_in(
     session: &mut Session,
     ctx: &Ctx,
     fleet: &Fleet,
-    mut report: FleetReport,
+    report: FleetReport,
     target: Option<PhoneState>,
     args: &WaitArgs,
     out: &mut dyn Write,
@@ -113,62 +111,66 @@ pub(crate) async fn wait_rounds_in(
 ) -> (FleetReport, Option<follow::Stop>) {
     let bar = ctx.progress(report.outcomes.len() as u64, "waiting");
     let deadline = session.deadline;
-    let mut round = WaitOptions::default()
-        .timeout(Duration::ZERO)
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let mut options = WaitOptions::default()
+        .timeout(remaining)
         .poll_interval(args.poll_interval);
     if let Some(t) = target {
-        round = round.target(t);
+        options = options.target(t);
     }
-    let op = report.operation;
-    let mut printed: HashSet<usize> = HashSet::new();
-    let mut stop = None;
-    loop {
-        let next = tokio::select! {
-            biased;
-            code = follow::signal(&mut session.signals) => {
-                stop = Some(follow::Stop::Signal(code));
-                break;
-            }
-            _ = tokio::time::sleep_until(deadline) => break,
-            r = fleet.wait(&report, &round) => r,
+    let ndjson = ctx.format == Format::Ndjson;
+    let (sink, mut events) = follow::channel();
+    let mut call = Box::pin(follow::observe(sink, fleet.wait(&report, &options)));
+    let mut settled: HashMap<(String, PhoneId), PhoneOutcome> = HashMap::new();
+    let mut take = |ev: Event, settled: &mut HashMap<(String, PhoneId), PhoneOutcome>| {
+        let (EventKind::Waited(outcomes), Some(provider)) = (ev.kind, ev.provider) else {
+            return;
         };
-        report = match next {
-            Ok(r) => r,
-            Err(e) => {
-                bar.suspend(|| {
-                    eprintln!("error: waiting failed: {}", output::escape(&e.to_string()))
-                });
-                break;
+        for o in outcomes {
+            bar.inc(1);
+            let o = FleetOutcome {
+                provider: provider.to_string(),
+                outcome: o,
+            };
+            if ndjson && written.is_ok() {
+                *written = bar.suspend(|| output::ndjson_line(&mut *out, &report, &o));
             }
-        };
-        let done = report
-            .outcomes
-            .iter()
-            .filter(|o| settled(o, target, op))
-            .count();
-        bar.set_position(done as u64);
-        if ctx.format == Format::Ndjson {
-            for (i, o) in report.outcomes.iter().enumerate() {
-                if written.is_ok() && settled(o, target, op) && printed.insert(i) {
-                    *written = bar.suspend(|| output::ndjson_line(out, &report, o));
-                }
-            }
+            settled.insert((o.provider, o.outcome.phone.clone()), o.outcome);
         }
-        let now = tokio::time::Instant::now();
-        if done == report.outcomes.len() || now >= deadline || written.is_err() {
-            break;
-        }
-        let pause = tokio::time::sleep(args.poll_interval.min(deadline - now));
+    };
+    let result = loop {
         tokio::select! {
             biased;
-            code = follow::signal(&mut session.signals) => {
-                stop = Some(follow::Stop::Signal(code));
-                break;
-            }
-            _ = pause => {}
+            code = follow::signal(&mut session.signals) => break Err(follow::Stop::Signal(code)),
+            // The library's wait ends by the deadline (its last round's answer is worth a
+            // moment's grace); a call still in flight then must not hold the command.
+            _ = tokio::time::sleep_until(deadline + std::time::Duration::from_millis(500)) => break Ok(None),
+            Some(ev) = events.recv() => take(ev, &mut settled),
+            r = &mut call => break Ok(Some(r)),
         }
+    };
+    drop(call);
+    while let Ok(ev) = events.try_recv() {
+        take(ev, &mut settled);
     }
     bar.finish_and_clear();
+    let merged = |mut r: FleetReport| {
+        for o in &mut r.outcomes {
+            if let Some(s) = settled.get(&(o.provider.clone(), o.outcome.phone.clone())) {
+                o.outcome = s.clone();
+            }
+        }
+        r
+    };
+    let (report, stop) = match result {
+        Ok(Some(Ok(waited))) => (waited, None),
+        Ok(Some(Err(e))) => {
+            eprintln!("error: waiting failed: {}", output::escape(&e.to_string()));
+            (merged(report), None)
+        }
+        Ok(None) => (merged(report), None),
+        Err(why) => (merged(report), Some(why)),
+    };
     // Refused credentials end the wait: say so once per provider.
     let mut told = HashSet::new();
     for o in &report.outcomes {
@@ -182,9 +184,11 @@ pub(crate) async fn wait_rounds_in(
             }
         }
     }
-    if stop.is_none() && ctx.format == Format::Ndjson {
-        for (i, o) in report.outcomes.iter().enumerate() {
-            if written.is_ok() && !printed.contains(&i) {
+    if stop.is_none() && ndjson {
+        // The phones no round settled (unfinished at the deadline, or never watched).
+        for o in &report.outcomes {
+            let printed = settled.contains_key(&(o.provider.clone(), o.outcome.phone.clone()));
+            if written.is_ok() && !printed {
                 *written = output::ndjson_line(out, &report, o);
             }
         }
