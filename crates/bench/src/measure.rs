@@ -113,27 +113,31 @@ impl Probe {
     }
 }
 
-/// Polls in single rounds, as `cloudphone … --wait` does, counting the rounds.
+/// One library wait, as `cloudphone … --wait` does, counting its poll rounds from the
+/// progress events it hands out.
 async fn wait_rounds(
     p: &dyn CloudPhoneProvider,
-    mut report: BatchReport,
+    report: BatchReport,
     poll: Duration,
 ) -> (BatchReport, u32, Option<String>) {
-    let once = WaitOptions::default()
-        .timeout(Duration::ZERO)
+    let options = WaitOptions::default()
+        .timeout(WAIT_TIMEOUT)
         .poll_interval(poll);
-    let deadline = Instant::now() + WAIT_TIMEOUT;
-    let mut rounds = 0;
-    loop {
-        report = match p.wait(&report, &once).await {
-            Ok(r) => r,
-            Err(e) => return (report, rounds, Some(e.to_string())),
-        };
-        rounds += 1;
-        if report.summary().pending == 0 || Instant::now() >= deadline {
-            return (report, rounds, None);
-        }
-        tokio::time::sleep(poll).await;
+    let rounds = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = rounds.clone();
+    let waited = cloudphone::progress::observe(
+        move |ev| {
+            if let cloudphone::progress::EventKind::Waited(_) = ev.kind {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+        p.wait(&report, &options),
+    )
+    .await;
+    let rounds = rounds.load(std::sync::atomic::Ordering::Relaxed);
+    match waited {
+        Ok(r) => (r, rounds, None),
+        Err(e) => (report, rounds, Some(e.to_string())),
     }
 }
 

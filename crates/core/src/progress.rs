@@ -43,8 +43,8 @@ pub enum EventKind {
     Sent(Vec<PhoneId>),
     /// The vendor answered (or the chunk failed): these phones' outcomes.
     Answered(Vec<PhoneOutcome>),
-    /// Waiting settled these phones (reached the target, failed, or can be told no more):
-    /// their final outcomes, as each poll round finds them.
+    /// A poll round of a wait ended; it settled these phones (reached the target, failed, or
+    /// can be told no more) — their final outcomes — possibly none. One event per round.
     Waited(Vec<PhoneOutcome>),
 }
 
@@ -94,7 +94,8 @@ pub fn is_observed() -> bool {
     SINK.try_with(|_| ()).is_ok()
 }
 
-/// Reports phones a wait round settled (for wait implementations).
+/// Reports the end of a wait round and the phones it settled (for wait implementations; call
+/// it once per round, even when none settled).
 pub fn waited<'a>(
     vendor: &'static str,
     operation: Operation,

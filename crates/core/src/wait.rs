@@ -195,7 +195,7 @@ where
                     }
                     !done
                 });
-                if !settled.is_empty() && crate::progress::is_observed() {
+                if crate::progress::is_observed() {
                     crate::progress::waited(
                         provider.vendor(),
                         report.operation,

@@ -134,7 +134,7 @@ impl HuaweiCphProvider {
                     }
                 }
             }
-            if !settled.is_empty() && progress::is_observed() {
+            if progress::is_observed() {
                 progress::waited(
                     VENDOR,
                     report.operation,
