@@ -5,8 +5,9 @@
 //! outcome per requested phone, normalized [`Error`]s — builds providers from configuration
 //! ([`Config`]), and drives several named providers as one [`Fleet`].
 //!
-//! Vendors are cargo features, both on by default: `geelark` (`type = "geelark"`) and
-//! `huawei-cph` (`type = "huawei-cph"`); `fake` adds an in-memory provider (`type = "fake"`).
+//! Vendors are cargo features, all on by default: `geelark` (`type = "geelark"`),
+//! `huawei-cph` (`type = "huawei-cph"`) and `alibaba` (`type = "alibaba"`); `fake` adds an
+//! in-memory provider (`type = "fake"`).
 //!
 //! ```
 //! # #[cfg(feature = "fake")]
@@ -40,6 +41,9 @@ pub use cloudphone_geelark as geelark;
 /// The Huawei Cloud CPH backend.
 #[cfg(feature = "huawei-cph")]
 pub use cloudphone_huawei_cph as huawei_cph;
+/// The Alibaba Cloud Cloud Phone (eds-aic) backend.
+#[cfg(feature = "alibaba")]
+pub use cloudphone_alibaba as alibaba;
 
 /// The README's Rust examples, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

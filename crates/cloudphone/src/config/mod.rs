@@ -57,6 +57,10 @@ pub fn builtin_registry() -> Registry {
     r.register(Arc::new(cloudphone_huawei_cph::vendor()));
     #[cfg(not(feature = "huawei-cph"))]
     r.unavailable("huawei-cph", "huawei-cph");
+    #[cfg(feature = "alibaba")]
+    r.register(Arc::new(cloudphone_alibaba::vendor()));
+    #[cfg(not(feature = "alibaba"))]
+    r.unavailable("alibaba", "alibaba");
     #[cfg(feature = "fake")]
     r.register(Arc::new(fake_vendor()));
     #[cfg(not(feature = "fake"))]

@@ -1,0 +1,197 @@
+//! `DescribeTasks`: by child task ids (`TaskIds.N`, 100 per call) and by the request id of a
+//! start or stop (`InvokeId`, its instance tasks: `Level=2`), always with `MaxResults=100` (the
+//! default is 10) and following `NextToken` within bounds; and `jobs` on top.
+
+use std::collections::{HashMap, HashSet};
+
+use cloudphone_core::raw::Idempotency;
+use cloudphone_core::{Error, ErrorKind, JobInfo, JobRef, JobState, Result};
+use futures::StreamExt;
+
+use super::decode::{is_invoke, job_infos};
+use super::{AlibabaProvider, DESCRIBE_TASKS, EXTRA_PAGES, PAGE_SIZE};
+use crate::client::Params;
+use crate::wire::{self, Task};
+use crate::VENDOR;
+
+/// Tasks found by id, and the error that cut the search short, if any (a refusal stops it at
+/// once).
+pub(crate) type ById = (HashMap<String, Task>, Option<Error>);
+/// Instance tasks found per request id and phone, and the error that cut the search short.
+pub(crate) type ByInvoke = (HashMap<(String, String), Task>, Option<Error>);
+
+impl AlibabaProvider {
+    /// Every page of one query, within `max_pages`; a repeated token ends it.
+    async fn task_pages(&self, base: Params, max_pages: usize) -> Result<Vec<Task>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        let mut tokens: HashSet<String> = HashSet::new();
+        for _ in 0..max_pages.max(1) {
+            let params = base.clone().opt("NextToken", token.as_deref());
+            let page = self
+                .client
+                .call(DESCRIBE_TASKS, Idempotency::ReadOnly, &params, |body, _| {
+                    wire::task_page(body)
+                })
+                .await?;
+            out.extend(page.tasks);
+            match page.next {
+                Some(next) if tokens.insert(next.clone()) => token = Some(next),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tasks by id, 100 ids per call.
+    pub(super) async fn tasks_by_id(&self, ids: &[String]) -> ById {
+        let mut unique: Vec<String> = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let chunks: Vec<Vec<String>> = unique.chunks(PAGE_SIZE).map(<[String]>::to_vec).collect();
+        let mut found = HashMap::new();
+        let mut error = None;
+        let mut pages = std::pin::pin!(self.fan_out(chunks, |chunk: Vec<String>| async move {
+            let base = Params::new()
+                .list("TaskIds", chunk.iter().map(String::as_str))
+                .set("MaxResults", PAGE_SIZE);
+            (chunk, self.task_pages(base, 1 + EXTRA_PAGES).await)
+        }));
+        while let Some((chunk, res)) = pages.next().await {
+            match res {
+                Ok(tasks) => {
+                    let asked: HashSet<&str> = chunk.iter().map(String::as_str).collect();
+                    for t in tasks {
+                        if let Some(id) = t.task_id.clone().filter(|i| asked.contains(i.as_str()))
+                        {
+                            found.entry(id).or_insert(t);
+                        }
+                    }
+                }
+                Err(e) if e.kind().is_auth() => return (found, Some(e)),
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        (found, error)
+    }
+
+    /// The instance tasks of start and stop requests, by `InvokeId` (`Level=2`); `phones` is
+    /// how many phones each request carried (how many pages to allow).
+    pub(super) async fn tasks_by_invoke(&self, phones: &HashMap<String, usize>) -> ByInvoke {
+        let mut rids: Vec<(String, usize)> = phones.iter().map(|(r, n)| (r.clone(), *n)).collect();
+        rids.sort();
+        let mut found = HashMap::new();
+        let mut error = None;
+        let mut pages = std::pin::pin!(self.fan_out(rids, |(rid, n): (String, usize)| async move {
+            let base = Params::new()
+                .set("InvokeId", &rid)
+                .set("Level", 2)
+                .set("MaxResults", PAGE_SIZE);
+            let pages = n.div_ceil(PAGE_SIZE) + EXTRA_PAGES;
+            (rid, self.task_pages(base, pages).await)
+        }));
+        while let Some((rid, res)) = pages.next().await {
+            match res {
+                Ok(tasks) => {
+                    for t in tasks {
+                        // Only instance tasks of this request (a vendor may ignore a filter).
+                        let ours = t.invoke_id.as_deref().is_none_or(|i| i == rid)
+                            && t.level.is_none_or(|l| l == 2);
+                        if let (true, Some(phone)) = (ours, t.instance_id.clone()) {
+                            found.entry((rid.clone(), phone)).or_insert(t);
+                        }
+                    }
+                }
+                Err(e) if e.kind().is_auth() => return (found, Some(e)),
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        (found, error)
+    }
+
+    /// The jobs asked for (see [`CloudPhoneProvider::jobs`](cloudphone_core::CloudPhoneProvider::jobs)).
+    pub(super) async fn look_up(&self, jobs: &[JobRef]) -> Result<Vec<JobInfo>> {
+        let mut unique: Vec<&JobRef> = Vec::new();
+        let mut seen = HashSet::new();
+        for j in jobs {
+            if seen.insert((&j.job_id, &j.request_id)) {
+                unique.push(j);
+            }
+        }
+        let task_ids: Vec<String> = unique
+            .iter()
+            .filter(|j| !is_invoke(j))
+            .map(|j| j.job_id.clone())
+            .collect();
+        let invokes: HashMap<String, usize> = unique
+            .iter()
+            .filter(|j| is_invoke(j))
+            .map(|j| (j.job_id.clone(), PAGE_SIZE))
+            .collect();
+        let (by_id, id_error) = if task_ids.is_empty() {
+            (HashMap::new(), None)
+        } else {
+            self.tasks_by_id(&task_ids).await
+        };
+        let refused = id_error.as_ref().filter(|e| e.kind().is_auth()).cloned();
+        let (by_invoke, invoke_error) = if invokes.is_empty() || refused.is_some() {
+            (HashMap::new(), None)
+        } else {
+            self.tasks_by_invoke(&invokes).await
+        };
+        let refusal = refused.or_else(|| invoke_error.clone().filter(|e| e.kind().is_auth()));
+        let mut learned = false;
+        let mut infos = Vec::new();
+        for j in unique {
+            let (tasks, error): (Vec<&Task>, &Option<Error>) = if is_invoke(j) {
+                let mut t: Vec<&Task> = by_invoke
+                    .iter()
+                    .filter(|((rid, _), _)| *rid == j.job_id)
+                    .map(|(_, t)| t)
+                    .collect();
+                t.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+                (t, &invoke_error)
+            } else {
+                (by_id.get(&j.job_id).into_iter().collect(), &id_error)
+            };
+            if !tasks.is_empty() {
+                learned = true;
+                infos.extend(job_infos(j, &tasks));
+                continue;
+            }
+            let info = match (refusal.as_ref(), error) {
+                (Some(r), _) => JobInfo::new(j.clone(), None, JobState::Failed, String::new())
+                    .with_error(
+                        Error::new(
+                            ErrorKind::Unauthenticated,
+                            format!(
+                                "not looked up: the vendor refused the credentials ({})",
+                                r.message()
+                            ),
+                        )
+                        .with_vendor(VENDOR)
+                        .with_vendor_code(r.vendor_code().unwrap_or_default().to_owned()),
+                    ),
+                (None, Some(e)) => JobInfo::new(j.clone(), None, JobState::Failed, String::new())
+                    .with_error(e.clone()),
+                (None, None) => job_infos(j, &[]).remove(0),
+            };
+            infos.push(info);
+        }
+        let infos = infos
+            .into_iter()
+            .map(|mut i| {
+                i.error = i.error.map(|e| self.scrub(e));
+                i
+            })
+            .collect();
+        match refusal {
+            Some(e) if !learned => Err(e),
+            _ => Ok(infos),
+        }
+    }
+}

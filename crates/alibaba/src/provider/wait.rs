@@ -1,0 +1,184 @@
+//! `wait`: pending phones with a child task followed by `TaskIds`, start and stop requests by
+//! `InvokeId`; a finished task's phone then confirmed by state, a failed one failed; every
+//! other phone (no task found, no job, an unknown outcome) polled by state; a refusal ends the
+//! wait with every outcome kept.
+
+use std::collections::{BTreeSet, HashMap};
+
+use cloudphone_core::raw::wait::{align, deadline_after, needs_watch, observe};
+use cloudphone_core::{
+    BatchReport, CloudPhoneProvider, Error, JobState, Outcome, PhoneId, Result, WaitOptions,
+};
+
+use super::decode::is_invoke;
+use super::AlibabaProvider;
+use crate::wire::Task;
+use crate::VENDOR;
+
+/// What a task says of its phone's outcome; `true` when the phone leaves task watching.
+fn follow(task: Option<&Task>, error: &Option<Error>, o: &mut cloudphone_core::PhoneOutcome) -> Next {
+    let Some(task) = task else {
+        return match error {
+            // The look-up failed: try again next round.
+            Some(e) => {
+                o.wait_error = Some(e.clone());
+                Next::Stay
+            }
+            // Not (or not yet) listed: the phone's state tells.
+            None => Next::ToStatus,
+        };
+    };
+    o.wait_error = None;
+    match task.state() {
+        JobState::Running => Next::Stay,
+        JobState::Succeeded => Next::ToStatus,
+        JobState::Failed => Next::Failed(task.failure()),
+        _ => Next::Stay,
+    }
+}
+
+enum Next {
+    Stay,
+    ToStatus,
+    Failed(Error),
+}
+
+impl AlibabaProvider {
+    /// The wait (see [`CloudPhoneProvider::wait`]).
+    pub(super) async fn wait_for(
+        &self,
+        report: &BatchReport,
+        options: &WaitOptions,
+    ) -> Result<BatchReport> {
+        cloudphone_core::raw::wait::check_origin(self, report)?;
+        let target = options.resolve_target(report.operation)?;
+        let deadline = deadline_after(options.timeout);
+        let mut outcomes = report.outcomes.clone();
+        let mut by_task: BTreeSet<usize> = BTreeSet::new();
+        let mut by_invoke: BTreeSet<usize> = BTreeSet::new();
+        let mut by_status: BTreeSet<usize> = BTreeSet::new();
+        for (i, o) in outcomes.iter().enumerate() {
+            if !needs_watch(o, target) {
+                continue;
+            }
+            match &o.job {
+                Some(j) if o.is_pending() && is_invoke(j) => by_invoke.insert(i),
+                Some(_) if o.is_pending() => by_task.insert(i),
+                _ => by_status.insert(i),
+            };
+        }
+        let mut rounds = 0u32;
+        let mut refused: Option<Error> = None;
+        while !(by_task.is_empty() && by_invoke.is_empty() && by_status.is_empty()) {
+            rounds += 1;
+            if !by_task.is_empty() {
+                let ids: Vec<String> = by_task
+                    .iter()
+                    .map(|&i| outcomes[i].job.as_ref().expect("watched by task").job_id.clone())
+                    .collect();
+                let (found, error) = self.tasks_by_id(&ids).await;
+                let watched: Vec<usize> = by_task.iter().copied().collect();
+                for i in watched {
+                    let id = &outcomes[i].job.as_ref().expect("watched").job_id;
+                    let task = found.get(id);
+                    match follow(task, &error, &mut outcomes[i]) {
+                        Next::Stay => {}
+                        Next::ToStatus => {
+                            by_task.remove(&i);
+                            by_status.insert(i);
+                        }
+                        Next::Failed(e) => {
+                            by_task.remove(&i);
+                            outcomes[i].outcome = Outcome::Failed(self.scrub(e));
+                        }
+                    }
+                }
+                if let Some(e) = error {
+                    if e.kind().is_auth() {
+                        refused = Some(e);
+                    }
+                }
+            }
+            if refused.is_none() && !by_invoke.is_empty() {
+                let mut phones: HashMap<String, usize> = HashMap::new();
+                for &i in &by_invoke {
+                    let rid = &outcomes[i].job.as_ref().expect("watched by invoke").job_id;
+                    *phones.entry(rid.clone()).or_default() += 1;
+                }
+                let (found, error) = self.tasks_by_invoke(&phones).await;
+                let watched: Vec<usize> = by_invoke.iter().copied().collect();
+                for i in watched {
+                    let key = (
+                        outcomes[i].job.as_ref().expect("watched").job_id.clone(),
+                        outcomes[i].phone.as_str().to_owned(),
+                    );
+                    match follow(found.get(&key), &error, &mut outcomes[i]) {
+                        Next::Stay => {}
+                        Next::ToStatus => {
+                            by_invoke.remove(&i);
+                            by_status.insert(i);
+                        }
+                        Next::Failed(e) => {
+                            by_invoke.remove(&i);
+                            outcomes[i].outcome = Outcome::Failed(self.scrub(e));
+                        }
+                    }
+                }
+                if let Some(e) = error {
+                    if e.kind().is_auth() {
+                        refused = Some(e);
+                    }
+                }
+            }
+            if refused.is_none() && !by_status.is_empty() {
+                let ids: Vec<PhoneId> = by_status
+                    .iter()
+                    .map(|&i| outcomes[i].phone.clone())
+                    .collect();
+                match self.status(&ids).await {
+                    Ok(seen) => {
+                        let mut seen = align(&ids, seen.outcomes).into_iter();
+                        by_status.retain(|&i| match seen.next().flatten() {
+                            Some(s) => !observe(&mut outcomes[i], s, target, report.operation),
+                            None => true,
+                        });
+                    }
+                    Err(e) => {
+                        for &i in &by_status {
+                            outcomes[i].wait_error = Some(e.clone());
+                        }
+                        if e.kind().is_auth() {
+                            refused = Some(e);
+                        } else if !e.is_temporary() {
+                            by_status.clear();
+                        }
+                    }
+                }
+            }
+            if let Some(e) = refused.clone().or_else(|| self.engine().refusal()) {
+                for &i in by_task.iter().chain(&by_invoke).chain(&by_status) {
+                    outcomes[i].wait_error = Some(e.clone());
+                }
+                refused = Some(e);
+                break;
+            }
+            let now = tokio::time::Instant::now();
+            let idle = by_task.is_empty() && by_invoke.is_empty() && by_status.is_empty();
+            if idle || now >= deadline {
+                break;
+            }
+            tokio::time::sleep(options.poll_interval.min(deadline - now)).await;
+        }
+        tracing::debug!(
+            vendor = VENDOR,
+            rounds,
+            unfinished = by_task.len() + by_invoke.len() + by_status.len(),
+            refused = refused.is_some(),
+            "wait finished"
+        );
+        let mut done = BatchReport::new(report.operation, outcomes);
+        done.stray_jobs = report.stray_jobs.clone();
+        done.origin = report.origin;
+        Ok(done)
+    }
+}
