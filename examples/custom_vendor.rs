@@ -1,7 +1,7 @@
 //! A backend written outside this workspace, plugged in through configuration.
 //!
 //! The vendor here is a toy (phones kept in memory), but it is wired exactly as a real one: a
-//! serde configuration struct, a provider built on the shared [`BatchEngine`], a
+//! serde configuration struct, a provider built on the shared `BatchEngine` (`cloudphone::raw`), a
 //! [`TypedVendor`] naming its `type` and secret keys, one `register` line — and from then on
 //! `type = "toy"` in a configuration file is a provider like any other, in a [`Fleet`] with the
 //! built-in vendors. `cargo run --example custom_vendor`.

@@ -109,10 +109,7 @@ impl Follow {
                 .map(|o| {
                     self.answered
                         .insert((provider.clone(), o.phone.clone()), o.clone());
-                    FleetOutcome {
-                        provider: provider.to_string(),
-                        outcome: o,
-                    }
+                    FleetOutcome::new(provider.to_string(), o)
                 })
                 .collect(),
             _ => Vec::new(),
@@ -147,10 +144,7 @@ impl Follow {
                             .with_not_applied(true),
                     ),
                 };
-                FleetOutcome {
-                    provider: r.provider.clone(),
-                    outcome,
-                }
+                FleetOutcome::new(r.provider.clone(), outcome)
             })
             .collect();
         FleetReport::new(self.operation, outcomes)

@@ -14,6 +14,7 @@ use crate::config::{Config, ConfigError};
 
 /// A phone in a fleet: the provider's name and the vendor's id, written `NAME/ID`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub struct PhoneRef {
     /// The provider's configured name.
     pub provider: String,
@@ -54,6 +55,7 @@ impl FromStr for PhoneRef {
 
 /// One phone's outcome, labelled with its provider.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FleetOutcome {
     /// The provider's configured name.
     pub provider: String,
@@ -63,6 +65,7 @@ pub struct FleetOutcome {
 
 /// The result of a fleet call: one outcome per distinct requested phone, in request order.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FleetReport {
     /// The operation.
     pub operation: Operation,
@@ -70,6 +73,16 @@ pub struct FleetReport {
     pub outcomes: Vec<FleetOutcome>,
     /// Jobs a vendor reported for no requested phone, with the provider's name.
     pub stray_jobs: Vec<(String, StrayJob)>,
+}
+
+impl FleetOutcome {
+    /// `outcome`, on the provider named `provider`.
+    pub fn new(provider: impl Into<String>, outcome: PhoneOutcome) -> Self {
+        FleetOutcome {
+            provider: provider.into(),
+            outcome,
+        }
+    }
 }
 
 impl FleetReport {

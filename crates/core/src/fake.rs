@@ -401,11 +401,7 @@ impl CloudPhoneProvider for FakeProvider {
             })
             .collect();
         let next = (offset + size < st.order.len()).then(|| (offset + size).to_string());
-        Ok(PhonePage {
-            phones,
-            next,
-            total: Some(st.order.len() as u64),
-        })
+        Ok(PhonePage::new(phones, next, Some(st.order.len() as u64)))
     }
 
     async fn jobs(&self, jobs: &[JobRef]) -> Result<Vec<JobInfo>> {

@@ -6,8 +6,8 @@
 //!   listing, jobs and waiting.
 //! - [`BatchReport`]: exactly one [`PhoneOutcome`] per distinct requested phone, in request
 //!   order: done, pending (with its [`JobRef`]) or failed (with a normalized [`Error`]).
-//! - [`BatchEngine`]: the machinery backends share — dedupe, chunking, bounded fan-out, a
-//!   [`RateLimiter`], retries that know [`Idempotency`], per-chunk failure containment and the
+//! - [`raw::BatchEngine`]: the machinery backends share — dedupe, chunking, bounded fan-out, a
+//!   [`raw::RateLimiter`], retries that know [`raw::Idempotency`], per-chunk failure containment and the
 //!   completeness check.
 //! - [`wait`]: polling until phones reach a target state.
 //! - [`http`]: the one HTTP client (no redirects, capped bodies) and transport classifier.
@@ -48,6 +48,8 @@ mod retry;
 mod types;
 pub mod wait;
 
+// Backend-only items live in `raw`; the root paths stay (hidden) for code written before it.
+#[doc(hidden)]
 pub use engine::{dedupe, BatchEngine, EngineConfig, RateScope};
 pub use error::{Error, ErrorKind, Result};
 #[cfg(any(test, feature = "fake"))]
@@ -57,9 +59,13 @@ pub use provider::{
     Capabilities, CloudPhoneProvider, CloudPhoneProviderExt, Extras, ListRequest, ResetOptions,
     StartOptions, WaitOptions,
 };
-pub use ratelimit::{RateBudget, RateLimiter};
+pub use ratelimit::RateBudget;
+#[doc(hidden)]
+pub use ratelimit::RateLimiter;
 pub use redact::{Scrubber, REDACTED};
-pub use retry::{Idempotency, RetryPolicy};
+#[doc(hidden)]
+pub use retry::Idempotency;
+pub use retry::RetryPolicy;
 pub use types::{
     BatchReport, JobInfo, JobRef, JobState, ObservedState, Operation, Origin, Outcome, PhoneId,
     PhoneOutcome, PhonePage, PhoneState, PhoneSummary, StrayJob, Summary,

@@ -258,7 +258,7 @@ pub trait CloudPhoneProvider: Debug + Send + Sync {
     }
 
     /// The origin stamped on this provider's reports, if it stamps them (the batch engine's
-    /// [`BatchEngine::origin`](crate::BatchEngine::origin)); `wait` refuses another
+    /// [`BatchEngine::origin`](crate::raw::BatchEngine::origin)); `wait` refuses another
     /// provider's report.
     fn origin(&self) -> Option<crate::Origin> {
         None

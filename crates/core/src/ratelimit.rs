@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 /// A limit of `limit` calls in any window of `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateBudget {
     /// Calls allowed per window.
     pub limit: u32,

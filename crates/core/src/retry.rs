@@ -9,6 +9,7 @@ use crate::Error;
 
 /// Whether repeating a call can change the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Idempotency {
     /// A read: repeating it is always safe.
     ReadOnly,

@@ -611,6 +611,7 @@ impl PhoneSummary {
 
 /// One page of a phone listing.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct PhonePage {
     /// The phones on this page.
     pub phones: Vec<PhoneSummary>,
@@ -618,4 +619,15 @@ pub struct PhonePage {
     pub next: Option<String>,
     /// The total the vendor reported, if it did.
     pub total: Option<u64>,
+}
+
+impl PhonePage {
+    /// A page of `phones`, the cursor of the `next` one, and the vendor's `total`.
+    pub fn new(phones: Vec<PhoneSummary>, next: Option<String>, total: Option<u64>) -> Self {
+        PhonePage {
+            phones,
+            next,
+            total,
+        }
+    }
 }

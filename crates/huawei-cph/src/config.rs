@@ -11,6 +11,7 @@ use serde::Deserialize;
 /// batch status call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum StatusStrategy {
     /// Whichever needs fewer API calls: list pages (200 phones each) or one detail call per
     /// phone, decided after reading the first list page.

@@ -57,9 +57,11 @@ fn pending_report(phones: &[PhoneRef], operation: Operation) -> FleetReport {
         phones
             .iter()
             .filter(|p| seen.insert(*p))
-            .map(|p| cloudphone::FleetOutcome {
-                provider: p.provider.clone(),
-                outcome: cloudphone::PhoneOutcome::pending(p.phone.clone()),
+            .map(|p| {
+                FleetOutcome::new(
+                    p.provider.clone(),
+                    cloudphone::PhoneOutcome::pending(p.phone.clone()),
+                )
             })
             .collect(),
     )
@@ -128,10 +130,7 @@ pub(crate) async fn wait_rounds_in(
         };
         for o in outcomes {
             bar.inc(1);
-            let o = FleetOutcome {
-                provider: provider.to_string(),
-                outcome: o,
-            };
+            let o = FleetOutcome::new(provider.to_string(), o);
             if ndjson && written.is_ok() {
                 *written = bar.suspend(|| output::ndjson_line(&mut *out, &report, &o));
             }

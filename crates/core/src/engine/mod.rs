@@ -29,6 +29,7 @@ pub fn dedupe(phones: impl IntoIterator<Item = PhoneId>) -> Vec<PhoneId> {
 
 /// Whose calls share a rate budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum RateScope {
     /// One budget for every call of the provider.
     #[default]

@@ -106,11 +106,7 @@ pub(crate) fn list_page_of(data: wire::ListData, at: Cursor, size: u64) -> Phone
             page = at.page,
             "the vendor answered a list page with the same phones as the page before; the listing ends here"
         );
-        return PhonePage {
-            phones: Vec::new(),
-            next: None,
-            total: data.total,
-        };
+        return PhonePage::new(Vec::new(), None, data.total);
     }
     let more = match data.total {
         _ if data.items.is_empty() => false,
@@ -118,21 +114,20 @@ pub(crate) fn list_page_of(data: wire::ListData, at: Cursor, size: u64) -> Phone
         Some(total) => at.page.saturating_mul(size) < total,
         None => data.items.len() as u64 >= size,
     };
-    PhonePage {
-        next: more.then(|| at.page.checked_add(1)).flatten().map(|page| {
-            Cursor {
-                page,
-                previous: Some(fp),
-            }
-            .to_string()
-        }),
-        phones: data
-            .items
-            .into_iter()
-            .map(wire::ListItem::into_summary)
-            .collect(),
-        total: data.total,
-    }
+    let next = more.then(|| at.page.checked_add(1)).flatten().map(|page| {
+        Cursor {
+            page,
+            previous: Some(fp),
+        }
+        .to_string()
+    });
+    let total = data.total;
+    let phones = data
+        .items
+        .into_iter()
+        .map(wire::ListItem::into_summary)
+        .collect();
+    PhonePage::new(phones, next, total)
 }
 
 impl GeelarkProvider {

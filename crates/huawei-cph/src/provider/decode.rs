@@ -196,11 +196,11 @@ pub(crate) fn list_page_of(page: PhoneList, offset: u64, limit: usize) -> PhoneP
         Some(total) => end < total && !phones.is_empty(),
         None => phones.len() == limit,
     };
-    PhonePage {
-        next: (more && end > offset).then(|| end.to_string()),
-        total: page.count,
+    PhonePage::new(
         phones,
-    }
+        (more && end > offset).then(|| end.to_string()),
+        page.count,
+    )
 }
 
 /// Adds the jobs of one list-jobs page to `found` (job id → request id and job), keeping the
