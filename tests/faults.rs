@@ -1,6 +1,7 @@
-//! Proof under faults: every operation of every vendor, on the simulator, with seeded faults
+//! Proof under faults: every operation of every vendor the simulator serves, in every auth mode
+//! it writes a provider table for (operations selected by `capabilities()`), with seeded faults
 //! injected at rates up to 30% — 5xx, throttling, cut connections, hangs past the client
-//! timeout, malformed JSON, ids dropped from batch answers, IAM tokens expiring mid-run — and
+//! timeout, malformed JSON, ids dropped from batch answers, issued tokens expiring mid-run — and
 //! the contract's invariants checked after every call:
 //!
 //! * every requested id has exactly one outcome, in request order;
@@ -13,7 +14,7 @@
 //!
 //! Reproduce a failure from the seed in its message: `CLOUDPHONE_FAULT_SEED=<seed> cargo test
 //! --test faults`. Totals: `CLOUDPHONE_FAULT_REPORT=1 cargo test --test faults -- --nocapture`
-//! prints a table per test; `cargo test --test faults -- --ignored --nocapture` runs the larger
+//! prints a table per mode and their sum; `cargo test --test faults -- --ignored --nocapture` runs the larger
 //! soak and prints its totals.
 
 mod common;
@@ -25,9 +26,9 @@ use cloudphone::{
     BatchReport, CloudPhoneProvider, ErrorKind, Operation, PhoneId, ResetOptions, StartOptions,
     WaitOptions,
 };
-use cloudphone_sim::{Faults, SimConfig, Simulator};
-use common::proxy::{FaultCounts, Proxy, Vendor};
-use common::{build, fast_tuning, ids_lost, provider_table, Mode, Target};
+use cloudphone_sim::{Faults, Simulator, TableOptions, VendorHandle};
+use common::proxy::{FaultCounts, Proxy};
+use common::{build, fast_tuning, ids_lost, Mode};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -37,6 +38,14 @@ const HANG_MS: u64 = 1_500;
 const HANG_THRESHOLD: Duration = Duration::from_millis(1_200);
 /// The seeds of the normal run; `CLOUDPHONE_FAULT_SEED` replaces them with one.
 const SEEDS: [u64; 3] = [0x0f_a017, 0x5eed_0002, 20_240_601];
+/// The batch operations, in the order a run drives them.
+const OPERATIONS: [Operation; 5] = [
+    Operation::Status,
+    Operation::Stop,
+    Operation::Start,
+    Operation::Restart,
+    Operation::Reset,
+];
 
 fn seeds(default: &[u64]) -> Vec<u64> {
     match std::env::var("CLOUDPHONE_FAULT_SEED") {
@@ -53,9 +62,10 @@ fn report_wanted() -> bool {
 }
 
 /// The faults of one run, drawn from its seed: each request-level kind at up to 30%, hangs kept
-/// rare so that the suite stays fast.
+/// rare so that the suite stays fast; issued tokens (where the vendor issues any) expire after
+/// a few dozen calls.
 fn faults_for(seed: u64, mode: Mode) -> Faults {
-    let mut rng = SmallRng::seed_from_u64(seed ^ (mode as u64).wrapping_mul(0x9e37_79b9));
+    let mut rng = SmallRng::seed_from_u64(seed ^ mode.salt());
     Faults {
         error_5xx: rng.random_range(0.05..=0.3),
         throttle: rng.random_range(0.05..=0.3),
@@ -64,7 +74,7 @@ fn faults_for(seed: u64, mode: Mode) -> Faults {
         hang_duration_ms: HANG_MS,
         malformed: rng.random_range(0.0..=0.2),
         drop_ids: rng.random_range(0.0..=0.2),
-        expire_token_after_calls: (mode == Mode::HuaweiIam).then(|| rng.random_range(40..=60)),
+        expire_token_after_calls: Some(rng.random_range(40..=60)),
         ..Faults::default()
     }
 }
@@ -103,7 +113,7 @@ impl Totals {
     fn table(&self, title: &str) -> String {
         let f = &self.faults;
         let rows: [(&str, u64); 23] = [
-            ("runs (seed x mode)", self.runs),
+            ("runs (seed x vendor auth mode)", self.runs),
             ("operations run (provider calls)", self.operations),
             ("outcomes checked", self.outcomes),
             ("  of which failed (per-phone)", self.failed_outcomes),
@@ -116,14 +126,14 @@ impl Totals {
             ("  answered without a fault", f.ok),
             ("faults injected, request-level", f.request_faults()),
             ("  5xx", f.error_5xx),
-            ("  throttling (40007 / 429)", f.throttle),
+            ("  throttling (429 / vendor code)", f.throttle),
             ("  connection reset", f.connection_reset),
             ("  hang past the client timeout", f.hang),
             ("  malformed JSON", f.malformed),
             ("ids dropped from batch answers", f.dropped_ids),
             ("  in answers", f.answers_with_dropped_ids),
-            ("IAM token expired (401) mid-run", f.token_expired),
-            ("IAM logins", f.iam_logins),
+            ("issued token expired (401) mid-run", f.token_expired),
+            ("logins (tokens issued)", f.iam_logins),
             ("credentials rejected", f.auth_rejected),
             ("IDS LOST (must be 0)", self.ids_lost),
             ("DUPLICATE RESETS (must be 0)", self.duplicate_resets),
@@ -141,10 +151,11 @@ impl Totals {
     }
 }
 
-/// One simulator with an observing proxy in front of each vendor, and a provider through it.
+/// One simulator with an observing proxy in front of the mode's vendor, and a provider through
+/// it.
 struct Bench {
     sim: Simulator,
-    proxies: Vec<Proxy>,
+    proxy: Proxy,
     provider: std::sync::Arc<dyn CloudPhoneProvider>,
     mode: Mode,
     seed: u64,
@@ -152,44 +163,39 @@ struct Bench {
 
 impl Bench {
     async fn new(mode: Mode, seed: u64, phones: usize, faults: Faults) -> Bench {
+        Bench::with_time_scale(mode, seed, phones, faults, 0.01).await
+    }
+
+    async fn with_time_scale(
+        mode: Mode,
+        seed: u64,
+        phones: usize,
+        faults: Faults,
+        time_scale: f64,
+    ) -> Bench {
         let sim = Simulator::start(
-            SimConfig::default()
+            common::sim_config(phones)
+                .await
                 .with_seed(seed)
-                .with_phones(phones, phones)
-                .with_time_scale(0.01)
+                .with_time_scale(time_scale)
                 // Every throttling answer is then an injected one.
                 .without_limits(),
         )
         .await
         .expect("simulator starts");
-        for id in sim.geelark_phone_ids() {
-            sim.geelark().set_status(&id, 0);
-        }
-        for id in sim.huawei_phone_ids() {
-            sim.huawei().set_status(&id, 2);
-        }
-        let gl = Proxy::start(sim.geelark_url(), Vendor::Geelark, HANG_THRESHOLD).await;
-        let hw = Proxy::start(sim.huawei_url(), Vendor::Huawei, HANG_THRESHOLD).await;
-        let target = Target {
-            geelark_url: gl.url(),
-            huawei_url: hw.url(),
-        };
-        let table = provider_table(
-            mode,
-            &target,
-            sim.credentials(),
+        common::set_all_running(&sim);
+        let v = mode.handle(&sim);
+        let proxy = Proxy::start(v.url(), mode.knowledge().wire, HANG_THRESHOLD).await;
+        let table = mode.table(
+            v,
+            TableOptions::new().with_url(proxy.url()),
             &fast_tuning(mode, 1, 4, 4),
-            None,
         );
         let (_, provider) = build(&table);
-        if mode.is_geelark() {
-            sim.geelark().set_faults(faults);
-        } else {
-            sim.huawei().set_faults(faults);
-        }
+        v.set_faults(faults);
         Bench {
             sim,
-            proxies: vec![gl, hw],
+            proxy,
             provider,
             mode,
             seed,
@@ -205,44 +211,28 @@ impl Bench {
         )
     }
 
+    fn vendor(&self) -> &VendorHandle {
+        self.mode.handle(&self.sim)
+    }
+
     fn phone_ids(&self) -> Vec<PhoneId> {
-        let ids = if self.mode.is_geelark() {
-            self.sim.geelark_phone_ids()
-        } else {
-            self.sim.huawei_phone_ids()
-        };
-        ids.into_iter().map(PhoneId::new).collect()
+        self.mode.phones(&self.sim)
     }
 
     fn unknown_phone(&self) -> PhoneId {
-        if self.mode.is_geelark() {
-            PhoneId::new("599999999999999999")
-        } else {
-            PhoneId::new("ffffffffffffffffffffffffffffffff")
-        }
+        common::unknown_phone(self.vendor())
+    }
+
+    fn supports(&self, op: Operation) -> bool {
+        self.provider.capabilities().supports(op)
     }
 
     /// How many times the simulator carried out `op` for `id`.
     fn applied(&self, op: Operation, id: &PhoneId) -> u32 {
-        if self.mode.is_geelark() {
-            let a = self.sim.geelark().applied(id.as_str()).unwrap_or_default();
-            match op {
-                Operation::Stop => a.stops,
-                Operation::Start => a.starts,
-                Operation::Restart => a.restarts,
-                Operation::Reset => a.new_ones,
-                _ => 0,
-            }
-        } else {
-            let a = self.sim.huawei().applied(id.as_str()).unwrap_or_default();
-            match op {
-                Operation::Stop => a.stops,
-                // CPH has no start call: start is a batch-restart.
-                Operation::Start | Operation::Restart => a.restarts,
-                Operation::Reset => a.resets,
-                _ => 0,
-            }
+        if op == Operation::Status {
+            return 0;
         }
+        common::applied(self.vendor(), op, id)
     }
 
     fn applied_all(&self, op: Operation, ids: &[PhoneId]) -> Vec<u32> {
@@ -250,27 +240,42 @@ impl Bench {
     }
 
     async fn call(&self, op: Operation, asked: &[PhoneId]) -> BatchReport {
-        let p = &self.provider;
-        let r = match op {
-            Operation::Status => p.status(asked).await,
-            Operation::Stop => p.stop(asked).await,
-            Operation::Start => p.start(asked, &StartOptions::default()).await,
-            Operation::Restart => p.restart(asked).await,
-            Operation::Reset => p.reset(asked, &ResetOptions::default()).await,
-            other => panic!("not a batch operation: {other}"),
-        };
+        let r = call(self.provider.as_ref(), op, asked).await;
         r.unwrap_or_else(|e| panic!("{}", self.ctx(&format!("{op} returned Err: {e}"))))
     }
 
-    /// Faults seen through both proxies, once every answer is in.
+    /// Faults seen through the proxy, once every answer is in.
     async fn fault_counts(&self) -> FaultCounts {
-        let mut total = FaultCounts::default();
-        for p in &self.proxies {
-            p.settle().await;
-            total.add(&p.counts());
-        }
-        total
+        self.proxy.settle().await;
+        self.proxy.counts()
     }
+}
+
+/// One batch operation.
+async fn call(
+    p: &dyn CloudPhoneProvider,
+    op: Operation,
+    asked: &[PhoneId],
+) -> cloudphone::Result<BatchReport> {
+    match op {
+        Operation::Status => p.status(asked).await,
+        Operation::Stop => p.stop(asked).await,
+        Operation::Start => p.start(asked, &StartOptions::default()).await,
+        Operation::Restart => p.restart(asked).await,
+        Operation::Reset => p.reset(asked, &ResetOptions::default()).await,
+        other => panic!("not a batch operation: {other}"),
+    }
+}
+
+/// Runs `run` for every mode at once and returns what each returned, in mode order.
+async fn each_mode<F, Fut, T>(modes: Vec<Mode>, run: F) -> Vec<(Mode, T)>
+where
+    F: Fn(Mode) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    assert!(!modes.is_empty(), "the simulator serves no vendor");
+    let results = futures::future::join_all(modes.iter().map(|m| run(*m))).await;
+    modes.into_iter().zip(results).collect()
 }
 
 fn wait_options() -> WaitOptions {
@@ -343,16 +348,14 @@ async fn run_once(mode: Mode, seed: u64, phones: usize) -> Totals {
     asked.push(ids[0].clone());
     let checked: Vec<PhoneId> = common::distinct(&asked);
 
-    for op in [
-        Operation::Status,
-        Operation::Stop,
-        Operation::Start,
-        Operation::Restart,
-        Operation::Reset,
-    ] {
-        if mode == Mode::HuaweiIam && op != Operation::Status {
-            // Every issued token dies between operations too, besides after N calls.
-            b.sim.huawei().expire_tokens();
+    for op in OPERATIONS {
+        if !b.supports(op) {
+            continue;
+        }
+        if op != Operation::Status {
+            // Every issued token (if the vendor issues any) dies between operations too,
+            // besides after N calls.
+            common::expire_tokens(b.vendor()).await;
         }
         let before = b.applied_all(op, &checked);
         let report = b.call(op, &asked).await;
@@ -462,13 +465,12 @@ async fn run_once(mode: Mode, seed: u64, phones: usize) -> Totals {
         "{}",
         b.ctx("no fault was injected; the run proves nothing")
     );
-    if mode == Mode::HuaweiIam {
-        assert!(
-            t.faults.iam_logins > 1,
-            "{}",
-            b.ctx("the IAM token never had to be renewed")
-        );
-    }
+    // A mode that logs in had its tokens expired under it: it must have logged in again.
+    assert!(
+        t.faults.iam_logins != 1,
+        "{}",
+        b.ctx("the issued token never had to be renewed")
+    );
     b.sim.shutdown().await;
     t
 }
@@ -487,132 +489,121 @@ async fn run_mode(mode: Mode, seeds: &[u64], phones: usize) -> Totals {
     total
 }
 
+/// The normal run: every auth mode of every simulated vendor, all at once, each over the seeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn geelark_key_auth_keeps_the_contract_under_faults() {
-    run_mode(Mode::GeelarkKey, &seeds(&SEEDS), 10).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn huawei_aksk_keeps_the_contract_under_faults() {
-    run_mode(Mode::HuaweiAkSk, &seeds(&SEEDS), 10).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn huawei_iam_keeps_the_contract_under_faults_and_token_expiry() {
-    run_mode(Mode::HuaweiIam, &seeds(&SEEDS), 10).await;
+async fn every_vendor_and_auth_mode_keeps_the_contract_under_faults() {
+    let seeds = seeds(&SEEDS);
+    let all = each_mode(common::all_modes().await, |mode| {
+        let seeds = seeds.clone();
+        async move { run_mode(mode, &seeds, 10).await }
+    })
+    .await;
+    if report_wanted() {
+        let mut grand = Totals::default();
+        for (_, t) in &all {
+            grand.add(t);
+        }
+        println!("{}", grand.table(&format!("all modes, seeds {seeds:?}")));
+    }
 }
 
 /// A wait whose deadline comes before the operation finishes still returns every job
 /// reference the operation was accepted with, while reads fail around it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_deadline_keeps_every_accepted_job_reference() {
-    for seed in seeds(&SEEDS) {
-        for mode in [Mode::HuaweiAkSk, Mode::HuaweiIam, Mode::GeelarkKey] {
-            let b = Bench::new(mode, seed, 12, Faults::default()).await;
-            let ids = b.phone_ids();
-            let reset = b.call(Operation::Reset, &ids).await;
-            assert_eq!(ids_lost(&ids, &reset), 0, "{}", b.ctx("reset"));
-            assert_eq!(
-                reset.summary().pending,
-                ids.len(),
-                "{}",
-                b.ctx("fault-free reset")
-            );
-            if !mode.is_geelark() {
-                assert_eq!(reset.jobs().count(), ids.len(), "{}", b.ctx("job refs"));
-            }
-            // Held in their resetting state (setting a status cancels the transition), the
-            // phones cannot finish: the wait's deadline always comes first.
-            let mut faults = faults_for(seed, mode);
-            faults.hang = 0.0;
-            faults.expire_token_after_calls = None;
-            if mode.is_geelark() {
-                b.sim.geelark().set_faults(faults);
-            } else {
-                b.sim.huawei().set_faults(faults);
-                b.sim.huawei().expire_tokens();
-            }
-            for id in &ids {
-                if mode.is_geelark() {
-                    b.sim.geelark().set_status(id.as_str(), 1);
-                } else {
-                    b.sim.huawei().set_status(id.as_str(), 3);
-                }
-            }
-            let opts = WaitOptions::default()
-                .timeout(Duration::from_millis(200))
-                .poll_interval(Duration::from_millis(20));
-            let waited = b
-                .provider
-                .wait(&reset, &opts)
-                .await
-                .unwrap_or_else(|e| panic!("{}", b.ctx(&format!("wait: {e}"))));
-            let mut t = Totals::default();
-            check_wait(&b, &reset, &waited, &mut t);
-            for (x, y) in reset.outcomes.iter().zip(&waited.outcomes) {
-                assert!(
-                    !y.is_done(),
-                    "{}",
-                    b.ctx(&format!("{} done before its reset could end", y.phone))
-                );
-                assert_eq!(y.job, x.job, "{}", b.ctx("job kept"));
-            }
-            assert_eq!(
-                waited.jobs().count(),
-                reset.jobs().count(),
-                "{}",
-                b.ctx("every job reference survives the deadline")
-            );
-            b.sim.shutdown().await;
+    each_mode(common::all_modes().await, |mode| async move {
+        for seed in seeds(&SEEDS) {
+            wait_deadline_once(mode, seed).await;
         }
+    })
+    .await;
+}
+
+async fn wait_deadline_once(mode: Mode, seed: u64) {
+    // Real-time transitions: a reset takes seconds, far beyond the wait's deadline.
+    let b = Bench::with_time_scale(mode, seed, 12, Faults::default(), 1.0).await;
+    let ids = b.phone_ids();
+    let reset = b.call(Operation::Reset, &ids).await;
+    assert_eq!(ids_lost(&ids, &reset), 0, "{}", b.ctx("reset"));
+    assert_eq!(
+        reset.summary().pending,
+        ids.len(),
+        "{}",
+        b.ctx("fault-free reset")
+    );
+    if b.provider.capabilities().jobs {
+        assert_eq!(reset.jobs().count(), ids.len(), "{}", b.ctx("job refs"));
+    }
+    // Held in their resetting state (setting a status cancels the transition), the phones
+    // cannot finish: the wait's deadline always comes first.
+    let v = b.vendor();
+    for id in &ids {
+        let resetting = v.status(id.as_str()).expect("a phone");
+        v.set_status(id.as_str(), resetting);
+    }
+    let mut faults = faults_for(seed, mode);
+    faults.hang = 0.0;
+    faults.expire_token_after_calls = None;
+    v.set_faults(faults);
+    common::expire_tokens(v).await;
+    let opts = WaitOptions::default()
+        .timeout(Duration::from_millis(200))
+        .poll_interval(Duration::from_millis(20));
+    let waited = b
+        .provider
+        .wait(&reset, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("{}", b.ctx(&format!("wait: {e}"))));
+    let mut t = Totals::default();
+    check_wait(&b, &reset, &waited, &mut t);
+    for (x, y) in reset.outcomes.iter().zip(&waited.outcomes) {
+        assert!(
+            !y.is_done(),
+            "{}",
+            b.ctx(&format!("{} done before its reset could end", y.phone))
+        );
+        assert_eq!(y.job, x.job, "{}", b.ctx("job kept"));
+    }
+    assert_eq!(
+        waited.jobs().count(),
+        reset.jobs().count(),
+        "{}",
+        b.ctx("every job reference survives the deadline")
+    );
+    b.sim.shutdown().await;
+}
+
+const WRONG_SECRET: &str = "WRONG-SECRET-0000000000000000000000000000";
+
+/// Resets every vendor's call counters.
+fn reset_calls(sim: &Simulator) {
+    for v in sim.vendors() {
+        v.reset_calls();
     }
 }
 
 /// Wrong credentials: one request per provider call, no retry, and no further chunk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_credentials_are_sent_once_and_stop_the_batch() {
-    let sim = Simulator::start(SimConfig::default().with_phones(8, 8).with_time_scale(0.01))
+    let sim = Simulator::start(common::sim_config(8).await.with_time_scale(0.01))
         .await
         .expect("simulator starts");
-    let target = Target {
-        geelark_url: sim.geelark_url(),
-        huawei_url: sim.huawei_url(),
-    };
     let mut problems = Vec::new();
-    for mode in Mode::ALL {
-        let table = provider_table(
-            mode,
-            &target,
-            sim.credentials(),
+    for mode in common::all_modes().await {
+        let v = mode.handle(&sim);
+        let table = mode.table(
+            v,
+            TableOptions::new().with_secret(WRONG_SECRET),
             &fast_tuning(mode, 5, 1, 2),
-            Some("WRONG-SECRET-0000000000000000000000000000"),
         );
         let (_, provider) = build(&table);
-        let ids: Vec<PhoneId> = if mode.is_geelark() {
-            sim.geelark_phone_ids()
-        } else {
-            sim.huawei_phone_ids()
-        }
-        .into_iter()
-        .map(PhoneId::new)
-        .collect();
-        for op in [
-            Operation::Status,
-            Operation::Stop,
-            Operation::Start,
-            Operation::Restart,
-            Operation::Reset,
-        ] {
-            sim.geelark().reset_calls();
-            sim.huawei().reset_calls();
-            let r = match op {
-                Operation::Status => provider.status(&ids).await,
-                Operation::Stop => provider.stop(&ids).await,
-                Operation::Start => provider.start(&ids, &StartOptions::default()).await,
-                Operation::Restart => provider.restart(&ids).await,
-                _ => provider.reset(&ids, &ResetOptions::default()).await,
-            };
-            let e = match r {
+        let ids = mode.phones(&sim);
+        for op in OPERATIONS {
+            if !provider.capabilities().supports(op) {
+                continue;
+            }
+            reset_calls(&sim);
+            let e = match call(provider.as_ref(), op, &ids).await {
                 Err(e) => e,
                 Ok(r) => panic!(
                     "{} {op}: accepted with wrong credentials: {r:?}",
@@ -625,11 +616,7 @@ async fn rejected_credentials_are_sent_once_and_stop_the_batch() {
                 "{} {op}: {e}",
                 mode.name()
             );
-            let calls = if mode.is_geelark() {
-                sim.geelark().calls()
-            } else {
-                sim.huawei().calls()
-            };
+            let calls = v.calls();
             // A provider remembers a refusal: after the first one (the status call) nothing is
             // sent with those credentials again, whatever the operation.
             let expected = if op == Operation::Status { 1 } else { 0 };
@@ -646,53 +633,37 @@ async fn rejected_credentials_are_sent_once_and_stop_the_batch() {
     sim.shutdown().await;
 }
 
-/// With several chunks in flight, the first refusal must still be the only one sent: Huawei
-/// locks an AK/SK after five failures and IAM may lock a user after repeated wrong passwords.
+/// With several chunks in flight, the first refusal must still be the only one sent: a vendor
+/// may lock an access key after a few failures, an identity service a user after repeated wrong
+/// passwords.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_chunks_send_rejected_credentials_once() {
     let sim = Simulator::start(
-        SimConfig::default()
-            .with_phones(8, 8)
+        common::sim_config(8)
+            .await
             .with_time_scale(0.01)
             // Slow answers leave the concurrent chunks time to start.
             .with_latency(Duration::from_millis(30)),
     )
     .await
     .expect("simulator starts");
-    let target = Target {
-        geelark_url: sim.geelark_url(),
-        huawei_url: sim.huawei_url(),
-    };
     let mut problems = Vec::new();
-    for mode in [Mode::HuaweiAkSk, Mode::HuaweiIam, Mode::GeelarkKey] {
-        let table = provider_table(
-            mode,
-            &target,
-            sim.credentials(),
+    for mode in common::all_modes().await {
+        let v = mode.handle(&sim);
+        let table = mode.table(
+            v,
+            TableOptions::new().with_secret(WRONG_SECRET),
             &fast_tuning(mode, 5, 4, 2),
-            Some("WRONG-SECRET-0000000000000000000000000000"),
         );
         let (_, provider) = build(&table);
-        let ids: Vec<PhoneId> = if mode.is_geelark() {
-            sim.geelark_phone_ids()
-        } else {
-            sim.huawei_phone_ids()
-        }
-        .into_iter()
-        .map(PhoneId::new)
-        .collect();
-        sim.geelark().reset_calls();
-        sim.huawei().reset_calls();
+        let ids = mode.phones(&sim);
+        reset_calls(&sim);
         let e = provider
             .reset(&ids, &ResetOptions::default())
             .await
             .expect_err("wrong credentials");
         assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{}: {e}", mode.name());
-        let calls = if mode.is_geelark() {
-            sim.geelark().calls()
-        } else {
-            sim.huawei().calls()
-        };
+        let calls = v.calls();
         if calls.total() != 1 {
             problems.push(format!("{} reset: {:?}", mode.name(), calls.counts));
         }
@@ -704,7 +675,7 @@ async fn concurrent_chunks_send_rejected_credentials_once() {
 fn print_totals(title: &str, all: &[(Mode, Totals)]) {
     let mut grand = Totals::default();
     for (mode, t) in all {
-        println!("{}", t.table(mode.name()));
+        println!("{}", t.table(&mode.name()));
         grand.add(t);
     }
     println!("{}", grand.table(title));
@@ -714,14 +685,14 @@ fn print_totals(title: &str, all: &[(Mode, Totals)]) {
     assert_eq!(grand.duplicate_actions, 0);
 }
 
-/// The normal run's seeds for every vendor and auth mode, with a totals table.
-/// `cargo test --test faults fault_totals -- --ignored --nocapture`
+/// The normal run's seeds for every vendor and auth mode, one after the other, with a totals
+/// table. `cargo test --test faults fault_totals -- --ignored --nocapture`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "prints the totals table; run with --ignored --nocapture"]
 async fn fault_totals() {
     let seeds = seeds(&SEEDS);
     let mut all = Vec::new();
-    for mode in Mode::ALL {
+    for mode in common::all_modes().await {
         all.push((mode, run_mode(mode, &seeds, 10).await));
     }
     print_totals(&format!("all modes, seeds {seeds:?}"), &all);
@@ -738,7 +709,7 @@ async fn fault_soak() {
         .unwrap_or(20);
     let seeds: Vec<u64> = seeds(&(1..=n).map(|i| 1_000 + i).collect::<Vec<_>>());
     let mut all = Vec::new();
-    for mode in Mode::ALL {
+    for mode in common::all_modes().await {
         all.push((mode, run_mode(mode, &seeds, 40).await));
     }
     print_totals(&format!("soak, {} seeds x 40 phones", seeds.len()), &all);

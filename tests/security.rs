@@ -9,16 +9,17 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cloudphone::registry::ConfigTable;
 use cloudphone::{
     BatchReport, CloudPhoneProvider, Error, ErrorKind, ListRequest, Operation, PhoneId,
     ResetOptions, StartOptions, WaitOptions,
 };
-use cloudphone_sim::{Faults, SimConfig, SimCredentials, Simulator};
-use common::{build, fast_tuning, provider_table, Mode, Target};
+use cloudphone_sim::{CallRecord, Faults, Simulator, TableOptions, VendorHandle};
+use common::{build, fast_tuning, Mode};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
@@ -54,11 +55,38 @@ impl Capture {
 
 const WRONG_SECRET: &str = "WRONG-SECRET-leak-canary-0123456789";
 
-fn credentials() -> SimCredentials {
-    SimCredentials {
-        huawei_security_token: Some("SIM-SECURITY-TOKEN-leak-canary-0001".into()),
-        ..SimCredentials::default()
-    }
+/// The secrets in a provider table: the values of the keys its vendor's registration names as
+/// secret keys.
+fn secrets_in(table: &str) -> Vec<String> {
+    let table: ConfigTable = table.parse().expect("the simulator writes valid TOML");
+    let kind = table["type"].as_str().expect("a type");
+    let registry = cloudphone::builtin_registry();
+    let vendor = registry.get(kind).expect("a registered vendor");
+    vendor
+        .secret_keys()
+        .iter()
+        .filter_map(|k| table.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
+        .collect()
+}
+
+/// The credentials a vendor issued at run time (login tokens): every value of a request header
+/// that, in some request, carried one of the `configured` secrets. A header value's last word
+/// counts (`Bearer <token>`).
+fn issued_credentials(calls: &[CallRecord], configured: &HashSet<String>) -> HashSet<String> {
+    let word = |v: &str| v.rsplit(' ').next().unwrap_or(v).to_owned();
+    let carriers: HashSet<&str> = calls
+        .iter()
+        .flat_map(|c| c.headers.iter())
+        .filter(|(_, v)| configured.contains(&word(v)))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    calls
+        .iter()
+        .flat_map(|c| c.headers.iter())
+        .filter(|(k, _)| carriers.contains(k.as_str()))
+        .map(|(_, v)| word(v))
+        .filter(|v| !configured.contains(v))
+        .collect()
 }
 
 /// Everything a user could print about a report.
@@ -78,6 +106,15 @@ fn describe_error(e: &Error, seen: &mut String) {
         seen.push_str(&format!("{s}\n{s:?}\n"));
         source = s.source();
     }
+}
+
+/// Whether every phone of a report failed as `Unsupported` (an option the vendor cannot honour).
+fn refused_as_unsupported(r: &BatchReport) -> bool {
+    !r.outcomes.is_empty()
+        && r.outcomes.iter().all(|o| {
+            o.error()
+                .is_some_and(|e| e.kind() == ErrorKind::Unsupported)
+        })
 }
 
 async fn drive_everything(p: &dyn CloudPhoneProvider, ids: &[PhoneId], seen: &mut String) {
@@ -102,12 +139,21 @@ async fn drive_everything(p: &dyn CloudPhoneProvider, ids: &[PhoneId], seen: &mu
         Operation::Restart,
         Operation::Reset,
     ] {
+        if !p.capabilities().supports(op) {
+            continue;
+        }
         let r = match op {
             Operation::Stop => p.stop(ids).await,
             Operation::Start => p.start(ids, &StartOptions::default()).await,
             Operation::Restart => p.restart(ids).await,
-            _ if p.vendor() == "geelark" => p.reset(ids, &ResetOptions::default()).await,
-            _ => p.reset(ids, &reset).await,
+            // Properties where the vendor takes them, else none.
+            _ => match p.reset(ids, &reset).await {
+                Err(e) if e.kind() == ErrorKind::Unsupported => {
+                    p.reset(ids, &ResetOptions::default()).await
+                }
+                Ok(r) if refused_as_unsupported(&r) => p.reset(ids, &ResetOptions::default()).await,
+                r => r,
+            },
         };
         if let Some(r) = step(r, seen) {
             step(p.wait(&r, &wait).await, seen);
@@ -120,9 +166,11 @@ async fn drive_everything(p: &dyn CloudPhoneProvider, ids: &[PhoneId], seen: &mu
             }
         }
     }
-    match p.list_page(&ListRequest::default().page_size(3)).await {
-        Ok(page) => seen.push_str(&format!("{page:?}\n")),
-        Err(e) => describe_error(&e, seen),
+    if p.capabilities().supports(Operation::List) {
+        match p.list_page(&ListRequest::default().page_size(3)).await {
+            Ok(page) => seen.push_str(&format!("{page:?}\n")),
+            Err(e) => describe_error(&e, seen),
+        }
     }
 }
 
@@ -136,21 +184,17 @@ async fn secrets_never_reach_debug_display_errors_or_logs() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let sim = Simulator::start(
-        SimConfig::default()
-            .with_phones(4, 4)
-            .with_time_scale(0.01)
-            .with_credentials(credentials())
-            .without_limits(),
-    )
-    .await
-    .expect("simulator starts");
-    for id in sim.geelark_phone_ids() {
-        sim.geelark().set_status(&id, 0);
+    let mut config = common::sim_config(4)
+        .await
+        .with_time_scale(0.01)
+        .without_limits();
+    // Every request's headers stay in the call log (the issued credentials are read there).
+    config.call_log_capacity = 1 << 20;
+    for v in common::sim_vendors().await {
+        config = (common::Knowledge::of(v.vendor).optional_secrets)(config);
     }
-    for id in sim.huawei_phone_ids() {
-        sim.huawei().set_status(&id, 2);
-    }
+    let sim = Simulator::start(config).await.expect("simulator starts");
+    common::set_all_running(&sim);
     // Throttling and broken answers make the retry and error paths log too.
     let faults = Faults {
         throttle: 0.2,
@@ -158,77 +202,73 @@ async fn secrets_never_reach_debug_display_errors_or_logs() {
         error_5xx: 0.05,
         ..Faults::default()
     };
-    sim.geelark().set_faults(faults.clone());
-    sim.huawei().set_faults(faults);
-    let target = Target {
-        geelark_url: sim.geelark_url(),
-        huawei_url: sim.huawei_url(),
-    };
-    let creds = sim.credentials().clone();
+    for v in sim.vendors() {
+        v.set_faults(faults.clone());
+    }
     let mut seen = String::new();
+    let mut configured: HashSet<String> = HashSet::from([WRONG_SECRET.to_owned()]);
+    // Vendors that issue tokens, which the runs then expire.
+    let mut issuers: BTreeSet<&str> = BTreeSet::new();
 
-    for mode in Mode::ALL {
-        let ids: Vec<PhoneId> = if mode.is_geelark() {
-            sim.geelark_phone_ids()
-        } else {
-            sim.huawei_phone_ids()
-        }
-        .into_iter()
-        .map(PhoneId::new)
-        .collect();
+    for mode in common::all_modes().await {
+        let v = mode.handle(&sim);
+        let ids = mode.phones(&sim);
         let tuning = fast_tuning(mode, 5, 2, 2);
-        let (config, provider) = build(&provider_table(mode, &target, &creds, &tuning, None));
+        let table = mode.table(v, TableOptions::new(), &tuning);
+        let secrets = secrets_in(&table);
+        assert!(!secrets.is_empty(), "{}: no secret to watch", mode.name());
+        configured.extend(secrets);
+        let (config, provider) = build(&table);
         seen.push_str(&format!("{config:?}\n{provider:?}\n"));
         for (name, pc) in config.providers() {
             seen.push_str(&format!("{name}: {pc:?}\n"));
         }
         drive_everything(provider.as_ref(), &ids, &mut seen).await;
-        if mode == Mode::HuaweiIam {
-            // A renewal after the gateway refuses an expired token.
-            sim.huawei().expire_tokens();
+        if common::expire_tokens(v).await {
+            // A renewal after the vendor refuses an expired token.
+            issuers.insert(mode.vendor);
             drive_everything(provider.as_ref(), &ids[..1], &mut seen).await;
         }
-        let (config, wrong) = build(&provider_table(
-            mode,
-            &target,
-            &creds,
-            &tuning,
-            Some(WRONG_SECRET),
-        ));
+        let wrong = mode.table(v, TableOptions::new().with_secret(WRONG_SECRET), &tuning);
+        let (config, wrong) = build(&wrong);
         seen.push_str(&format!("{config:?}\n{wrong:?}\n"));
         drive_everything(wrong.as_ref(), &ids, &mut seen).await;
     }
     // A configuration error names the key, not the value.
-    if let Err(e) = cloudphone::Config::from_toml_str(&format!(
-        "[providers.x]\ntype = \"geelark\"\napi_key = \"{WRONG_SECRET}\"\nbogus = 1\n"
-    )) {
-        seen.push_str(&format!("{e}\n{e:?}\n"));
+    for v in sim.vendors() {
+        let table = v
+            .provider_table(&TableOptions::new().with_secret(WRONG_SECRET))
+            .expect("a default table");
+        match cloudphone::Config::from_toml_str(&format!("[providers.x]\n{table}bogus = 1\n")) {
+            Err(e) => seen.push_str(&format!("{e}\n{e:?}\n")),
+            Ok(_) => panic!("{}: an unknown key is an error", v.type_name()),
+        }
     }
 
-    let mut secrets: Vec<String> = vec![
-        creds.geelark_api_key.clone(),
-        creds.geelark_token.clone(),
-        creds.huawei_secret_key.clone(),
-        creds.huawei_security_token.clone().unwrap(),
-        creds.huawei_password.clone(),
-        creds.huawei_token.clone(),
-        WRONG_SECRET.to_owned(),
-    ];
-    let issued: HashSet<String> = sim
-        .huawei()
-        .calls()
-        .recent
-        .iter()
-        .flat_map(|c| c.headers.iter())
-        .filter(|(k, v)| k == "x-auth-token" && *v != creds.huawei_token && v != WRONG_SECRET)
-        .map(|(_, v)| v.clone())
-        .collect();
+    let mut secrets: Vec<String> = configured.iter().cloned().collect();
+    let mut issued_by: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in sim.vendors() {
+        let calls = v.calls();
+        assert!(
+            calls.recent.len() as u64 == calls.total(),
+            "{}: the call log holds every call",
+            v.type_name()
+        );
+        let issued = issued_credentials(&calls.recent, &configured);
+        issued_by.insert(v.type_name(), issued.len());
+        secrets.extend(issued);
+    }
+    for vendor in &issuers {
+        assert!(
+            issued_by[vendor] >= 2,
+            "{vendor}: issued and renewed tokens were used: {}",
+            issued_by[vendor]
+        );
+    }
     assert!(
-        issued.len() >= 2,
-        "IAM issued and renewed tokens were used: {}",
-        issued.len()
+        !issuers.is_empty(),
+        "some vendor issues tokens: the renewal path was driven"
     );
-    secrets.extend(issued);
 
     let logs = capture.text();
     assert!(
@@ -285,28 +325,52 @@ fn hostile_ids() -> Vec<PhoneId> {
     HOSTILE.iter().map(|s| PhoneId::new(*s)).collect()
 }
 
+const HOSTILE_OPERATIONS: [Operation; 3] = [Operation::Status, Operation::Stop, Operation::Reset];
+
+/// One operation on `ids`.
+async fn drive_op(
+    p: &dyn CloudPhoneProvider,
+    op: Operation,
+    ids: &[PhoneId],
+) -> cloudphone::Result<BatchReport> {
+    match op {
+        Operation::Status => p.status(ids).await,
+        Operation::Stop => p.stop(ids).await,
+        _ => p.reset(ids, &ResetOptions::default()).await,
+    }
+}
+
+/// Drives status, stop and reset with real ids, together and one at a time: the requests a
+/// provider sends, for the hostile ones to be compared with.
+async fn drive_benign(p: &dyn CloudPhoneProvider, ids: &[PhoneId]) {
+    for op in HOSTILE_OPERATIONS {
+        if !p.capabilities().supports(op) {
+            continue;
+        }
+        let _ = drive_op(p, op, ids).await;
+        for id in ids {
+            let _ = drive_op(p, op, std::slice::from_ref(id)).await;
+        }
+    }
+}
+
 /// Drives status, stop and reset with hostile ids; each id must fail on its own.
 async fn drive_hostile(p: &dyn CloudPhoneProvider, what: &str) {
     let ids = hostile_ids();
-    for op in [Operation::Status, Operation::Stop, Operation::Reset] {
-        let r = match op {
-            Operation::Status => p.status(&ids).await,
-            Operation::Stop => p.stop(&ids).await,
-            _ => p.reset(&ids, &ResetOptions::default()).await,
+    for op in HOSTILE_OPERATIONS {
+        if !p.capabilities().supports(op) {
+            continue;
         }
-        .unwrap_or_else(|e| panic!("{what} {op}: the batch failed as a whole: {e}"));
+        let r = drive_op(p, op, &ids)
+            .await
+            .unwrap_or_else(|e| panic!("{what} {op}: the batch failed as a whole: {e}"));
         assert_eq!(common::ids_lost(&ids, &r), 0, "{what} {op}: {r:?}");
         for o in &r.outcomes {
             assert!(o.error().is_some(), "{what} {op} {:?}: {o:?}", o.phone);
         }
         // One at a time too: single ids take the per-phone endpoints.
         for id in &ids {
-            let one = std::slice::from_ref(id);
-            let r = match op {
-                Operation::Status => p.status(one).await,
-                Operation::Stop => p.stop(one).await,
-                _ => p.reset(one, &ResetOptions::default()).await,
-            };
+            let r = drive_op(p, op, std::slice::from_ref(id)).await;
             if let Ok(r) = r {
                 assert!(r.outcomes[0].error().is_some(), "{what} {op} {id:?}: {r:?}");
             }
@@ -337,86 +401,179 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The template of an endpoint key (`"GET /v1/{project_id}/phones/{phone_id}"` →
+/// `/v1/{project_id}/phones/{phone_id}`).
+fn template(endpoint: &str) -> &str {
+    endpoint.split_once(' ').map_or(endpoint, |(_, t)| t)
+}
+
+fn query_keys(query: Option<&str>) -> BTreeSet<String> {
+    query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .map(|kv| kv.split('=').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// What the requests of the real ids looked like, per endpoint key: the query keys, whether a
+/// query was ever sent, and the values each placeholder segment (`{...}`) of the key's
+/// template took.
+#[derive(Default)]
+struct Shape {
+    query_keys: BTreeSet<String>,
+    queried: bool,
+    placeholders: BTreeMap<usize, BTreeSet<String>>,
+}
+
+fn shapes(calls: &[CallRecord]) -> BTreeMap<String, Shape> {
+    let mut out: BTreeMap<String, Shape> = BTreeMap::new();
+    for c in calls {
+        let shape = out.entry(c.endpoint.clone()).or_default();
+        shape.queried |= c.query.is_some();
+        shape.query_keys.extend(query_keys(c.query.as_deref()));
+        let segs: Vec<&str> = c.path.split('/').collect();
+        for (i, t) in template(&c.endpoint).split('/').enumerate() {
+            if t.starts_with('{') {
+                let value = segs.get(i).map(|s| percent_decode(s)).unwrap_or_default();
+                shape.placeholders.entry(i).or_default().insert(value);
+            }
+        }
+    }
+    out
+}
+
+/// Why a request made with hostile ids went somewhere the real ids never sent one (`None`: it
+/// did not); counts the hostile ids it carried in its path.
+fn escaped(
+    c: &CallRecord,
+    benign: &BTreeMap<String, Shape>,
+    in_path: &mut usize,
+) -> Option<String> {
+    let Some(shape) = benign.get(&c.endpoint) else {
+        return Some("an endpoint the real ids never reached".into());
+    };
+    if c.query.is_some() && !shape.queried {
+        return Some("a query where the real ids sent none".into());
+    }
+    let extra: Vec<String> = query_keys(c.query.as_deref())
+        .difference(&shape.query_keys)
+        .cloned()
+        .collect();
+    if !extra.is_empty() {
+        return Some(format!("query keys {extra:?}"));
+    }
+    let segs: Vec<&str> = c.path.split('/').collect();
+    let tmpl: Vec<&str> = template(&c.endpoint).split('/').collect();
+    if segs.len() != tmpl.len() {
+        return Some(format!("path segments unlike {}", template(&c.endpoint)));
+    }
+    for (i, (seg, t)) in segs.iter().zip(&tmpl).enumerate() {
+        if !t.starts_with('{') {
+            if seg != t {
+                return Some(format!("segment {seg:?} where {t:?} belongs"));
+            }
+            continue;
+        }
+        let value = percent_decode(seg);
+        if HOSTILE.contains(&value.as_str()) {
+            *in_path += 1;
+        } else if !shape
+            .placeholders
+            .get(&i)
+            .is_some_and(|v| v.contains(&value))
+        {
+            return Some(format!(
+                "{t} = {value:?}, neither a real value nor a hostile id"
+            ));
+        }
+    }
+    None
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_phone_ids_never_reach_another_endpoint() {
     let sim = Simulator::start(
-        SimConfig::default()
-            .with_phones(2, 2)
+        common::sim_config(HOSTILE.len())
+            .await
             .with_time_scale(0.01)
             .without_limits(),
     )
     .await
     .expect("simulator starts");
-    let target = Target {
-        geelark_url: sim.geelark_url(),
-        huawei_url: sim.huawei_url(),
+    // Every auth mode, each vendor's alternative code paths spread over its modes.
+    let mut providers = Vec::new();
+    let modes = common::all_modes().await;
+    for (i, mode) in modes.iter().enumerate() {
+        let nth = modes[..i]
+            .iter()
+            .filter(|m| m.vendor == mode.vendor)
+            .count();
+        let variants = mode.knowledge().variants;
+        let extra = match nth {
+            0 => "",
+            _ if variants.is_empty() => "",
+            n => variants[(n - 1) % variants.len()],
+        };
+        let tuning = format!("{}\n{extra}", fast_tuning(*mode, 5, 2, 4));
+        let (_, p) = build(&mode.table(mode.handle(&sim), TableOptions::new(), &tuning));
+        providers.push((*mode, p));
+    }
+    // First the real ids, for the requests a provider sends; then the hostile ones.
+    for (mode, p) in &providers {
+        drive_benign(p.as_ref(), &mode.phones(&sim)).await;
+    }
+    let complete = |v: &VendorHandle| {
+        let calls = v.calls();
+        assert!(
+            calls.recent.len() as u64 == calls.total(),
+            "{}: the call log holds every call",
+            v.type_name()
+        );
+        calls.recent
     };
-    let creds = sim.credentials().clone();
-    for (mode, extra) in [
-        (Mode::GeelarkKey, ""),
-        (Mode::GeelarkToken, ""),
-        (Mode::HuaweiAkSk, ""),
-        (Mode::HuaweiToken, "status_strategy = \"detail\""),
-        (Mode::HuaweiIam, "status_strategy = \"list\""),
-    ] {
-        let tuning = format!("{}\n{extra}", fast_tuning(mode, 5, 2, 4));
-        let (_, p) = build(&provider_table(mode, &target, &creds, &tuning, None));
-        drive_hostile(p.as_ref(), mode.name()).await;
+    let benign: Vec<BTreeMap<String, Shape>> =
+        sim.vendors().iter().map(|v| shapes(&complete(v))).collect();
+    for v in sim.vendors() {
+        v.reset_calls();
+    }
+    for (mode, p) in &providers {
+        drive_hostile(p.as_ref(), &mode.name()).await;
     }
 
-    let gl_allowed = [
-        "/open/v1/phone/status",
-        "/open/v1/phone/stop",
-        "/open/v2/phone/newOne",
-    ];
-    let gl = sim.geelark().calls();
-    assert!(gl.total() > 0);
-    assert!(
-        gl.recent.len() as u64 == gl.total(),
-        "call log holds every call"
-    );
-    for c in &gl.recent {
+    for (v, benign) in sim.vendors().iter().zip(&benign) {
+        let hostile = complete(v);
         assert!(
-            c.method == "POST" && gl_allowed.contains(&c.path.as_str()) && c.query.is_none(),
-            "GeeLark request escaped its endpoint: {} {} {:?}",
-            c.method,
-            c.path,
-            c.query
+            !hostile.is_empty(),
+            "{}: hostile ids were sent",
+            v.type_name()
         );
+        let mut in_path = 0;
+        for c in &hostile {
+            if let Some(why) = escaped(c, benign, &mut in_path) {
+                panic!(
+                    "{} request escaped its endpoint ({why}): {} {} {:?} ({})",
+                    v.type_name(),
+                    c.method,
+                    c.path,
+                    c.query,
+                    c.endpoint
+                );
+            }
+        }
+        // Where real ids travel in the path (a per-phone endpoint), hostile ones did too.
+        let ids: HashSet<String> = v.phone_ids().into_iter().collect();
+        let ids_in_path = benign
+            .values()
+            .flat_map(|s| s.placeholders.values().flatten())
+            .any(|value| ids.contains(value));
+        if ids_in_path {
+            assert!(
+                in_path > 0,
+                "{}: the per-phone endpoint was exercised",
+                v.type_name()
+            );
+        }
     }
-    let pid = &creds.huawei_project_id;
-    let base = format!("/v1/{pid}/cloud-phone/phones");
-    let hw = sim.huawei().calls();
-    assert!(
-        hw.recent.len() as u64 == hw.total(),
-        "call log holds every call"
-    );
-    let mut detail_reads = 0;
-    for c in &hw.recent {
-        let ok = match (c.method.as_str(), c.path.as_str()) {
-            ("POST", "/v3/auth/tokens") => true,
-            ("POST", p) => p == format!("{base}/batch-stop") || p == format!("{base}/batch-reset"),
-            ("GET", p) if p == base => c.query.as_deref().is_some_and(|q| {
-                q.split('&')
-                    .all(|kv| kv.starts_with("offset=") || kv.starts_with("limit="))
-            }),
-            ("GET", p) => match p.strip_prefix(&format!("{base}/")) {
-                Some(seg) if !seg.contains('/') && c.query.is_none() => {
-                    detail_reads += 1;
-                    HOSTILE.contains(&percent_decode(seg).as_str())
-                        && c.endpoint == "GET /v1/{project_id}/cloud-phone/phones/{phone_id}"
-                }
-                _ => false,
-            },
-            _ => false,
-        };
-        assert!(
-            ok,
-            "Huawei request escaped its endpoint: {} {} {:?} ({})",
-            c.method, c.path, c.query, c.endpoint
-        );
-    }
-    assert!(detail_reads > 0, "the per-phone GET was exercised");
     sim.shutdown().await;
 }
 
@@ -500,25 +657,44 @@ fn chain(e: &Error) -> String {
     s
 }
 
+/// Every auth mode's provider table pointed at `url` with only `lines` added, and a phone id of
+/// the vendor's shape: written by a simulator run on a thread of its own (so that a test on a
+/// paused clock can use them), which is gone when this returns.
+fn tables_pointing_at(url: &str, lines: &'static str) -> Vec<(Mode, String, PhoneId)> {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async move {
+            let sim = Simulator::start(common::sim_config(1).await)
+                .await
+                .expect("simulator starts");
+            let mut out = Vec::new();
+            for mode in common::all_modes().await {
+                let v = mode.handle(&sim);
+                let table = mode.table(v, TableOptions::new().with_url(url.clone()), lines);
+                out.push((mode, table, mode.phones(&sim).remove(0)));
+            }
+            sim.shutdown().await;
+            out
+        })
+    })
+    .join()
+    .expect("the simulator thread ends")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_self_signed_certificate_is_refused() {
     let (url, handshakes) = self_signed_tls_server().await;
-    let target = Target {
-        geelark_url: url.clone(),
-        huawei_url: url,
-    };
-    let creds = SimCredentials::default();
-    for mode in [Mode::GeelarkToken, Mode::HuaweiToken, Mode::HuaweiAkSk] {
-        // Retries stay on: an untrusted certificate must not be retried.
-        let tuning = fast_tuning(mode, 5, 1, 1);
-        let (_, p) = build(&provider_table(mode, &target, &creds, &tuning, None));
-        let id = PhoneId::new(if mode.is_geelark() {
-            "528715748189668352"
-        } else {
-            "a7f3a1c5258347d6b6f1def79e11f2bc"
-        });
+    // Retries stay on: an untrusted certificate must not be retried.
+    let tuning = "max_retries = 6\nretry_min_delay_ms = 5\nretry_max_delay_ms = 40";
+    let cases = tables_pointing_at(&url, tuning);
+    for (mode, table, id) in &cases {
+        let (_, p) = build(table);
         let r = p
-            .stop(std::slice::from_ref(&id))
+            .stop(std::slice::from_ref(id))
             .await
             .expect("a network failure is the phone's outcome");
         let e = r.outcomes[0]
@@ -534,7 +710,7 @@ async fn a_self_signed_certificate_is_refused() {
     }
     // The server records a handshake a moment after the client gave up on it.
     for _ in 0..100 {
-        if handshakes.lock().unwrap().failed.len() >= 3 {
+        if handshakes.lock().unwrap().failed.len() >= cases.len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -547,7 +723,7 @@ async fn a_self_signed_certificate_is_refused() {
     );
     assert_eq!(
         h.failed.len(),
-        3,
+        cases.len(),
         "one refused handshake per provider, never retried: {:?}",
         h.failed
     );
@@ -556,27 +732,22 @@ async fn a_self_signed_certificate_is_refused() {
 // ---------------------------------------------------------------------------------------------
 // Timeouts
 
+/// Every vendor shares core's `ClientOptions`, whose timeouts are on unless configured off; the
+/// parsed configuration shows them (its `Debug` is the one generic view of them).
 #[test]
 fn request_and_connect_timeouts_are_on_by_default() {
-    let config = cloudphone::Config::from_toml_str(
-        "[providers.gl]\ntype = \"geelark\"\ntoken = \"t\"\n\
-         [providers.hw]\ntype = \"huawei-cph\"\nregion = \"cn-east-3\"\n\
-         project_id = \"0123456789abcdef0123456789abcdef\"\ntoken = \"t\"\n",
-    )
-    .unwrap();
-    let mut checked = 0;
-    for (name, pc) in config.providers() {
-        let (timeout, connect) = if let Some(c) = pc.get::<cloudphone::geelark::GeelarkConfig>() {
-            (c.timeout_secs, c.connect_timeout_secs)
-        } else if let Some(c) = pc.get::<cloudphone::huawei_cph::HuaweiCphConfig>() {
-            (c.timeout_secs, c.connect_timeout_secs)
-        } else {
-            continue;
-        };
-        assert_eq!((timeout, connect), (30, 10), "{name}");
-        checked += 1;
+    let cases = tables_pointing_at("https://127.0.0.1:9", "");
+    assert!(!cases.is_empty());
+    for (mode, table, _) in &cases {
+        let config = cloudphone::Config::from_toml_str(&format!("[providers.p]\n{table}"))
+            .unwrap_or_else(|e| panic!("{}: {e}", mode.name()));
+        let shown = format!("{:?}", config.providers()["p"]);
+        assert!(
+            shown.contains("ClientOptions { timeout_secs: 30, connect_timeout_secs: 10,"),
+            "{}: {shown}",
+            mode.name()
+        );
     }
-    assert_eq!(checked, 2);
 }
 
 /// With default settings, a server that accepts and never answers ends in a timeout instead of
@@ -593,20 +764,9 @@ async fn a_silent_server_times_out_with_default_settings() {
             held.push(tcp);
         }
     });
-    let target = Target {
-        geelark_url: url.clone(),
-        huawei_url: url,
-    };
-    for mode in [Mode::GeelarkToken, Mode::HuaweiToken] {
-        // Only the credentials and the URL: every other setting at its default.
-        let (_, p) = build(&provider_table(
-            mode,
-            &target,
-            &SimCredentials::default(),
-            "",
-            None,
-        ));
-        let id = PhoneId::new("a7f3a1c5258347d6b6f1def79e11f2bc");
+    // Only the credentials and the URL: every other setting at its default.
+    for (mode, table, id) in tables_pointing_at(&url, "") {
+        let (_, p) = build(&table);
         let r = tokio::time::timeout(
             Duration::from_secs(24 * 3600),
             p.status(std::slice::from_ref(&id)),
@@ -629,39 +789,27 @@ async fn a_silent_server_times_out_with_default_settings() {
 /// The configured request timeout applies to a hanging vendor (1 s against a 1.5 s hang).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_vendor_hits_the_request_timeout() {
-    let sim = Simulator::start(SimConfig::default().with_phones(1, 1))
-        .await
-        .unwrap();
+    let sim = Simulator::start(common::sim_config(1).await).await.unwrap();
     let hang = Faults {
         hang: 1.0,
         hang_duration_ms: 1_500,
         ..Faults::default()
     };
-    sim.geelark().set_faults(hang.clone());
-    sim.huawei().set_faults(hang);
-    let target = Target {
-        geelark_url: sim.geelark_url(),
-        huawei_url: sim.huawei_url(),
-    };
-    let run = |mode: Mode, id: String| {
+    for v in sim.vendors() {
+        v.set_faults(hang.clone());
+    }
+    let run = |mode: Mode| {
         let tuning = fast_tuning(mode, 1, 1, 1).replace("max_retries = 6", "max_retries = 0");
-        let (_, p) = build(&provider_table(
-            mode,
-            &target,
-            sim.credentials(),
-            &tuning,
-            None,
-        ));
+        let (_, p) = build(&mode.table(mode.handle(&sim), TableOptions::new(), &tuning));
+        let id = mode.phones(&sim).remove(0);
         async move {
-            let r = p.status(&[PhoneId::new(id)]).await.unwrap();
+            let r = p.status(&[id]).await.unwrap();
             let e = r.outcomes[0].error().expect("timed out").clone();
             assert_eq!(e.kind(), ErrorKind::Timeout, "{}: {e}", mode.name());
         }
     };
-    tokio::join!(
-        run(Mode::GeelarkKey, sim.geelark_phone_ids()[0].clone()),
-        run(Mode::HuaweiAkSk, sim.huawei_phone_ids()[0].clone()),
-    );
+    // Each vendor in its default auth mode, all at once.
+    futures::future::join_all(common::default_modes().await.into_iter().map(run)).await;
     sim.shutdown().await;
 }
 
@@ -679,11 +827,13 @@ async fn alive_tasks_return_to(baseline: usize) -> usize {
     metrics.num_alive_tasks()
 }
 
+/// Each vendor in its default auth mode, on a fleet of a thousand phones: a batch dropped
+/// mid-way sends nothing more and leaves no task behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_batch_mid_way_stops_every_request_and_task() {
     let sim = Simulator::start(
-        SimConfig::default()
-            .with_phones(0, 1_000)
+        common::sim_config(1_000)
+            .await
             .with_time_scale(0.01)
             .with_latency(Duration::from_millis(20))
             .without_limits(),
@@ -692,31 +842,31 @@ async fn dropping_a_batch_mid_way_stops_every_request_and_task() {
     .expect("simulator starts");
     // The simulator's listeners spawn helpers on their first poll: let them settle first.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    for mode in common::default_modes().await {
+        drop_mid_way(&sim, mode).await;
+    }
+    sim.shutdown().await;
+}
+
+async fn drop_mid_way(sim: &Simulator, mode: Mode) {
+    let name = mode.name();
     let baseline = tokio::runtime::Handle::current()
         .metrics()
         .num_alive_tasks();
-    let target = Target {
-        geelark_url: sim.geelark_url(),
-        huawei_url: sim.huawei_url(),
-    };
-    let ids: Vec<PhoneId> = sim
-        .huawei_phone_ids()
-        .into_iter()
-        .map(PhoneId::new)
-        .collect();
+    let v = mode.handle(sim);
+    let ids = mode.phones(sim);
+    // Status by its batch size (no listing shortcut), so that its calls can be counted.
     let tuning = format!(
-        "{}\nstatus_strategy = \"detail\"",
-        fast_tuning(Mode::HuaweiToken, 5, 8, 10)
+        "{}\n{}",
+        fast_tuning(mode, 5, 8, 10),
+        mode.knowledge().status_by_batches
     );
-    let (_, p) = build(&provider_table(
-        Mode::HuaweiToken,
-        &target,
-        sim.credentials(),
-        &tuning,
-        None,
-    ));
+    let (_, p) = build(&mode.table(v, TableOptions::new(), &tuning));
     for op in [Operation::Reset, Operation::Status] {
-        sim.huawei().reset_calls();
+        if !p.capabilities().supports(op) {
+            continue;
+        }
+        v.reset_calls();
         let batch = async {
             match op {
                 Operation::Reset => p.reset(&ids, &ResetOptions::default()).await,
@@ -726,30 +876,36 @@ async fn dropping_a_batch_mid_way_stops_every_request_and_task() {
         let cut = tokio::time::timeout(Duration::from_millis(150), batch).await;
         assert!(
             cut.is_err(),
-            "{op}: the batch finished before it was dropped"
+            "{name} {op}: the batch finished before it was dropped"
         );
         // Requests already on the wire land; nothing new may follow.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let at_drop = sim.huawei().calls().total();
+        let at_drop = v.calls().total();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let later = sim.huawei().calls().total();
-        assert_eq!(at_drop, later, "{op}: requests after the batch was dropped");
-        let full = if op == Operation::Reset { 100 } else { 1_000 };
+        let later = v.calls().total();
+        assert_eq!(
+            at_drop, later,
+            "{name} {op}: requests after the batch was dropped"
+        );
+        let batch_size = p.capabilities().batch_sizes.get(&op).copied().unwrap_or(1);
+        let full = ids.len().div_ceil(batch_size.max(1)) as u64;
         assert!(
             at_drop > 0 && at_drop < full,
-            "{op}: dropped mid-way ({at_drop} of {full} calls)"
+            "{name} {op}: dropped mid-way ({at_drop} of {full} calls)"
         );
     }
     // The metric sees the provider's pooled connections, so it would see a leaked task too.
     let with_pool = tokio::runtime::Handle::current()
         .metrics()
         .num_alive_tasks();
-    assert!(with_pool > baseline, "{with_pool} alive, {baseline} before");
+    assert!(
+        with_pool > baseline,
+        "{name}: {with_pool} alive, {baseline} before"
+    );
     drop(p);
     let alive = alive_tasks_return_to(baseline).await;
     assert!(
         alive <= baseline,
-        "tasks left running: {alive} alive, {baseline} before the provider existed"
+        "{name}: tasks left running: {alive} alive, {baseline} before the provider existed"
     );
-    sim.shutdown().await;
 }

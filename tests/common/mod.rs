@@ -1,110 +1,153 @@
-//! Helpers shared by the fault and security suites: providers built through the configuration
-//! path, the completeness check, and an observing proxy that counts the faults the simulator
-//! injected.
+//! Helpers shared by the root suites: the vendors and auth modes to run (every vendor the
+//! simulator serves, every auth mode it writes a provider table for), providers built through
+//! the configuration path from those tables, the completeness check, and an observing proxy
+//! that counts the faults the simulator injected.
+//!
+//! Nothing here names a vendor; the few vendor facts the suites need are in [`vendors`].
 
 // Each test binary compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod vendors;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use cloudphone::{BatchReport, CloudPhoneProvider, Config, PhoneId};
-use cloudphone_sim::SimCredentials;
+use cloudphone::registry::ConfigTable;
+use cloudphone::{BatchReport, CloudPhoneProvider, Config, Operation, PhoneId};
+use cloudphone_sim::{SimConfig, Simulator, TableOptions, VendorHandle};
+use serde_json::Value;
+
+pub use vendors::Knowledge;
+
+/// One simulated vendor as the suites know it before any simulator runs.
+#[derive(Clone, Copy, Debug)]
+pub struct SimVendor {
+    /// Its `type`.
+    pub vendor: &'static str,
+    /// The auth modes its provider table can be written for; the first is the default.
+    pub auth_modes: &'static [&'static str],
+}
+
+static CATALOGUE: OnceLock<Vec<SimVendor>> = OnceLock::new();
+
+/// Every vendor the simulator serves, in its order (asked once of a throwaway simulator).
+pub async fn sim_vendors() -> &'static [SimVendor] {
+    if let Some(c) = CATALOGUE.get() {
+        return c;
+    }
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator starts");
+    let found: Vec<SimVendor> = sim
+        .vendors()
+        .iter()
+        .map(|v| SimVendor {
+            vendor: v.type_name(),
+            auth_modes: v.auth_modes(),
+        })
+        .collect();
+    sim.shutdown().await;
+    let _ = CATALOGUE.set(found);
+    CATALOGUE.get().expect("just set")
+}
 
 /// A vendor and the way it authenticates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// GeeLark, key verification (app id + api key signature).
-    GeelarkKey,
-    /// GeeLark, bearer token.
-    GeelarkToken,
-    /// Huawei, a given static `X-Auth-Token`.
-    HuaweiToken,
-    /// Huawei, IAM password login.
-    HuaweiIam,
-    /// Huawei, AK/SK signing.
-    HuaweiAkSk,
+pub struct Mode {
+    /// The vendor's `type`.
+    pub vendor: &'static str,
+    /// One of its simulator's auth modes.
+    pub auth: &'static str,
+    /// Whether `auth` is the vendor's default mode.
+    pub default: bool,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 5] = [
-        Mode::GeelarkKey,
-        Mode::GeelarkToken,
-        Mode::HuaweiToken,
-        Mode::HuaweiIam,
-        Mode::HuaweiAkSk,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::GeelarkKey => "geelark-key",
-            Mode::GeelarkToken => "geelark-token",
-            Mode::HuaweiToken => "huawei-token",
-            Mode::HuaweiIam => "huawei-iam",
-            Mode::HuaweiAkSk => "huawei-aksk",
-        }
+    /// `type/auth`, as messages name it.
+    pub fn name(self) -> String {
+        format!("{}/{}", self.vendor, self.auth)
     }
 
-    pub fn is_geelark(self) -> bool {
-        matches!(self, Mode::GeelarkKey | Mode::GeelarkToken)
+    /// A stable number for the mode, for mixing into seeds (FNV-1a of its name).
+    pub fn salt(self) -> u64 {
+        self.name().bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    /// The vendor's facts the simulator cannot tell (see [`vendors`]).
+    pub fn knowledge(self) -> Knowledge {
+        Knowledge::of(self.vendor)
+    }
+
+    /// The vendor's handle on a running simulator.
+    pub fn handle(self, sim: &Simulator) -> &VendorHandle {
+        sim.vendor(self.vendor)
+            .unwrap_or_else(|| panic!("the simulator serves {}", self.vendor))
+    }
+
+    /// The provider table the simulator writes for this mode, with `options` (URL, secret)
+    /// and the extra `lines` appended (tuning keys).
+    pub fn table(self, v: &VendorHandle, options: TableOptions, lines: &str) -> String {
+        let table = v
+            .provider_table(&options.with_auth(self.auth))
+            .unwrap_or_else(|| panic!("{}: the simulator writes no table", self.name()));
+        format!("{table}{lines}\n")
+    }
+
+    /// Every phone of the mode's vendor.
+    pub fn phones(self, sim: &Simulator) -> Vec<PhoneId> {
+        self.handle(sim)
+            .phone_ids()
+            .into_iter()
+            .map(PhoneId::new)
+            .collect()
     }
 }
 
-/// Where a provider sends its requests (the simulator itself or a proxy in front of it).
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub geelark_url: String,
-    pub huawei_url: String,
+/// Every auth mode of every simulated vendor.
+pub async fn all_modes() -> Vec<Mode> {
+    sim_vendors()
+        .await
+        .iter()
+        .flat_map(|v| {
+            v.auth_modes.iter().enumerate().map(|(i, auth)| Mode {
+                vendor: v.vendor,
+                auth,
+                default: i == 0,
+            })
+        })
+        .collect()
 }
 
-/// A TOML provider table for `mode`, with `extra` lines appended (tuning keys).
-/// `wrong_secret` replaces the mode's secret with that value.
-pub fn provider_table(
-    mode: Mode,
-    target: &Target,
-    c: &SimCredentials,
-    extra: &str,
-    wrong_secret: Option<&str>,
-) -> String {
-    let secret = |s: &str| wrong_secret.unwrap_or(s).to_owned();
-    let hw = format!(
-        "type = \"huawei-cph\"\nregion = \"{}\"\nproject_id = \"{}\"\nendpoint = \"{}\"\niam_endpoint = \"{}\"",
-        c.huawei_region, c.huawei_project_id, target.huawei_url, target.huawei_url
-    );
-    let creds = match mode {
-        Mode::GeelarkKey => format!(
-            "type = \"geelark\"\nbase_url = \"{}\"\napp_id = \"{}\"\napi_key = \"{}\"",
-            target.geelark_url,
-            c.geelark_app_id,
-            secret(&c.geelark_api_key)
-        ),
-        Mode::GeelarkToken => format!(
-            "type = \"geelark\"\nbase_url = \"{}\"\ntoken = \"{}\"",
-            target.geelark_url,
-            secret(&c.geelark_token)
-        ),
-        Mode::HuaweiToken => format!("{hw}\ntoken = \"{}\"", secret(&c.huawei_token)),
-        Mode::HuaweiIam => format!(
-            "{hw}\nusername = \"{}\"\npassword = \"{}\"\ndomain = \"{}\"",
-            c.huawei_username,
-            secret(&c.huawei_password),
-            c.huawei_domain
-        ),
-        Mode::HuaweiAkSk => {
-            let mut t = format!(
-                "{hw}\naccess_key = \"{}\"\nsecret_key = \"{}\"",
-                c.huawei_access_key,
-                secret(&c.huawei_secret_key)
-            );
-            if let Some(st) = &c.huawei_security_token {
-                t.push_str(&format!("\nsecurity_token = \"{st}\""));
-            }
-            t
+/// Each simulated vendor in its default auth mode.
+pub async fn default_modes() -> Vec<Mode> {
+    all_modes()
+        .await
+        .into_iter()
+        .filter(|m| m.default)
+        .collect()
+}
+
+/// A simulator configuration seeding `phones` phones for every vendor.
+pub async fn sim_config(phones: usize) -> SimConfig {
+    let mut config = SimConfig::default();
+    for v in sim_vendors().await {
+        config = config.with_vendor_phones(v.vendor, phones);
+    }
+    config
+}
+
+/// Sets every phone of every vendor running (each vendor's fleet starts from a mix of states).
+pub fn set_all_running(sim: &Simulator) {
+    for v in sim.vendors() {
+        let running = Knowledge::of(v.type_name()).running();
+        for id in v.phone_ids() {
+            v.set_status(&id, running);
         }
-    };
-    format!("{creds}\n{extra}\n")
+    }
 }
 
 /// Builds a provider through the same configuration path a user's goes through.
@@ -118,17 +161,125 @@ pub fn build(table: &str) -> (Config, Arc<dyn CloudPhoneProvider>) {
 /// Tuning for fast runs on the simulator: short backoffs, no client-side rate limit (the
 /// simulator's own limits are off too), several chunks per batch.
 pub fn fast_tuning(mode: Mode, timeout_secs: u64, concurrency: usize, batch: usize) -> String {
-    let common = format!(
+    format!(
         "timeout_secs = {timeout_secs}\nconnect_timeout_secs = {timeout_secs}\nmax_retries = 6\n\
-         retry_min_delay_ms = 5\nretry_max_delay_ms = 40\nconcurrency = {concurrency}\n\
-         batch_size = {batch}"
+         retry_min_delay_ms = 5\nretry_max_delay_ms = 40\nconcurrency = {concurrency}\n{}",
+        mode.knowledge()
+            .tuning
+            .replace("{batch}", &batch.to_string())
+    )
+}
+
+/// An id of the shape of `like` (every digit a 9, every letter an f) that the vendor does not
+/// know.
+pub fn unknown_phone(v: &VendorHandle) -> PhoneId {
+    let like = v
+        .phone_ids()
+        .into_iter()
+        .next()
+        .expect("the vendor has phones");
+    let id: String = like
+        .chars()
+        .map(|c| match c {
+            '0'..='9' => '9',
+            'a'..='z' => 'f',
+            'A'..='Z' => 'F',
+            c => c,
+        })
+        .collect();
+    assert!(
+        v.status(&id).is_none(),
+        "{}: {id} is a phone",
+        v.type_name()
     );
-    if mode.is_geelark() {
-        format!(
-            "{common}\nstatus_batch_size = {batch}\nrate_limit_per_minute = 0\nrate_limit_per_hour = 0"
-        )
-    } else {
-        format!("{common}\nrate_limit_per_second = 0")
+    PhoneId::new(id)
+}
+
+/// How many times the simulator carried out `op` for `id` (0 for an unknown phone).
+pub fn applied(v: &VendorHandle, op: Operation, id: &PhoneId) -> u32 {
+    let Some(counters) = v.applied_json(id.as_str()) else {
+        return 0;
+    };
+    let key = Knowledge::of(v.type_name()).applied_key(op);
+    let n = counters
+        .get(key)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: no applied counter `{key}` for {op} in {counters} (tests/common/vendors.rs)",
+                v.type_name()
+            )
+        });
+    n as u32
+}
+
+/// One call of the simulator's admin API (`/_sim/...`): the answer of a 2xx, `None` for a
+/// route the vendor does not have (404).
+pub async fn admin(
+    v: &VendorHandle,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&str>,
+) -> Option<Value> {
+    let client = reqwest::Client::new();
+    let mut req = client.request(method, format!("{}/_sim/{path}", v.url()));
+    if let Some(body) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+    }
+    let resp = req.send().await.expect("admin API answers");
+    let status = resp.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return None;
+    }
+    let text = resp.text().await.unwrap_or_default();
+    assert!(
+        status.is_success(),
+        "{} admin {path}: {status} {text}",
+        v.type_name()
+    );
+    Some(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Expires every token the vendor issued; false if it issues none.
+pub async fn expire_tokens(v: &VendorHandle) -> bool {
+    admin(v, reqwest::Method::POST, "tokens/expire", None)
+        .await
+        .is_some()
+}
+
+/// Checks that every vendor registered with the client library (`builtin_registry`) that
+/// talks to a server has a simulator counterpart, so that the suites cover it; a vendor that
+/// builds from an empty table and sends requests nowhere (the in-memory fake) needs none.
+pub async fn assert_every_registered_vendor_is_simulated() {
+    let simulated: HashSet<&str> = sim_vendors().await.iter().map(|v| v.vendor).collect();
+    let registry = cloudphone::builtin_registry();
+    let mut missing = Vec::new();
+    for vendor in registry.vendors() {
+        let name = vendor.type_name();
+        if simulated.contains(name) {
+            continue;
+        }
+        let in_process = vendor
+            .parse(ConfigTable::new())
+            .is_ok_and(|c| c.urls().is_empty());
+        if !in_process {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "registered vendors without a simulator counterpart (the suites cannot cover them): \
+         {missing:?}; simulated: {simulated:?}"
+    );
+    for v in sim_vendors().await {
+        assert!(
+            registry.get(v.vendor).is_some(),
+            "the simulator serves `{}`, which the client library does not register ({})",
+            v.vendor,
+            registry.type_list()
+        );
     }
 }
 

@@ -4,6 +4,8 @@
 //! them from its final report. This proxy forwards every request unchanged (the `Host` header
 //! too, so AK/SK signatures still verify), relays the answer unchanged (a cut connection is cut
 //! again), and classifies what the simulator answered: the count of injected faults by kind.
+//! What is vendor-specific in the classification (envelope codes, where batch answers list
+//! ids) comes from the vendor's [`Wire`] in `vendors.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,12 +23,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// Which vendor's wire format the proxied listener speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Vendor {
-    Geelark,
-    Huawei,
-}
+use super::vendors::Wire;
 
 /// What the simulator answered, request by request, classified.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,8 +34,8 @@ pub struct FaultCounts {
     pub ok: u64,
     /// 5xx answers (not hangs).
     pub error_5xx: u64,
-    /// Throttling answers (GeeLark code 40007, Huawei HTTP 429); the simulator's own limits are
-    /// off in the fault suite, so each one is injected.
+    /// Throttling answers (HTTP 429 or a throttling envelope code); the simulator's own limits
+    /// are off in the fault suite, so each one is injected.
     pub throttle: u64,
     /// Answers cut before a complete body.
     pub connection_reset: u64,
@@ -50,11 +47,11 @@ pub struct FaultCounts {
     pub dropped_ids: u64,
     /// Batch answers that left out at least one id.
     pub answers_with_dropped_ids: u64,
-    /// Huawei 401 "token expired".
+    /// 401 "token expired".
     pub token_expired: u64,
-    /// Credentials refused (Huawei 401 otherwise, GeeLark code 40003).
+    /// Credentials refused (401 otherwise, or a refusing envelope code).
     pub auth_rejected: u64,
-    /// IAM password logins.
+    /// Logins (tokens being issued).
     pub iam_logins: u64,
 }
 
@@ -83,7 +80,7 @@ impl FaultCounts {
 
 struct Shared {
     upstream: String,
-    vendor: Vendor,
+    wire: Wire,
     hang_threshold: Duration,
     client: reqwest::Client,
     counts: Mutex<FaultCounts>,
@@ -109,14 +106,14 @@ enum Relay {
 }
 
 impl Proxy {
-    /// Starts a proxy on loopback in front of `upstream` (e.g. the simulator's GeeLark URL).
-    /// Answers slower than `hang_threshold` count as hangs.
-    pub async fn start(upstream: String, vendor: Vendor, hang_threshold: Duration) -> Proxy {
+    /// Starts a proxy on loopback in front of `upstream` (a simulated vendor's URL), whose
+    /// answers are in the `wire` format. Answers slower than `hang_threshold` count as hangs.
+    pub async fn start(upstream: String, wire: Wire, hang_threshold: Duration) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
         let addr = listener.local_addr().expect("bound address");
         let shared = Arc::new(Shared {
             upstream,
-            vendor,
+            wire,
             hang_threshold,
             client: reqwest::Client::builder()
                 .build()
@@ -234,7 +231,8 @@ impl Shared {
         {
             let mut c = self.counts.lock().unwrap();
             c.requests += 1;
-            if path.trim_end_matches('/') == "/v3/auth/tokens" {
+            let login = self.wire.login_path;
+            if !login.is_empty() && path.trim_end_matches('/') == login {
                 c.iam_logins += 1;
             }
             match kind {
@@ -283,17 +281,16 @@ impl Shared {
             return (Kind::Error5xx, 0);
         }
         let text = String::from_utf8_lossy(body);
-        if self.vendor == Vendor::Huawei {
-            if status == 429 {
-                return (Kind::Throttle, 0);
-            }
-            if status == 401 {
-                return if text.contains("token expired") {
-                    (Kind::TokenExpired, 0)
-                } else {
-                    (Kind::AuthRejected, 0)
-                };
-            }
+        if status == 429 {
+            return (Kind::Throttle, 0);
+        }
+        if status == 401 {
+            let expired = self.wire.expired_text;
+            return if !expired.is_empty() && text.contains(expired) {
+                (Kind::TokenExpired, 0)
+            } else {
+                (Kind::AuthRejected, 0)
+            };
         }
         let json: Option<Value> = serde_json::from_slice(body).ok();
         let Some(json) = json else {
@@ -303,63 +300,57 @@ impl Shared {
                 (Kind::Ok, 0)
             };
         };
-        if self.vendor == Vendor::Geelark {
-            match json["code"].as_i64() {
-                Some(40007) => return (Kind::Throttle, 0),
-                Some(40003) => return (Kind::AuthRejected, 0),
-                _ => {}
+        if !self.wire.envelope_code.is_empty() {
+            if let Some(code) = json
+                .pointer(self.wire.envelope_code)
+                .and_then(Value::as_i64)
+            {
+                if self.wire.throttle_codes.contains(&code) {
+                    return (Kind::Throttle, 0);
+                }
+                if self.wire.refused_codes.contains(&code) {
+                    return (Kind::AuthRejected, 0);
+                }
             }
         }
         let req: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
-        (Kind::Ok, dropped_ids(self.vendor, path, &req, &json))
+        (Kind::Ok, dropped_ids(&self.wire, path, &req, &json))
     }
 }
 
-fn strings(v: &Value, key: &str) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| {
-                    let x = if key.is_empty() { x } else { &x[key] };
-                    x.as_str().map(str::to_owned)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// The ids of the array at `pointer` in `v`: its strings, or each element's `key`.
+fn ids_at(v: &Value, (pointer, key): (&str, &str)) -> Option<Vec<String>> {
+    let items = v.pointer(pointer)?.as_array()?;
+    Some(
+        items
+            .iter()
+            .filter_map(|x| {
+                let x = if key.is_empty() { x } else { &x[key] };
+                x.as_str().map(str::to_owned)
+            })
+            .collect(),
+    )
 }
 
 /// Ids a batch request asked about that its (well-formed) answer left out.
-fn dropped_ids(vendor: Vendor, path: &str, req: &Value, answer: &Value) -> u64 {
-    let (asked, answered) = match vendor {
-        Vendor::Geelark => {
-            let batch = ["/phone/status", "/phone/stop", "/phone/start"]
-                .iter()
-                .any(|p| path.ends_with(p));
-            let data = &answer["data"];
-            if !batch || !(data["successDetails"].is_array() || data["failDetails"].is_array()) {
-                return 0;
-            }
-            let mut answered = strings(&data["successDetails"], "id");
-            answered.extend(strings(&data["failDetails"], "id"));
-            (strings(&req["ids"], ""), answered)
-        }
-        Vendor::Huawei => {
-            let asked = if path.ends_with("/phones/batch-stop") {
-                strings(&req["phone_ids"], "")
-            } else if path.ends_with("/phones/batch-reset")
-                || path.ends_with("/phones/batch-restart")
-            {
-                strings(&req["phones"], "phone_id")
-            } else {
-                return 0;
-            };
-            if !answer["jobs"].is_array() {
-                return 0;
-            }
-            (asked, strings(&answer["jobs"], "phone_id"))
-        }
+fn dropped_ids(wire: &Wire, path: &str, req: &Value, answer: &Value) -> u64 {
+    let Some(call) = wire.batches.iter().find(|b| path.ends_with(b.path_suffix)) else {
+        return 0;
     };
-    let answered: std::collections::HashSet<String> = answered.into_iter().collect();
-    let asked: std::collections::HashSet<String> = asked.into_iter().collect();
+    let mut answered = std::collections::HashSet::new();
+    let mut any = false;
+    for at in call.answered {
+        if let Some(ids) = ids_at(answer, *at) {
+            any = true;
+            answered.extend(ids);
+        }
+    }
+    if !any {
+        return 0;
+    }
+    let asked: std::collections::HashSet<String> = ids_at(req, call.asked)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     asked.iter().filter(|a| !answered.contains(*a)).count() as u64
 }
