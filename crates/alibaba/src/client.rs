@@ -167,13 +167,22 @@ impl Client {
                 .header(ACCEPT, HeaderValue::from_static("application/json"));
             for (name, value) in self.signer.headers(action, &url, &params.0, &date, &nonce) {
                 let sensitive = matches!(name, "authorization" | "x-acs-security-token");
-                rb = rb.header(HeaderName::from_static(name), header_value(&value, sensitive)?);
+                rb = rb.header(
+                    HeaderName::from_static(name),
+                    header_value(&value, sensitive)?,
+                );
             }
             let answer = http::send(rb, self.max_body)
                 .await
                 .map_err(|e| e.with_vendor(VENDOR))?;
             let request_id = answer.header("x-acs-request-id").map(str::to_owned);
-            tracing::debug!(vendor = VENDOR, action, http = answer.status, request_id, "answer");
+            tracing::debug!(
+                vendor = VENDOR,
+                action,
+                http = answer.status,
+                request_id,
+                "answer"
+            );
             if !(200..300).contains(&answer.status) {
                 let retry_after = answer
                     .header("x-acs-retry-after")
@@ -186,7 +195,11 @@ impl Client {
                     request_id.as_deref(),
                 );
                 if e.vendor_code() == Some("SignatureNonceUsed") && nonce_retry {
-                    tracing::debug!(vendor = VENDOR, action, "nonce refused as used; once more with a new one");
+                    tracing::debug!(
+                        vendor = VENDOR,
+                        action,
+                        "nonce refused as used; once more with a new one"
+                    );
                     nonce_retry = false;
                     continue;
                 }

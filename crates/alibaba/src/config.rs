@@ -12,7 +12,10 @@ use serde::Deserialize;
 /// phones are in, international accounts `ap-southeast-1`.
 pub const SITES: &[(&str, &str)] = &[
     ("cn-shanghai", "https://eds-aic.cn-shanghai.aliyuncs.com"),
-    ("ap-southeast-1", "https://eds-aic.ap-southeast-1.aliyuncs.com"),
+    (
+        "ap-southeast-1",
+        "https://eds-aic.ap-southeast-1.aliyuncs.com",
+    ),
 ];
 
 /// The site used when none is configured.

@@ -90,8 +90,8 @@ mod wire;
 pub use clock::{Clock, SystemClock};
 pub use config::{AlibabaConfig, DEFAULT_SITE, SITES};
 pub use provider::{
-    AlibabaProvider, AlibabaProviderBuilder, DESCRIBE_INSTANCES, DESCRIBE_TASKS, PAGE_SIZE,
-    REBOOT, RESET, START, STOP, UPDATE_IMAGE,
+    AlibabaProvider, AlibabaProviderBuilder, DESCRIBE_INSTANCES, DESCRIBE_TASKS, PAGE_SIZE, REBOOT,
+    RESET, START, STOP, UPDATE_IMAGE,
 };
 pub use wire::{job_state, parse_acs_retry_after, phone_state, INSTANCE_STATES};
 

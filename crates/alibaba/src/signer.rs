@@ -147,10 +147,7 @@ pub fn canonical_request<K: AsRef<str>, V: AsRef<str>>(
 
 /// `ACS3-HMAC-SHA256\n{hex(sha256(canonical_request))}`.
 pub fn string_to_sign(canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{}",
-        hex_sha256(canonical_request.as_bytes())
-    )
+    format!("{ALGORITHM}\n{}", hex_sha256(canonical_request.as_bytes()))
 }
 
 /// Lower-hex HMAC-SHA256 of `string_to_sign`, keyed with the AccessKey secret (no `&`).

@@ -126,9 +126,11 @@ pub(crate) fn array<'a>(action: &str, v: &'a Value, key: &str) -> Result<&'a [Va
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
         // The XML-to-JSON shape some Alibaba gateways use: `{"Key": {"Item": [...]}}`.
-        Some(Value::Object(o)) if o.len() == 1 && o.values().all(Value::is_array) => {
-            Ok(o.values().next().and_then(Value::as_array).expect("checked"))
-        }
+        Some(Value::Object(o)) if o.len() == 1 && o.values().all(Value::is_array) => Ok(o
+            .values()
+            .next()
+            .and_then(Value::as_array)
+            .expect("checked")),
         Some(other) => Err(undecodable(
             VENDOR,
             format_args!("answer of `{action}`"),
@@ -522,18 +524,30 @@ mod tests {
         let k = |c: &str, s: u16| code_error(c, "m", Some(s)).kind();
         assert_eq!(k("Throttling.User", 400), ErrorKind::RateLimited);
         assert_eq!(k("Throttling.Api", 503), ErrorKind::RateLimited);
-        assert_eq!(k("InvalidAccessKeyId.NotFound", 404), ErrorKind::Unauthenticated);
+        assert_eq!(
+            k("InvalidAccessKeyId.NotFound", 404),
+            ErrorKind::Unauthenticated
+        );
         assert_eq!(k("SignatureDoesNotMatch", 400), ErrorKind::Unauthenticated);
         assert_eq!(k("IncompleteSignature", 400), ErrorKind::Unauthenticated);
-        assert_eq!(k("InvalidTimeStamp.Expired", 400), ErrorKind::Unauthenticated);
+        assert_eq!(
+            k("InvalidTimeStamp.Expired", 400),
+            ErrorKind::Unauthenticated
+        );
         assert_eq!(k("SignatureNonceUsed", 400), ErrorKind::Other);
         assert!(code_error("SignatureNonceUsed", "m", Some(400)).is_not_applied());
         assert_eq!(k("Forbidden.RAM", 403), ErrorKind::PermissionDenied);
         assert_eq!(k("ServiceUnavailable", 503), ErrorKind::Unavailable);
         assert_eq!(k("InternalError", 500), ErrorKind::Unavailable);
         assert_eq!(k("InvalidApi.NotFound", 404), ErrorKind::Unsupported);
-        assert_eq!(k("InvalidParameter.MaxResults", 400), ErrorKind::InvalidArgument);
-        assert_eq!(k("MissingAndroidInstanceIds", 400), ErrorKind::InvalidArgument);
+        assert_eq!(
+            k("InvalidParameter.MaxResults", 400),
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            k("MissingAndroidInstanceIds", 400),
+            ErrorKind::InvalidArgument
+        );
         assert_eq!(k("InstanceNotFound", 400), ErrorKind::NotFound);
         assert_eq!(k("IncorrectInstanceStatus", 400), ErrorKind::InvalidState);
         assert_eq!(k("InsufficientBalance", 400), ErrorKind::QuotaExceeded);
@@ -551,25 +565,48 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::RateLimited);
         assert_eq!(e.request_id(), Some("r1"));
         assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
-        let e = http_error(403, br#"{"code":"Forbidden","message":"no"}"#, None, Some("hdr"));
-        assert_eq!((e.kind(), e.request_id()), (ErrorKind::PermissionDenied, Some("hdr")));
+        let e = http_error(
+            403,
+            br#"{"code":"Forbidden","message":"no"}"#,
+            None,
+            Some("hdr"),
+        );
+        assert_eq!(
+            (e.kind(), e.request_id()),
+            (ErrorKind::PermissionDenied, Some("hdr"))
+        );
         let xml = b"<?xml version='1.0'?><Error><RequestId>x1</RequestId><Code>SignatureDoesNotMatch</Code><Message>bad</Message></Error>";
         let e = http_error(400, xml, None, None);
         assert_eq!(e.kind(), ErrorKind::Unauthenticated);
-        assert_eq!((e.vendor_code(), e.request_id()), (Some("SignatureDoesNotMatch"), Some("x1")));
+        assert_eq!(
+            (e.vendor_code(), e.request_id()),
+            (Some("SignatureDoesNotMatch"), Some("x1"))
+        );
         let e = http_error(502, b"<html>bad gateway</html>", None, None);
-        assert_eq!((e.kind(), e.vendor_code()), (ErrorKind::Unavailable, Some("502")));
+        assert_eq!(
+            (e.kind(), e.vendor_code()),
+            (ErrorKind::Unavailable, Some("502"))
+        );
         assert!(e.is_temporary() && e.may_have_applied());
-        let e = http_error(500, br#"{"Code":"InvalidParameter","Message":"m"}"#, None, None);
+        let e = http_error(
+            500,
+            br#"{"Code":"InvalidParameter","Message":"m"}"#,
+            None,
+            None,
+        );
         assert!(e.is_temporary());
-        assert_eq!(parse_acs_retry_after("250"), Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_acs_retry_after("250"),
+            Some(Duration::from_millis(250))
+        );
         assert_eq!(parse_acs_retry_after("0"), None);
         assert_eq!(parse_acs_retry_after("soon"), None);
     }
 
     #[test]
     fn tolerant_fields() {
-        let v: Value = serde_json::json!({"A": "", "B": 3, "C": "x", "D": null, "E": [1], "N": "7"});
+        let v: Value =
+            serde_json::json!({"A": "", "B": 3, "C": "x", "D": null, "E": [1], "N": "7"});
         assert_eq!(text(&v, "A"), None);
         assert_eq!(text(&v, "B").as_deref(), Some("3"));
         assert_eq!(text(&v, "C").as_deref(), Some("x"));

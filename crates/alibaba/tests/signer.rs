@@ -188,7 +188,13 @@ fn the_pitfalls_of_the_reference() {
     let lower: Vec<(&str, &str)> = v2
         .params
         .iter()
-        .map(|&(k, v)| if k == "ForceStop" { (k, "true") } else { (k, v) })
+        .map(|&(k, v)| {
+            if k == "ForceStop" {
+                (k, "true")
+            } else {
+                (k, v)
+            }
+        })
         .collect();
     let auth = signer::authorization(
         v2.access_key,
@@ -209,9 +215,15 @@ fn the_pitfalls_of_the_reference() {
 #[test]
 fn sts_credentials_sign_the_access_key_id_and_token() {
     let url = Url::parse("http://127.0.0.1:8080/").unwrap();
-    let s = Signer::new("STS.ak", "sk".to_owned().into()).with_security_token("tok".to_owned().into());
+    let s =
+        Signer::new("STS.ak", "sk".to_owned().into()).with_security_token("tok".to_owned().into());
     let headers = s.headers::<&str, &str>("DescribeTasks", &url, &[], "2025-01-02T03:04:05Z", "n");
-    let get = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(get("host"), Some("127.0.0.1:8080"));
     assert_eq!(get("x-acs-accesskey-id"), Some("STS.ak"));
     assert_eq!(get("x-acs-security-token"), Some("tok"));
@@ -220,5 +232,8 @@ fn sts_credentials_sign_the_access_key_id_and_token() {
     ));
     // Debug never shows the secrets.
     let shown = format!("{s:?}");
-    assert!(!shown.contains("tok\"") && !shown.contains("\"sk\""), "{shown}");
+    assert!(
+        !shown.contains("tok\"") && !shown.contains("\"sk\""),
+        "{shown}"
+    );
 }

@@ -1,4 +1,5 @@
-//! A stateful simulator of the GeeLark and Huawei Cloud CPH cloud-phone HTTP APIs.
+//! A stateful simulator of the GeeLark, Huawei Cloud CPH and Alibaba Cloud Cloud Phone (eds-aic)
+//! cloud-phone HTTP APIs.
 //!
 //! It is an independent implementation of the vendors' wire formats (it shares no code with the
 //! client crates), used embedded in tests, demos and benchmarks, and standalone as the
@@ -11,6 +12,13 @@
 //!   (`phones/batch-reset`, `phones/batch-restart`, `phones/batch-stop`, `phones`, `phones/{id}`,
 //!   `jobs`, `jobs/{id}`); `X-Auth-Token` or AK/SK `SDK-HMAC-SHA256` auth; asynchronous jobs;
 //!   per-API throttling (429 APIGW.0308).
+//! * **Alibaba** — eds-aic 2023-09-30 RPC calls (`POST /`, the action in `x-acs-action`):
+//!   `DescribeAndroidInstances`, `StartAndroidInstance`, `StopAndroidInstance`,
+//!   `RebootAndroidInstancesInGroup`, `ResetAndroidInstancesInGroup`, `UpdateInstanceImage`,
+//!   `DescribeTasks`; `ACS3-HMAC-SHA256` verified by its own verifier ([`alibaba::sign`]: date
+//!   window, nonce replay, STS tokens); the 15 string states; tasks of `Level` 1 and 2 with
+//!   `InvokeId`; `NextToken` paging; per-action throttling (`Throttling.User`). See the
+//!   [`alibaba`] module for what a client should know.
 //!
 //! Phone transitions are computed lazily from timestamps, so a 100,000-phone fleet costs a few
 //! tens of megabytes and no timers. Every simulated duration is multiplied by
@@ -125,13 +133,15 @@
 //! | POST | `/_sim/tokens/expire` | Huawei: expire every issued token |
 //! | GET, PUT/POST | `/_sim/tokens/ttl` `{"seconds":s}` | Huawei: token lifetime for new tokens |
 //! | GET | `/_sim/jobs/{job_id}`, `/_sim/jobs?request_id=` | Huawei: job info |
+//! | GET | `/_sim/tasks/{task_id}`, `/_sim/tasks?invoke_id=` | Alibaba: task info |
 //!
 //! # Command line
 //!
 //! `cloudphone-sim --port huawei-cph=8082 --phones geelark=100 ...` (or `cloudphone sim serve`):
 //! `--port TYPE=PORT` and `--phones TYPE=N` for any registered vendor (repeatable); each vendor
 //! adds its own flags (`--geelark-port`, `--huawei-phones`, credentials, ...), which the generic
-//! ones override. The standalone listeners default to ports 7001 (GeeLark) and 7002 (Huawei).
+//! ones override. The standalone listeners default to ports 7001 (GeeLark), 7002 (Huawei) and
+//! 7003 (Alibaba).
 //!
 //! ```no_run
 //! use cloudphone_sim::{SimConfig, Simulator};
@@ -182,6 +192,9 @@ use tokio::task::JoinHandle;
 pub use cli::{serve_until_ctrl_c, SimArgs, VendorFlags};
 pub use config::{Faults, SimConfig, SimCredentials, Timings};
 pub use engine::{CallRecord, CallStats, TableOptions, VendorControl, VendorHandle, VendorSim};
+pub use vendors::alibaba::{
+    self, AlibabaApplied, AlibabaControl, AlibabaLimits, AlibabaPhoneInfo, AlibabaTaskInfo,
+};
 pub use vendors::geelark::{
     self, GeelarkApplied, GeelarkControl, GeelarkFlags, GeelarkLimits, GeelarkPhoneInfo,
 };

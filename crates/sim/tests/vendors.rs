@@ -27,7 +27,7 @@ fn parse(args: &[&str]) -> SimConfig {
 async fn vendors_are_listed_with_a_generic_control() {
     let sim = sim(fast().with_phones(3, 2)).await;
     let types: Vec<&str> = sim.vendors().iter().map(|v| v.type_name()).collect();
-    assert_eq!(types, ["geelark", "huawei-cph"]);
+    assert_eq!(types, ["geelark", "huawei-cph", "alibaba"]);
     let gl = sim.vendor("geelark").expect("registered");
     assert_eq!(gl.url(), sim.geelark_url());
     assert_eq!(gl.phone_ids(), sim.geelark_phone_ids());
@@ -83,7 +83,9 @@ async fn client_config_is_each_vendors_table() {
     let expected = format!(
         "[providers.gl]\ntype = \"geelark\"\nbase_url = \"{gl}\"\napp_id = \"{app}\"\napi_key = \"{key}\"\n\n\
          [providers.hw]\ntype = \"huawei-cph\"\nregion = \"{region}\"\nproject_id = \"{pid}\"\n\
-         endpoint = \"{hw}\"\niam_endpoint = \"{hw}\"\naccess_key = \"{ak}\"\nsecret_key = \"{sk}\"\n",
+         endpoint = \"{hw}\"\niam_endpoint = \"{hw}\"\naccess_key = \"{ak}\"\nsecret_key = \"{sk}\"\n\n\
+         [providers.ali]\ntype = \"alibaba\"\nsite = \"cn-shanghai\"\nendpoint = \"{ali}\"\n\
+         access_key = \"{ali_ak}\"\nsecret_key = \"{ali_sk}\"\n",
         gl = sim.geelark_url(),
         app = c.geelark_app_id,
         key = c.geelark_api_key,
@@ -92,6 +94,9 @@ async fn client_config_is_each_vendors_table() {
         hw = sim.huawei_url(),
         ak = c.huawei_access_key,
         sk = c.huawei_secret_key,
+        ali = sim.alibaba_url(),
+        ali_ak = sim.alibaba().access_key(),
+        ali_sk = sim.alibaba().secret_key(),
     );
     assert_eq!(sim.client_config(), expected);
 
@@ -133,11 +138,13 @@ async fn banner_has_each_vendors_lines_and_the_listeners() {
     assert!(banner.contains(&format!("GeeLark   base URL : {}\n", sim.geelark_url())));
     assert!(banner.contains(&format!("Huawei    CPH URL  : {}\n", sim.huawei_url())));
     assert!(banner.contains("  static X-Auth-Token: MIISIMSTATICTOKEN-fake-0001\n"));
-    assert!(banner.contains("Fleet: 2 GeeLark phones, 3 Huawei phones\n"));
+    assert!(banner.contains(&format!("Alibaba   endpoint : {}\n", sim.alibaba_url())));
+    assert!(banner.contains("Fleet: 2 GeeLark phones, 3 Huawei phones, 20 Alibaba phones\n"));
     assert!(banner.ends_with(&format!(
-        "Listeners: geelark={} huawei-cph={}",
+        "Listeners: geelark={} huawei-cph={} alibaba={}",
         sim.geelark_url(),
-        sim.huawei_url()
+        sim.huawei_url(),
+        sim.alibaba_url()
     )));
     sim.shutdown().await;
 }
@@ -176,7 +183,8 @@ async fn per_vendor_settings_by_type_name() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("registered: geelark, huawei-cph"),
+        err.to_string()
+            .contains("registered: geelark, huawei-cph, alibaba"),
         "{err}"
     );
 }

@@ -111,7 +111,10 @@ fn not_sent(e: &Error) -> Error {
     }
     let mut n = Error::new(
         e.kind(),
-        format!("not sent: its state could not be read first ({})", e.message()),
+        format!(
+            "not sent: its state could not be read first ({})",
+            e.message()
+        ),
     )
     .with_vendor(VENDOR)
     .with_temporary(e.is_temporary())
@@ -222,7 +225,11 @@ impl AlibabaProvider {
                 Ok(r) => r,
                 // Refused before any phone was accepted: still a report when some phones were
                 // settled without a call.
-                Err(e) if settled.values().any(|o| !matches!(o.outcome, Outcome::Failed(_))) => {
+                Err(e)
+                    if settled
+                        .values()
+                        .any(|o| !matches!(o.outcome, Outcome::Failed(_))) =>
+                {
                     BatchReport::new(
                         change.operation(),
                         to_send
@@ -272,25 +279,32 @@ impl AlibabaProvider {
     ) -> Result<BatchReport> {
         let action = change.action();
         self.engine()
-            .run_chunks(change.operation(), phones, self.batch_size, |chunk| async move {
-                let mut params = Params::new().ids(change.list_name(), &chunk);
-                match change {
-                    Change::Stop | Change::Reboot if force => params = params.flag("ForceStop", true),
-                    Change::Reimage => {
-                        params = params
-                            .set("ImageId", image.unwrap_or_default())
-                            .flag("Reset", true)
+            .run_chunks(
+                change.operation(),
+                phones,
+                self.batch_size,
+                |chunk| async move {
+                    let mut params = Params::new().ids(change.list_name(), &chunk);
+                    match change {
+                        Change::Stop | Change::Reboot if force => {
+                            params = params.flag("ForceStop", true)
+                        }
+                        Change::Reimage => {
+                            params = params
+                                .set("ImageId", image.unwrap_or_default())
+                                .flag("Reset", true)
+                        }
+                        _ => {}
                     }
-                    _ => {}
-                }
-                let answer = self
-                    .client
-                    .call(action, Idempotency::StateChanging, &params, |body, rid| {
-                        Ok((wire::change_answer(action, body)?, rid.map(str::to_owned)))
-                    })
-                    .await?;
-                Ok(change_outcomes(answer.0, answer.1.as_deref(), &chunk))
-            })
+                    let answer = self
+                        .client
+                        .call(action, Idempotency::StateChanging, &params, |body, rid| {
+                            Ok((wire::change_answer(action, body)?, rid.map(str::to_owned)))
+                        })
+                        .await?;
+                    Ok(change_outcomes(answer.0, answer.1.as_deref(), &chunk))
+                },
+            )
             .await
     }
 }

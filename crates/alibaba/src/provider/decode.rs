@@ -167,7 +167,9 @@ pub(crate) fn job_infos(job: &JobRef, tasks: &[&Task]) -> Vec<JobInfo> {
             },
         )
         .with_vendor(VENDOR);
-        return vec![JobInfo::new(job.clone(), None, JobState::Failed, String::new()).with_error(e)];
+        return vec![
+            JobInfo::new(job.clone(), None, JobState::Failed, String::new()).with_error(e),
+        ];
     }
     tasks.iter().map(|t| job_info(job, t)).collect()
 }

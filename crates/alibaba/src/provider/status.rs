@@ -24,9 +24,12 @@ impl AlibabaProvider {
     /// One page of `DescribeAndroidInstances`.
     pub(super) async fn describe_page(&self, params: &Params) -> Result<InstancePage> {
         self.client
-            .call(DESCRIBE_INSTANCES, Idempotency::ReadOnly, params, |body, _| {
-                wire::instance_page(body)
-            })
+            .call(
+                DESCRIBE_INSTANCES,
+                Idempotency::ReadOnly,
+                params,
+                |body, _| wire::instance_page(body),
+            )
             .await
     }
 
@@ -60,7 +63,10 @@ impl AlibabaProvider {
                     break;
                 }
                 Some(next) if !tokens.insert(next.clone()) => {
-                    tracing::warn!(vendor = crate::VENDOR, "DescribeAndroidInstances repeated a NextToken; paging stops");
+                    tracing::warn!(
+                        vendor = crate::VENDOR,
+                        "DescribeAndroidInstances repeated a NextToken; paging stops"
+                    );
                     break;
                 }
                 Some(next) => token = Some(next),

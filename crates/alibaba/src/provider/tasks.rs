@@ -62,8 +62,7 @@ impl AlibabaProvider {
                 Ok(tasks) => {
                     let asked: HashSet<&str> = chunk.iter().map(String::as_str).collect();
                     for t in tasks {
-                        if let Some(id) = t.task_id.clone().filter(|i| asked.contains(i.as_str()))
-                        {
+                        if let Some(id) = t.task_id.clone().filter(|i| asked.contains(i.as_str())) {
                             found.entry(id).or_insert(t);
                         }
                     }
@@ -84,14 +83,15 @@ impl AlibabaProvider {
         rids.sort();
         let mut found = HashMap::new();
         let mut error = None;
-        let mut pages = std::pin::pin!(self.fan_out(rids, |(rid, n): (String, usize)| async move {
-            let base = Params::new()
-                .set("InvokeId", &rid)
-                .set("Level", 2)
-                .set("MaxResults", PAGE_SIZE);
-            let pages = n.div_ceil(PAGE_SIZE) + EXTRA_PAGES;
-            (rid, self.task_pages(base, pages).await)
-        }));
+        let mut pages =
+            std::pin::pin!(self.fan_out(rids, |(rid, n): (String, usize)| async move {
+                let base = Params::new()
+                    .set("InvokeId", &rid)
+                    .set("Level", 2)
+                    .set("MaxResults", PAGE_SIZE);
+                let pages = n.div_ceil(PAGE_SIZE) + EXTRA_PAGES;
+                (rid, self.task_pages(base, pages).await)
+            }));
         while let Some((rid, res)) = pages.next().await {
             match res {
                 Ok(tasks) => {

@@ -16,7 +16,11 @@ use crate::wire::Task;
 use crate::VENDOR;
 
 /// What a task says of its phone's outcome; `true` when the phone leaves task watching.
-fn follow(task: Option<&Task>, error: &Option<Error>, o: &mut cloudphone_core::PhoneOutcome) -> Next {
+fn follow(
+    task: Option<&Task>,
+    error: &Option<Error>,
+    o: &mut cloudphone_core::PhoneOutcome,
+) -> Next {
     let Some(task) = task else {
         return match error {
             // The look-up failed: try again next round.
@@ -74,7 +78,14 @@ impl AlibabaProvider {
             if !by_task.is_empty() {
                 let ids: Vec<String> = by_task
                     .iter()
-                    .map(|&i| outcomes[i].job.as_ref().expect("watched by task").job_id.clone())
+                    .map(|&i| {
+                        outcomes[i]
+                            .job
+                            .as_ref()
+                            .expect("watched by task")
+                            .job_id
+                            .clone()
+                    })
                     .collect();
                 let (found, error) = self.tasks_by_id(&ids).await;
                 let watched: Vec<usize> = by_task.iter().copied().collect();

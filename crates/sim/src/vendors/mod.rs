@@ -1,5 +1,6 @@
 //! The simulated vendors, one folder module each, and the registry: one line per vendor.
 
+pub mod alibaba;
 pub mod geelark;
 pub mod huawei;
 
@@ -7,9 +8,10 @@ use crate::engine::VendorEntry;
 
 /// Every vendor the simulator serves, in the order of its listeners, banner and client
 /// configuration.
-static REGISTRY: [VendorEntry; 2] = [
+static REGISTRY: [VendorEntry; 3] = [
     VendorEntry::of::<geelark::Geelark>(),
     VendorEntry::of::<huawei::Huawei>(),
+    VendorEntry::of::<alibaba::Alibaba>(),
 ];
 
 /// The registered vendors.

@@ -1,0 +1,542 @@
+//! The eds-aic model: phones with the 15 string states (kept as codes by the core), tasks
+//! (`Level` 1 per call, 2 per phone, `InvokeId` = the call's `RequestId`), used nonces, rate
+//! windows and settings.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::macros::format_description;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::{status, Alibaba};
+use crate::engine::{self, Clock, SimPhone, VendorLimits, VendorState, Window};
+
+pub(crate) const DEFAULT_IMAGE: &str = "imgc-075cllfeuazh0d4wd";
+
+/// How many times each state change was accepted and begun for one phone, counted even when a
+/// fault then hid the answer from the client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlibabaApplied {
+    /// Begun `StartAndroidInstance`s.
+    pub starts: u32,
+    /// Begun `StopAndroidInstance`s.
+    pub stops: u32,
+    /// Begun `RebootAndroidInstancesInGroup`s.
+    pub reboots: u32,
+    /// Begun `ResetAndroidInstancesInGroup`s.
+    pub resets: u32,
+    /// Begun `UpdateInstanceImage`s.
+    pub reimages: u32,
+}
+
+/// A snapshot of one phone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlibabaPhoneInfo {
+    /// Instance id (`acp-` and 17 characters for seeded phones).
+    pub id: String,
+    /// Instance name.
+    pub name: String,
+    /// Current status code (see [`status`]).
+    pub status: i32,
+    /// Current `AndroidInstanceStatus` string.
+    pub status_name: String,
+    /// Instance group.
+    pub group_id: String,
+    /// Image in use.
+    pub image_id: String,
+    /// The phone's region (`RegionId`, the `BizRegionId` filter).
+    pub region_id: String,
+    /// Applied-operation counters.
+    pub applied: AlibabaApplied,
+}
+
+/// A snapshot of one task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlibabaTaskInfo {
+    /// Task id.
+    pub task_id: String,
+    /// `RequestId` of the call that created it.
+    pub invoke_id: String,
+    /// 1: the call's batch task; 2: one phone's instance task.
+    pub level: u8,
+    /// The batch task of an instance task.
+    pub parent_task_id: Option<String>,
+    /// The phone of an instance task.
+    pub instance_id: Option<String>,
+    /// `StartInstance`, `StopInstance`, `RebootInstance`, `ResetInstance`,
+    /// `UpdateInstanceImage`.
+    pub task_type: String,
+    /// `Processing`, `Finished` or `Failed`.
+    pub status: String,
+    /// Error code of a failed task.
+    pub error_code: Option<String>,
+}
+
+/// Per-action throttling (`Throttling.User`). Windows are scaled by `time_scale`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlibabaLimits {
+    /// Calls per second per action (default 100; `None` = off). Alibaba publishes no eds-aic
+    /// figure: the simulator's choice.
+    pub per_second: Option<u32>,
+}
+
+impl Default for AlibabaLimits {
+    fn default() -> Self {
+        AlibabaLimits {
+            per_second: Some(100),
+        }
+    }
+}
+
+impl VendorLimits for AlibabaLimits {
+    fn off() -> Self {
+        AlibabaLimits { per_second: None }
+    }
+}
+
+/// The state changes a phone goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `StartAndroidInstance`.
+    Start,
+    /// `StopAndroidInstance`.
+    Stop,
+    /// `RebootAndroidInstancesInGroup`.
+    Reboot,
+    /// `ResetAndroidInstancesInGroup`.
+    Reset,
+    /// `UpdateInstanceImage`.
+    Reimage,
+}
+
+impl Op {
+    pub(crate) fn task_type(self) -> &'static str {
+        match self {
+            Op::Start => "StartInstance",
+            Op::Stop => "StopInstance",
+            Op::Reboot => "RebootInstance",
+            Op::Reset => "ResetInstance",
+            Op::Reimage => "UpdateInstanceImage",
+        }
+    }
+
+    /// The documented states the operation is accepted from.
+    pub(crate) fn allowed(self) -> &'static [i32] {
+        use status::*;
+        match self {
+            Op::Start => &[STOPPED, BACKUP_FAILED, RECOVER_FAILED],
+            Op::Stop => &[RUNNING, BACKUP_FAILED, RECOVER_FAILED],
+            Op::Reboot => &[RUNNING, UNAVAILABLE, BACKUP_FAILED, RECOVER_FAILED],
+            Op::Reset => &[RUNNING, STOPPED, UNAVAILABLE, BACKUP_FAILED, RECOVER_FAILED],
+            Op::Reimage => &[RUNNING, STOPPED],
+        }
+    }
+
+    /// The state shown during the operation and the one it ends in.
+    pub(crate) fn transition(self) -> (i32, i32) {
+        use status::*;
+        match self {
+            Op::Start => (STARTING, RUNNING),
+            Op::Stop => (STOPPING, STOPPED),
+            Op::Reboot => (REBOOTING, RUNNING),
+            Op::Reset | Op::Reimage => (RESETTING, RUNNING),
+        }
+    }
+}
+
+/// eds-aic's own data of a phone.
+pub struct PhoneData {
+    pub(crate) name: String,
+    pub(crate) group_id: String,
+    pub(crate) image_id: String,
+    pub(crate) region_id: String,
+    pub(crate) created_unix: i64,
+}
+
+/// One phone.
+pub(crate) type Phone = engine::Phone<PhoneData>;
+
+impl SimPhone for PhoneData {
+    type Op = Op;
+    type Info = AlibabaPhoneInfo;
+    type Applied = AlibabaApplied;
+
+    fn info(p: &Phone, now: Instant) -> AlibabaPhoneInfo {
+        let code = p.life.status_at(now);
+        AlibabaPhoneInfo {
+            id: p.id.clone(),
+            name: p.data.name.clone(),
+            status: code,
+            status_name: status::name(code),
+            group_id: p.data.group_id.clone(),
+            image_id: p.data.image_id.clone(),
+            region_id: p.data.region_id.clone(),
+            applied: p.applied,
+        }
+    }
+}
+
+impl Phone {
+    /// The instance as `DescribeAndroidInstances` lists it (`InstanceModel[]`).
+    pub(crate) fn json(&self, now: Instant) -> Value {
+        let d = &self.data;
+        let created = fmt_gmt(d.created_unix);
+        json!({
+            "AndroidInstanceId": self.id,
+            "AndroidInstanceName": d.name,
+            "AndroidInstanceStatus": status::name(self.life.status_at(now)),
+            "AndroidInstanceGroupId": d.group_id,
+            "AndroidInstanceGroupName": format!("sim-group-{}", &d.group_id[3..8]),
+            "ImageId": d.image_id,
+            "ImageVersion": "",
+            "SystemVersion": "Android 12",
+            "RegionId": d.region_id,
+            "ZoneId": format!("{}-i", d.region_id),
+            "InstanceType": "acp.basic.small",
+            "ChargeType": "PostPaid",
+            "GmtCreate": created,
+            "GmtModified": created,
+            "GmtExpired": "",
+            "NetworkInterfaceIp": "10.0.0.8",
+            "PublicIpAddress": "",
+            "SessionStatus": "disconnect",
+            "InternetStatus": "AVAILABLE",
+            "ErrorCode": "",
+            "Rate": 0,
+            "Cpu": "4",
+            "Memory": 8192,
+            "Disks": [{"DiskSize": 32, "DiskType": "DataDisk"}],
+            "DisplayConfig": {"Dpi": 240, "Fps": 30, "LockResolution": "on", "ResolutionHeight": 1280, "ResolutionWidth": 720},
+            "Tags": [],
+            "KeyPairId": "",
+            "PolicyGroupId": "pg-0000sim0000policy",
+            "OfficeSiteId": format!("{}+dir-0000000001", d.region_id),
+            "NetworkType": "Private",
+        })
+    }
+}
+
+/// Extra fields of a phone added over the admin API: none.
+#[derive(Debug, Default, Deserialize)]
+pub struct NewPhone {}
+
+/// Why a task failed: its `ErrorCode` and `ErrorMsg`.
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+}
+
+/// One task: a call's batch task (level 1) or one phone's instance task (level 2).
+pub(crate) struct Task {
+    pub(crate) task_id: String,
+    pub(crate) invoke_id: String,
+    pub(crate) level: u8,
+    pub(crate) parent: Option<usize>,
+    pub(crate) phone: Option<usize>,
+    pub(crate) children: Vec<usize>,
+    pub(crate) op: Op,
+    pub(crate) begin_unix: i64,
+    pub(crate) begin: Instant,
+    pub(crate) end: Instant,
+    pub(crate) failure: Option<Failure>,
+}
+
+/// eds-aic's settings, fixed at start (read from the per-vendor section over these defaults).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub(crate) access_key: String,
+    pub(crate) secret_key: String,
+    pub(crate) sts_access_key: String,
+    pub(crate) sts_secret_key: String,
+    pub(crate) security_token: String,
+    pub(crate) site: String,
+    /// The region of the seeded phones.
+    pub(crate) region: String,
+    /// Whether `UpdateInstanceImage` is offered (a China-site matrix feature).
+    pub(crate) reimage: bool,
+    pub(crate) max_clock_skew_secs: u64,
+    pub(crate) start_ms: u64,
+    pub(crate) stop_ms: u64,
+    pub(crate) reboot_ms: u64,
+    pub(crate) reset_ms: u64,
+    pub(crate) reimage_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            access_key: "LTAI5simFAKE0000000001".into(),
+            secret_key: "SIMALISKfake00000000000000000001".into(),
+            sts_access_key: "STS.simFAKE00000000000000001".into(),
+            sts_secret_key: "SIMALISTSSKfake000000000000001".into(),
+            security_token: "CAISsimSTStoken-fake-000000000000000001".into(),
+            site: "cn-shanghai".into(),
+            region: "cn-hangzhou".into(),
+            reimage: true,
+            max_clock_skew_secs: 15 * 60,
+            start_ms: 3_000,
+            stop_ms: 2_000,
+            reboot_ms: 4_000,
+            reset_ms: 6_000,
+            reimage_ms: 8_000,
+        }
+    }
+}
+
+impl Settings {
+    pub(crate) fn duration(&self, op: Op) -> Duration {
+        Duration::from_millis(match op {
+            Op::Start => self.start_ms,
+            Op::Stop => self.stop_ms,
+            Op::Reboot => self.reboot_ms,
+            Op::Reset => self.reset_ms,
+            Op::Reimage => self.reimage_ms,
+        })
+    }
+}
+
+/// How long a used nonce is remembered (real time): the date window on either side.
+pub(crate) const NONCE_MEMORY: Duration = Duration::from_secs(30 * 60);
+
+/// eds-aic's state beyond phones: tasks, used nonces and rate windows.
+pub struct Model {
+    pub(crate) tasks: Vec<Task>,
+    pub(crate) task_index: HashMap<String, usize>,
+    pub(crate) invoke_index: HashMap<String, Vec<usize>>,
+    nonces: HashMap<String, Instant>,
+    nonce_order: VecDeque<(Instant, String)>,
+    rates: HashMap<String, Window>,
+    start_unix: i64,
+    /// The region seeded phones live in (from the settings).
+    pub(crate) region: String,
+}
+
+impl Model {
+    pub(crate) fn new(region: String) -> Self {
+        Model {
+            region,
+            tasks: Vec::new(),
+            task_index: HashMap::new(),
+            invoke_index: HashMap::new(),
+            nonces: HashMap::new(),
+            nonce_order: VecDeque::new(),
+            rates: HashMap::new(),
+            start_unix: OffsetDateTime::now_utc().unix_timestamp(),
+        }
+    }
+
+    pub(crate) fn forget_rates(&mut self) {
+        self.rates.clear();
+    }
+
+    /// Records a nonce; false if it was used within [`NONCE_MEMORY`].
+    pub(crate) fn use_nonce(&mut self, nonce: &str, now: Instant) -> bool {
+        while let Some((at, _)) = self.nonce_order.front() {
+            if now.saturating_duration_since(*at) < NONCE_MEMORY {
+                break;
+            }
+            let (_, old) = self.nonce_order.pop_front().expect("checked");
+            self.nonces.remove(&old);
+        }
+        if self.nonces.contains_key(nonce) {
+            return false;
+        }
+        self.nonces.insert(nonce.to_owned(), now);
+        self.nonce_order.push_back((now, nonce.to_owned()));
+        true
+    }
+}
+
+/// A random id: `prefix` and `n` lower-case alphanumerics.
+pub(crate) fn random_id(rng: &mut SmallRng, prefix: &str, n: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut s = String::with_capacity(prefix.len() + n);
+    s.push_str(prefix);
+    for _ in 0..n {
+        s.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+    }
+    s
+}
+
+/// A `RequestId`: an upper-case UUID.
+pub(crate) fn request_id(rng: &mut SmallRng) -> String {
+    let h = format!("{:032X}", rng.random::<u128>());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// `GmtCreate`: `2023-05-06 10:42:10` (no zone).
+pub(crate) fn fmt_gmt(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default()
+}
+
+/// Task times: ISO 8601 UTC, `2022-10-11T08:53:32Z`.
+pub(crate) fn fmt_iso(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .unwrap_or_default()
+}
+
+pub(crate) fn seed(st: &mut VendorState<Alibaba>, n: usize, region: &str) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    let mut group = random_id(&mut st.rng, "ag-", 17);
+    for _ in 0..n {
+        // A group holds many phones.
+        if st.fleet.len().is_multiple_of(50) {
+            group = random_id(&mut st.rng, "ag-", 17);
+        }
+        let id = st.fresh_id();
+        let roll: f64 = st.rng.random();
+        let code = if roll < 0.8 {
+            status::RUNNING
+        } else {
+            status::STOPPED
+        };
+        push(st, id.clone(), code, group.clone(), region);
+        ids.push(id);
+    }
+    ids
+}
+
+/// Adds a phone in a group of its own.
+pub(crate) fn insert(st: &mut VendorState<Alibaba>, id: String, code: i32, region: &str) {
+    let group = random_id(&mut st.rng, "ag-", 17);
+    push(st, id, code, group, region);
+}
+
+fn push(st: &mut VendorState<Alibaba>, id: String, code: i32, group_id: String, region: &str) {
+    let n = st.fleet.len();
+    // Creation times ascend with insertion order, so "newest first" is reverse insertion.
+    let created_unix = st.model.start_unix - 86_400 + (n as i64 % 86_000);
+    let data = PhoneData {
+        name: format!("acp-sim-{:05}", n + 1),
+        group_id,
+        image_id: DEFAULT_IMAGE.to_string(),
+        region_id: region.to_string(),
+        created_unix,
+    };
+    st.fleet.push(Phone::new(id, code, data));
+}
+
+/// `Processing`, `Finished` or `Failed` at `now`.
+pub(crate) fn task_status(st: &VendorState<Alibaba>, t: &Task, now: Instant) -> &'static str {
+    if t.level == 1 {
+        let running = t.children.iter().any(|&c| now < st.model.tasks[c].end);
+        return if running { "Processing" } else { "Finished" };
+    }
+    if now < t.end {
+        "Processing"
+    } else if t.failure.is_some() {
+        "Failed"
+    } else {
+        "Finished"
+    }
+}
+
+pub(crate) fn task_info(st: &VendorState<Alibaba>, t: &Task, now: Instant) -> AlibabaTaskInfo {
+    let status = task_status(st, t, now);
+    AlibabaTaskInfo {
+        task_id: t.task_id.clone(),
+        invoke_id: t.invoke_id.clone(),
+        level: t.level,
+        parent_task_id: t.parent.map(|p| st.model.tasks[p].task_id.clone()),
+        instance_id: t.phone.map(|p| st.fleet.phones[p].id.clone()),
+        task_type: t.op.task_type().to_string(),
+        status: status.to_string(),
+        error_code: (status == "Failed")
+            .then(|| t.failure.as_ref().map(|f| f.code.to_string()))
+            .flatten(),
+    }
+}
+
+/// A task as `DescribeTasks` lists it (`Data[]`).
+pub(crate) fn task_json(st: &VendorState<Alibaba>, t: &Task, now: Instant) -> Value {
+    let status = task_status(st, t, now);
+    let finish = (status != "Processing").then(|| {
+        let d = t.end.saturating_duration_since(t.begin);
+        fmt_iso(t.begin_unix + d.as_secs() as i64)
+    });
+    let mut v = json!({
+        "TaskId": t.task_id,
+        "TaskType": t.op.task_type(),
+        "TaskStatus": status,
+        "Level": t.level,
+        "InvokeId": t.invoke_id,
+        "StartTime": fmt_iso(t.begin_unix),
+        "FinishTime": finish.unwrap_or_default(),
+        "Creator": "sim",
+        "Param": "",
+    });
+    if let Some(p) = t.parent {
+        v["ParentTaskId"] = json!(st.model.tasks[p].task_id);
+    }
+    if let Some(pi) = t.phone {
+        let p = &st.fleet.phones[pi];
+        v["InstanceId"] = json!(p.id);
+        v["ResourceId"] = json!(p.id);
+        v["InstanceName"] = json!(p.data.name);
+        v["InstanceStatus"] = json!(status::name(p.life.status_at(now)));
+        let failed = status == "Failed";
+        let f = t.failure.as_ref().filter(|_| failed);
+        v["ErrorCode"] = json!(f.map(|f| f.code).unwrap_or_default());
+        v["ErrorMsg"] = json!(f.map(|f| f.message.as_str()).unwrap_or_default());
+        v["Result"] = json!(if status == "Finished" {
+            "{\"Success\": true}"
+        } else {
+            ""
+        });
+    } else {
+        let count = |pred: &dyn Fn(&str) -> bool| {
+            t.children
+                .iter()
+                .filter(|&&c| pred(task_status(st, &st.model.tasks[c], now)))
+                .count()
+        };
+        v["TotalChildCount"] = json!(t.children.len());
+        v["SuccessChildCount"] = json!(count(&|s| s == "Finished"));
+        v["FailedChildCount"] = json!(count(&|s| s == "Failed"));
+        v["RunningChildCount"] = json!(count(&|s| s == "Processing"));
+    }
+    v
+}
+
+/// `Some(milliseconds to the next window)` if a call to `action` must be throttled.
+pub(crate) fn throttled(
+    st: &mut VendorState<Alibaba>,
+    clock: &Clock,
+    action: &str,
+    now: Instant,
+) -> Option<u64> {
+    let per_second = st.limits.per_second?;
+    let r = st.model.rates.entry(action.to_string()).or_default();
+    r.roll(clock, now, Duration::from_secs(1));
+    if r.count >= per_second {
+        let window = clock.scaled(Duration::from_secs(1)).as_nanos().max(1);
+        let into = now.saturating_duration_since(clock.start).as_nanos() % window;
+        return Some(((window - into) / 1_000_000).max(1) as u64);
+    }
+    r.count += 1;
+    None
+}
