@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets, each for SECONDS (default 60), starting from the committed seeds.
-# Usage: fuzz/run.sh [SECONDS] [TARGET...]   (targets: geelark_decode huawei_decode config_parse)
+# Usage: fuzz/run.sh [SECONDS] [TARGET...]   (targets: geelark_decode huawei_decode alibaba_decode config_parse)
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and a nightly toolchain; without one, the
 # stable compiler is used with RUSTC_BOOTSTRAP=1 (both routes build and run). Crashes land in
 # fuzz/artifacts/TARGET/; replay one with `cargo +nightly fuzz run TARGET FILE`.
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(geelark_decode huawei_decode config_parse)
+[ ${#targets[@]} -gt 0 ] || targets=(geelark_decode huawei_decode alibaba_decode config_parse)
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     cargo_cmd=(cargo +nightly fuzz)
 else
