@@ -365,7 +365,9 @@ async fn sigint_while_waiting_keeps_every_accepted_job() {
             lines.push(serde_json::from_str::<Value>(&line).unwrap());
         }
     });
-    assert!(lines.iter().all(|v| v["status"] == "pending" && v["job_id"].is_string()));
+    assert!(lines
+        .iter()
+        .all(|v| v["status"] == "pending" && v["job_id"].is_string()));
     signal(&child, "INT");
     let (code, stderr) = tokio::task::block_in_place(|| {
         let mut rest = String::new();

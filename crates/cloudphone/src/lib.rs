@@ -35,15 +35,15 @@ pub use cloudphone_core::*;
 pub use config::{builtin_registry, Config, ConfigError, ProviderConfig};
 pub use fleet::{Fleet, FleetOutcome, FleetReport, PhoneRef};
 
+/// The Alibaba Cloud Cloud Phone (eds-aic) backend.
+#[cfg(feature = "alibaba")]
+pub use cloudphone_alibaba as alibaba;
 /// The GeeLark backend.
 #[cfg(feature = "geelark")]
 pub use cloudphone_geelark as geelark;
 /// The Huawei Cloud CPH backend.
 #[cfg(feature = "huawei-cph")]
 pub use cloudphone_huawei_cph as huawei_cph;
-/// The Alibaba Cloud Cloud Phone (eds-aic) backend.
-#[cfg(feature = "alibaba")]
-pub use cloudphone_alibaba as alibaba;
 
 /// The README's Rust examples, compiled as doctests so they cannot rot.
 #[cfg(doctest)]
