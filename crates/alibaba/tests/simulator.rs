@@ -339,3 +339,37 @@ async fn sts_credentials_work_and_capabilities_are_declared() {
     assert!(c.jobs);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_followed_wait_reports_each_settled_phone() {
+    use cloudphone_core::progress::{self, EventKind};
+    use std::sync::{Arc, Mutex};
+    let sim = sim(3).await;
+    let phones = phone_ids(&sim);
+    for p in &phones {
+        sim.alibaba().set_status(p.as_str(), status::RUNNING);
+    }
+    let p = sim_provider(&sim);
+    let stopping = p.stop(&phones).await.unwrap();
+    let waited = Arc::new(Mutex::new(Vec::new()));
+    let w = waited.clone();
+    let done = progress::observe(
+        move |ev| {
+            if let EventKind::Waited(outcomes) = ev.kind {
+                w.lock()
+                    .unwrap()
+                    .extend(outcomes.into_iter().map(|o| o.phone));
+            }
+        },
+        p.wait(&stopping, &fast_wait()),
+    )
+    .await
+    .unwrap();
+    assert!(done.all_done());
+    let mut seen = waited.lock().unwrap().clone();
+    seen.sort();
+    let mut expected = phones.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+    sim.shutdown().await;
+}

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use cloudphone_core::raw::progress;
 use cloudphone_core::raw::wait::{align, deadline_after, needs_watch, observe};
 use cloudphone_core::{
     BatchReport, CloudPhoneProvider, Error, JobState, Outcome, PhoneId, Result, WaitOptions,
@@ -15,7 +16,7 @@ use super::AlibabaProvider;
 use crate::wire::Task;
 use crate::VENDOR;
 
-/// What a task says of its phone's outcome; `true` when the phone leaves task watching.
+/// What a task (or its absence) means for its phone: watch on, look at the state, or failed.
 fn follow(
     task: Option<&Task>,
     error: &Option<Error>,
@@ -75,6 +76,8 @@ impl AlibabaProvider {
         let mut refused: Option<Error> = None;
         while !(by_task.is_empty() && by_invoke.is_empty() && by_status.is_empty()) {
             rounds += 1;
+            // Phones this round settles, for an observing caller.
+            let mut settled: Vec<usize> = Vec::new();
             if !by_task.is_empty() {
                 let ids: Vec<String> = by_task
                     .iter()
@@ -101,6 +104,7 @@ impl AlibabaProvider {
                         Next::Failed(e) => {
                             by_task.remove(&i);
                             outcomes[i].outcome = Outcome::Failed(self.scrub(e));
+                            settled.push(i);
                         }
                     }
                 }
@@ -132,6 +136,7 @@ impl AlibabaProvider {
                         Next::Failed(e) => {
                             by_invoke.remove(&i);
                             outcomes[i].outcome = Outcome::Failed(self.scrub(e));
+                            settled.push(i);
                         }
                     }
                 }
@@ -150,7 +155,13 @@ impl AlibabaProvider {
                     Ok(seen) => {
                         let mut seen = align(&ids, seen.outcomes).into_iter();
                         by_status.retain(|&i| match seen.next().flatten() {
-                            Some(s) => !observe(&mut outcomes[i], s, target, report.operation),
+                            Some(s) => {
+                                let done = observe(&mut outcomes[i], s, target, report.operation);
+                                if done {
+                                    settled.push(i);
+                                }
+                                !done
+                            }
                             None => true,
                         });
                     }
@@ -165,6 +176,13 @@ impl AlibabaProvider {
                         }
                     }
                 }
+            }
+            if !settled.is_empty() && progress::is_observed() {
+                progress::waited(
+                    VENDOR,
+                    report.operation,
+                    settled.iter().map(|&i| &outcomes[i]),
+                );
             }
             if let Some(e) = refused.clone().or_else(|| self.engine().refusal()) {
                 for &i in by_task.iter().chain(&by_invoke).chain(&by_status) {
