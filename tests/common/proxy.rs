@@ -301,14 +301,16 @@ impl Shared {
             };
         };
         if !self.wire.envelope_code.is_empty() {
-            if let Some(code) = json
-                .pointer(self.wire.envelope_code)
-                .and_then(Value::as_i64)
-            {
-                if self.wire.throttle_codes.contains(&code) {
+            let code = match json.pointer(self.wire.envelope_code) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            if let Some(code) = code {
+                if self.wire.throttle_codes.contains(&code.as_str()) {
                     return (Kind::Throttle, 0);
                 }
-                if self.wire.refused_codes.contains(&code) {
+                if self.wire.refused_codes.contains(&code.as_str()) {
                     return (Kind::AuthRejected, 0);
                 }
             }

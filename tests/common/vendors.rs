@@ -6,10 +6,9 @@
 //! they live here, in [`KNOWN`], and nowhere else. Each field says what it stands in for, so
 //! that it can go once the simulator (or core) offers it generically.
 //!
-//! A vendor without an entry gets [`Knowledge::generic`]: conventional applied-counter names,
-//! no extra client keys, no busy flags, plain HTTP fault classification. The one fact with no
-//! generic fallback is the raw status of a running phone: a suite that needs it says so, naming
-//! this file.
+//! A vendor without an entry gets [`Knowledge::generic`]: the status the simulator gives a
+//! phone added without one as "running", conventional applied-counter names (else all its
+//! counters together), no extra client keys, no busy flags, plain HTTP fault classification.
 
 use cloudphone::Operation;
 use cloudphone_sim::SimConfig;
@@ -20,11 +19,13 @@ pub struct Knowledge {
     /// The vendor's `type` (client configuration and simulator).
     pub vendor: &'static str,
     /// The simulator's raw status of a running phone: the suites start from a running fleet.
-    /// (Wanted from the handle: a "set this phone running" or "running status" accessor.)
+    /// `None`: the status the simulator gives a phone added without one. (Wanted from the
+    /// handle: a "set this phone running" or "running status" accessor.)
     pub running: Option<i32>,
     /// The simulator's applied-counter key (`VendorControl::applied_json`) of each operation,
-    /// where it is not the operation's plural (`stops`, `starts`, `restarts`, `resets`).
-    /// (Wanted from the handle: applied counts by operation name.)
+    /// where it is not the operation's plural (`stops`, `starts`, `restarts`, `resets`); a
+    /// phone's counters without that key are summed. (Wanted from the handle: applied counts
+    /// by operation name.)
     pub applied: &'static [(Operation, &'static str)],
     /// Client keys of fast runs beyond the shared `ClientOptions` ones: the batch sizes
     /// (`{batch}` is replaced) and client-side rate limits off (the simulator's are off too).
@@ -53,12 +54,12 @@ pub struct Knowledge {
 /// cut connections, hangs and non-JSON 2xx bodies are classified for every vendor without it.
 #[derive(Clone, Copy)]
 pub struct Wire {
-    /// JSON pointer to the status code of a 2xx envelope (empty: no envelope).
+    /// JSON pointer to the code in an answer's body (empty: none), whatever its HTTP status.
     pub envelope_code: &'static str,
-    /// Envelope codes meaning "throttled".
-    pub throttle_codes: &'static [i64],
-    /// Envelope codes meaning "credentials refused".
-    pub refused_codes: &'static [i64],
+    /// Codes meaning "throttled" (a number's decimal form).
+    pub throttle_codes: &'static [&'static str],
+    /// Codes meaning "credentials refused".
+    pub refused_codes: &'static [&'static str],
     /// Text of a 401 body meaning an expired token rather than refused credentials.
     pub expired_text: &'static str,
     /// Path of a login call (a token being issued).
@@ -125,21 +126,10 @@ impl Knowledge {
             other => panic!("{other} is not a state change"),
         }
     }
-
-    /// The raw status of a running phone.
-    pub fn running(&self) -> i32 {
-        self.running.unwrap_or_else(|| {
-            panic!(
-                "tests/common/vendors.rs: no running status known for `{}`: add it to KNOWN \
-                 (or give the simulator's vendor handle an accessor for it)",
-                self.vendor
-            )
-        })
-    }
 }
 
 /// Every vendor the suites know more of than the simulator tells. KEEP VENDOR FACTS HERE ONLY.
-static KNOWN: [Knowledge; 2] = [
+static KNOWN: [Knowledge; 3] = [
     Knowledge {
         vendor: cloudphone::geelark::VENDOR,
         running: Some(cloudphone_sim::geelark::status::STARTED),
@@ -157,8 +147,8 @@ static KNOWN: [Knowledge; 2] = [
         optional_secrets: |c| c,
         wire: Wire {
             envelope_code: "/code",
-            throttle_codes: &[40007],
-            refused_codes: &[40003],
+            throttle_codes: &["40007"],
+            refused_codes: &["40003"],
             expired_text: "",
             login_path: "",
             batches: &[
@@ -217,6 +207,36 @@ static KNOWN: [Knowledge; 2] = [
                     answered: &[("/jobs", "phone_id")],
                 },
             ],
+        },
+    },
+    Knowledge {
+        // Keyed by its name: the root package's tests may be built without the client's
+        // `alibaba` feature, and then no simulator counterpart is asked for either.
+        vendor: "alibaba",
+        // A phone added without a status runs.
+        running: None,
+        // A restart is a reboot.
+        applied: &[(Operation::Restart, "reboots")],
+        tuning: "batch_size = {batch}\nrate_limit_per_second = 0",
+        status_by_batches: "",
+        variants: &[],
+        busy: &[],
+        optional_secrets: |c| c,
+        wire: Wire {
+            envelope_code: "/Code",
+            throttle_codes: &["Throttling.User"],
+            refused_codes: &[
+                "InvalidAccessKeyId.NotFound",
+                "SignatureDoesNotMatch",
+                "IncompleteSignature",
+                "InvalidSecurityToken.MismatchWithAccessKey",
+                "InvalidSecurityToken.Malformed",
+                "MissingSecurityToken",
+            ],
+            expired_text: "",
+            login_path: "",
+            // The ids asked about travel in the query (`AndroidInstanceIds.N`): not counted.
+            batches: &[],
         },
     },
 ];
