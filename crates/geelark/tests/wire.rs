@@ -80,7 +80,7 @@ async fn start_sends_its_options_and_keeps_the_live_view_url() {
         ))
         .with_body(ok(json!({
             "totalAmount": 1, "successAmount": 1, "failAmount": 0,
-            "successDetails": [{"id": "1", "url": "https://live.example/1", "chargingMethod": 1}],
+            "successDetails": [{"id": "1", "url": "https://live.example/1", "chargingMethod": "Per-minute usage"}],
             "failDetails": [],
         })))
         .expect(1)

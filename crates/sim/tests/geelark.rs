@@ -151,7 +151,7 @@ async fn transitions_over_scaled_time() {
         .as_str()
         .unwrap()
         .starts_with("http://127.0.0.1"));
-    assert!(detail.get("chargingMethod").is_some());
+    assert!(detail["chargingMethod"].is_string(), "{detail}");
     assert_eq!(ctl.status(id), Some(status::STARTING));
     assert!(
         eventually(Duration::from_secs(3), || async {

@@ -236,9 +236,18 @@ fn batch_one(
             Ok(json!({
                 "id": p.id,
                 "url": format!("{}/_sim/live/{}", sim.url(), p.id),
-                "chargingMethod": p.data.serial_no % 2,
+                "chargingMethod": charging_method(p),
             }))
         }
+    }
+}
+
+/// The billing mode of a phone as GeeLark writes it in `chargingMethod` (a string).
+pub(crate) fn charging_method(p: &Phone) -> &'static str {
+    if p.data.serial_no % 2 == 0 {
+        "Per-minute usage"
+    } else {
+        "Monthly rental"
     }
 }
 
