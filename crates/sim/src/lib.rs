@@ -87,12 +87,15 @@
 //!   fail". [`HuaweiControl::expire_tokens`] expires IAM-issued tokens only; the static
 //!   [`SimCredentials::huawei_token`] never expires. A token scoped to another project (IAM login
 //!   with another project name or id) is accepted by IAM but refused by CPH with APIGW.0301.
-//! * Huawei per-phone batch errors (HTTP 200): CPS.0004 malformed id (not 32 lowercase hex),
-//!   CPS.0005 unknown id, CPS.0022 phone busy or in a state that refuses the operation (creating,
+//! * Huawei per-phone batch errors (HTTP 200): CPS.0004 "Parameter: phone_id is invalid." for a
+//!   malformed id (not 32 lowercase hex) and for a well-formed unknown one (as the seed page's
+//!   example answers it), CPS.0022 phone busy or in a state that refuses the operation (creating,
 //!   resetting, restarting, stopping, frozen). Request errors (HTTP 400): CPS.0009 empty list,
 //!   CPS.0029/0030 empty/malformed `image_id`, CPS.0002 bad offset/limit, CPS.0010 bad status
-//!   filter, and `CPS.0101` (a code of the simulator's choosing) for a malformed body, a
-//!   non-string or non-JSON `property`, or more than 20 `request_ids`. Unknown phone or job in a
+//!   filter, and `CPS.0101` (a code of the simulator's choosing) for a malformed body or a
+//!   non-string or non-JSON `property`. List-jobs requires `request_id` or
+//!   `request_ids` (the API reference: one of them must be given; `request_ids` wins) and takes
+//!   at most 20 request ids: neither, or more than 20, is 400 CPS.0002. Unknown phone or job in a
 //!   GET: 400 CPS.0005. Unknown route: 404 APIGW.0101.
 //! * Every CPH answer carries `X-Request-Id`; batch answers use the same id as `request_id`, and
 //!   each job remembers it (`GET jobs/{id}` returns the creating request's id).

@@ -252,7 +252,10 @@ async fn batch_reset_jobs_finish() {
     assert_eq!(jobs.len(), 4);
     assert_eq!(jobs[2]["error_code"], "CPS.0004");
     assert_eq!(jobs[2]["error_msg"], "Parameter: phone_id is invalid.");
-    assert_eq!(jobs[3]["error_code"], "CPS.0005");
+    // A well-formed but unknown id: the seed page's own example answers it with CPS.0004.
+    assert_eq!(jobs[3]["error_code"], "CPS.0004");
+    assert_eq!(jobs[3]["error_msg"], "Parameter: phone_id is invalid.");
+    assert!(jobs[3].get("job_id").is_none());
     let job_id = jobs[0]["job_id"].as_str().unwrap().to_string();
     assert_eq!(ctl.status(running[0]), Some(status::RESETTING));
     assert_eq!(ctl.applied_resets(running[0]), 1);
@@ -317,16 +320,22 @@ async fn batch_reset_jobs_finish() {
     )
     .await;
     assert_eq!(v["jobs"].as_array().unwrap().len(), 2);
+    // More than 20 request ids, or neither request_id nor request_ids: the documented
+    // parameter error, CPS.0002 (never a made-up code).
     let many = vec!["a"; 21].join(",");
-    let (st, _) = hw(
-        &c,
-        &sim,
-        Method::GET,
-        &format!("jobs?request_ids={many}"),
-        None,
-    )
-    .await;
-    assert_eq!(st, 400);
+    let twenty = vec!["a"; 20].join(",");
+    for (query, want) in [
+        (format!("jobs?request_ids={many}"), 400),
+        ("jobs".to_string(), 400),
+        ("jobs?offset=0&limit=10".to_string(), 400),
+        (format!("jobs?request_ids={twenty}"), 200),
+    ] {
+        let (st, v) = hw(&c, &sim, Method::GET, &query, None).await;
+        assert_eq!(st, want, "{query}: {v}");
+        if want == 400 {
+            assert_eq!(v["error_code"], "CPS.0002", "{query}: {v}");
+        }
+    }
 
     // Parameter errors.
     let (st, v) = hw(

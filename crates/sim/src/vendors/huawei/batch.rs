@@ -99,9 +99,18 @@ pub(crate) fn batch(
     let faults = st.faults.clone();
     let mut jobs = Vec::with_capacity(phone_ids.len());
     for id in &phone_ids {
-        let entry = if !is_hex32(id) {
+        // A malformed id and a well-formed unknown one get the same answer: the seed page
+        // (huawei-cph-batch-reset) answers an id of the right shape it does not know with
+        // CPS.0004 "Parameter: phone_id is invalid.".
+        let invalid = || {
             json!({"phone_id": id, "error_code": "CPS.0004", "error_msg": "Parameter: phone_id is invalid."})
-        } else if let Some(pi) = st.fleet.position(id) {
+        };
+        let position = if is_hex32(id) {
+            st.fleet.position(id)
+        } else {
+            None
+        };
+        let entry = if let Some(pi) = position {
             match start_job(sim, &mut st, &b, pi) {
                 Some(job_id) => json!({"phone_id": id, "job_id": job_id}),
                 None => {
@@ -109,7 +118,7 @@ pub(crate) fn batch(
                 }
             }
         } else {
-            json!({"phone_id": id, "error_code": "CPS.0005", "error_msg": "Phone is not found."})
+            invalid()
         };
         if roll_targeted(&mut st.rng, &faults, endpoint, faults.drop_ids) {
             continue;

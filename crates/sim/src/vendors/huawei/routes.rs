@@ -396,21 +396,27 @@ fn list_jobs(
         (_, Some(one)) if !one.is_empty() => Some(vec![one.to_string()]),
         _ => None,
     };
-    if ids.as_ref().is_some_and(|v| v.len() > 20) {
+    // The API reference (and the SDK's ListJobsRequest): "request_id和request_ids必须指定其中
+    // 一个" — one of them is required, at most 20 request ids. Both are parameter errors,
+    // CPS.0002 (the documented "invalid parameter" code).
+    let Some(ids) = ids else {
         return Err((
-            PARAM_ERROR,
+            "CPS.0002",
+            "Parameter: request_id or request_ids is required.".into(),
+        ));
+    };
+    if ids.is_empty() || ids.len() > 20 {
+        return Err((
+            "CPS.0002",
             "Parameter: request_ids is invalid, at most 20 are allowed.".into(),
         ));
     }
     let now = Instant::now();
     let st = sim.lock();
-    let idx: Vec<usize> = match &ids {
-        Some(ids) => ids
-            .iter()
-            .flat_map(|r| st.model.request_jobs.get(r).cloned().unwrap_or_default())
-            .collect(),
-        None => (0..st.model.jobs.len()).rev().collect(),
-    };
+    let idx: Vec<usize> = ids
+        .iter()
+        .flat_map(|r| st.model.request_jobs.get(r).cloned().unwrap_or_default())
+        .collect();
     let jobs: Vec<Value> = idx
         .iter()
         .skip(offset)
