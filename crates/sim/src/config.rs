@@ -15,6 +15,9 @@ use crate::engine::{Slots, VendorEntry};
 use crate::vendors::geelark::GeelarkLimits;
 use crate::vendors::huawei::HuaweiLimits;
 
+/// The default GeeLark `ts` window ([`SimConfig::geelark_max_clock_skew`]): 5 minutes either way.
+pub const GEELARK_MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
 /// Everything the simulator needs to start. `SimConfig::default()` gives a loopback simulator with
 /// 20 phones per vendor, no latency, real-time transitions and the demo credentials.
 #[derive(Clone, Debug)]
@@ -52,8 +55,13 @@ pub struct SimConfig {
     pub token_ttl: Duration,
     /// How many recent requests each vendor keeps in its call log (default 1000).
     pub call_log_capacity: usize,
-    /// Reject GeeLark requests whose `ts` is further than this from now (default `None`: the
-    /// tolerated skew is undocumented, so it is not enforced unless asked for).
+    /// Refuse GeeLark key-verified requests whose `ts` (Unix milliseconds) is further than this
+    /// from the simulator's wall clock, either way (default [`GEELARK_MAX_CLOCK_SKEW`], 5
+    /// minutes; `None` turns the check off). GeeLark does not document its window; the
+    /// simulator's is a choice that catches a stale timestamp and one sent in seconds instead of
+    /// milliseconds. A refused `ts` gets GeeLark's signature answer, `40003 "Signature
+    /// verification failed"`. Real time, not scaled by `time_scale`. CLI:
+    /// `--geelark-max-skew-secs N` (0 = off).
     pub geelark_max_clock_skew: Option<Duration>,
     /// Settings of the vendors without fields of their own above, by type name (see
     /// [`SimConfig::with_vendor_phones`] and the other `with_vendor_*` builders).
@@ -111,7 +119,7 @@ impl Default for SimConfig {
             timings: Timings::default(),
             token_ttl: Duration::from_secs(24 * 3600),
             call_log_capacity: 1000,
-            geelark_max_clock_skew: None,
+            geelark_max_clock_skew: Some(GEELARK_MAX_CLOCK_SKEW),
             vendors: BTreeMap::new(),
         }
     }
@@ -134,6 +142,12 @@ impl SimConfig {
     /// Sets the latency added to every vendor call.
     pub fn with_latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
+        self
+    }
+
+    /// Sets the GeeLark `ts` window (see [`SimConfig::geelark_max_clock_skew`]; `None` = off).
+    pub fn with_geelark_max_clock_skew(mut self, skew: Option<Duration>) -> Self {
+        self.geelark_max_clock_skew = skew;
         self
     }
 

@@ -7,7 +7,9 @@
 //!
 //! * **GeeLark** — `POST /open/v1/phone/{status,stop,start,restart,list}`, `POST /open/v2/phone/newOne`,
 //!   `POST /open/v1/auth/status`; key-verification (`appId`/`traceId`/`ts`/`nonce`/`sign`) or bearer
-//!   auth; the `{"traceId","code","msg","data"}` envelope; per-API rate limits (40007 / 40014).
+//!   auth; the `{"traceId","code","msg","data"}` envelope; per-API rate limits (40007 / 40014);
+//!   a `ts` more than 5 minutes off the wall clock (configurable:
+//!   [`SimConfig::geelark_max_clock_skew`], `--geelark-max-skew-secs`) is refused with 40003.
 //! * **Huawei** — IAM `POST /v3/auth/tokens` and CPH `/v1/{project_id}/cloud-phone/...`
 //!   (`phones/batch-reset`, `phones/batch-restart`, `phones/batch-stop`, `phones`, `phones/{id}`,
 //!   `jobs`, `jobs/{id}`); `X-Auth-Token` or AK/SK `SDK-HMAC-SHA256` auth; asynchronous jobs;
@@ -193,7 +195,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use cli::{serve_until_ctrl_c, SimArgs, VendorFlags};
-pub use config::{Faults, SimConfig, SimCredentials, Timings};
+pub use config::{Faults, SimConfig, SimCredentials, Timings, GEELARK_MAX_CLOCK_SKEW};
 pub use engine::{CallRecord, CallStats, TableOptions, VendorControl, VendorHandle, VendorSim};
 pub use vendors::alibaba::{
     self, AlibabaApplied, AlibabaControl, AlibabaLimits, AlibabaPhoneInfo, AlibabaTaskInfo,

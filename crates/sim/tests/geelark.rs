@@ -326,3 +326,69 @@ async fn deterministic_seed() {
     b.shutdown().await;
     c.shutdown().await;
 }
+
+/// A key-verified request with the given `ts`, correctly signed.
+async fn signed_at(c: &reqwest::Client, sim: &cloudphone_sim::Simulator, ts: &str) -> i64 {
+    let creds = sim.credentials();
+    let trace = trace_id();
+    let nonce = &trace[..6];
+    let sign = cloudphone_sim::sign::geelark_sign(
+        &creds.geelark_app_id,
+        &trace,
+        ts,
+        nonce,
+        &creds.geelark_api_key,
+    );
+    let v: serde_json::Value = c
+        .post(format!("{}/open/v1/auth/status", sim.geelark_url()))
+        .header("appId", &creds.geelark_app_id)
+        .header("traceId", &trace)
+        .header("ts", ts)
+        .header("nonce", nonce)
+        .header("sign", sign)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["code"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn ts_outside_the_skew_window_is_refused() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let ms = |d: Duration| (now - d).as_millis().to_string();
+    let c = client();
+
+    // The default window: 5 minutes either way.
+    let sim = sim(fast()).await;
+    assert_eq!(signed_at(&c, &sim, &ms(Duration::ZERO)).await, 0);
+    assert_eq!(signed_at(&c, &sim, &ms(Duration::from_secs(60))).await, 0);
+    // 20 minutes old, 20 minutes ahead, or seconds instead of milliseconds: 40003.
+    assert_eq!(
+        signed_at(&c, &sim, &ms(Duration::from_secs(20 * 60))).await,
+        40003
+    );
+    let ahead = (now + Duration::from_secs(20 * 60)).as_millis().to_string();
+    assert_eq!(signed_at(&c, &sim, &ahead).await, 40003);
+    assert_eq!(signed_at(&c, &sim, &now.as_secs().to_string()).await, 40003);
+    sim.shutdown().await;
+
+    // Configurable: a wider window accepts the 20-minute-old ts, `None` turns the check off.
+    for skew in [Some(Duration::from_secs(30 * 60)), None] {
+        let sim = common::sim(fast().with_geelark_max_clock_skew(skew)).await;
+        assert_eq!(
+            signed_at(&c, &sim, &ms(Duration::from_secs(20 * 60))).await,
+            0
+        );
+        sim.shutdown().await;
+    }
+    assert_eq!(
+        SimConfig::default().geelark_max_clock_skew,
+        Some(cloudphone_sim::GEELARK_MAX_CLOCK_SKEW)
+    );
+}

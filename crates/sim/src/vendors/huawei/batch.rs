@@ -102,9 +102,7 @@ pub(crate) fn batch(
         // A malformed id and a well-formed unknown one get the same answer: the seed page
         // (huawei-cph-batch-reset) answers an id of the right shape it does not know with
         // CPS.0004 "Parameter: phone_id is invalid.".
-        let invalid = || {
-            json!({"phone_id": id, "error_code": "CPS.0004", "error_msg": "Parameter: phone_id is invalid."})
-        };
+        let invalid = || json!({"phone_id": id, "error_code": "CPS.0004", "error_msg": "Parameter: phone_id is invalid."});
         let position = if is_hex32(id) {
             st.fleet.position(id)
         } else {
