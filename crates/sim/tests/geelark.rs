@@ -256,6 +256,65 @@ async fn list_pagination() {
     )
     .await;
     assert_eq!(v["data"]["total"], 2);
+    // With ids, paging is ignored (the docs): page 5 of size 1 still lists both.
+    let v = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/list",
+        json!({"page": 5, "pageSize": 1, "ids": [ids[3], ids[7]]}),
+    )
+    .await;
+    assert_eq!(v["data"]["total"], 2);
+    let items = v["data"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{v}");
+    assert_eq!(items[1]["id"], ids[7].as_str());
+    // Every item carries the documented fields, with plausible types.
+    for it in items {
+        let e = &it["equipmentInfo"];
+        for k in [
+            "countryName",
+            "phoneNumber",
+            "imei",
+            "osVersion",
+            "deviceModel",
+        ] {
+            assert!(e[k].is_string(), "{k}: {it}");
+        }
+        assert!(
+            it["proxy"].is_object() && it["proxy"]["port"].is_u64(),
+            "{it}"
+        );
+        assert!(matches!(it["chargeMode"].as_i64(), Some(0 | 1)), "{it}");
+        assert!(it["hasBind"].is_boolean(), "{it}");
+        assert!(it["monthlyExpire"].is_i64(), "{it}");
+        assert!(matches!(it["rpaStatus"].as_i64(), Some(0 | 1)), "{it}");
+    }
+
+    // openStatus: 1 on (started), 0 off (anything else), not the raw status code.
+    let ctl = sim.geelark();
+    for id in &ids {
+        ctl.set_status(id, status::SHUT_DOWN);
+    }
+    ctl.set_status(&ids[0], status::STARTED);
+    ctl.set_status(&ids[1], status::STARTING);
+    let on = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/list",
+        json!({"pageSize": 100, "openStatus": 1}),
+    )
+    .await;
+    assert_eq!(on["data"]["total"], 1, "{on}");
+    assert_eq!(on["data"]["items"][0]["id"], ids[0].as_str());
+    let off = gl(
+        &c,
+        &sim,
+        "/open/v1/phone/list",
+        json!({"pageSize": 100, "openStatus": 0}),
+    )
+    .await;
+    assert_eq!(off["data"]["total"], 24, "{off}");
+
     let v = gl(
         &c,
         &sim,

@@ -391,9 +391,12 @@ impl ListFilter {
             && self.remark.is_none()
             && self.group_name.as_ref().is_none_or(|g| p.group().1 == *g)
             && (self.tags.is_empty() || self.tags.iter().any(|t| t == "sim"))
-            && self
-                .open_status
-                .is_none_or(|s| s == i64::from(p.life.status_at(now)))
+            && self.open_status.is_none_or(|s| {
+                // `openStatus` is documented as 0 off, 1 on, not as a raw status code: "on"
+                // is a started phone, "off" every other one (starting, shut down, expired).
+                let on = p.life.status_at(now) == status::STARTED;
+                s == i64::from(on)
+            })
     }
 }
 
@@ -415,20 +418,13 @@ fn list(sim: &VendorSim<Geelark>, body: &Value) -> Result<Value, ApiError> {
     let filter = ListFilter::read(body)?;
     let now = Instant::now();
     let st = sim.lock();
-    let item = |p: &Phone| {
-        let (gid, gname) = p.group();
-        json!({
-            "id": p.id,
-            "serialName": p.data.serial_name,
-            "serialNo": p.data.serial_no.to_string(),
-            "status": p.life.status_at(now),
-            "group": {"id": gid, "name": gname, "remark": ""},
-            "remark": "",
-            "tags": [{"name": "sim"}],
-        })
+    let item = |p: &Phone| list_item(p, p.life.status_at(now));
+    // With `ids` the docs say paging is ignored: every listed phone comes back.
+    let (skip, take) = if filter.ids.is_some() {
+        (0, usize::MAX)
+    } else {
+        (((page - 1) * page_size) as usize, page_size as usize)
     };
-    let skip = ((page - 1) * page_size) as usize;
-    let take = page_size as usize;
     let phones = &st.fleet.phones;
     let (total, items): (usize, Vec<Value>) = if filter.is_empty() {
         // Unfiltered pages slice the fleet directly: no scan, no sort.
@@ -444,4 +440,59 @@ fn list(sim: &VendorSim<Geelark>, body: &Value) -> Result<Value, ApiError> {
         (all.len(), items)
     };
     Ok(json!({"total": total, "page": page, "pageSize": page_size, "items": items}))
+}
+
+/// One `phone/list` item: the documented fields, filled from the phone's serial number (stable
+/// for a phone, varied across the fleet) and its status.
+fn list_item(p: &Phone, status_now: i32) -> Value {
+    let (gid, gname) = p.group();
+    let n = p.data.serial_no;
+    let monthly = n % 2 == 1;
+    // Monthly phones expire 30 days after a fixed, plausible date; per-minute phones have none.
+    let monthly_expire: i64 = if monthly {
+        1_767_225_600 + i64::from(n % 30) * 86_400
+    } else {
+        0
+    };
+    let proxy = if n % 3 == 0 {
+        json!({
+            "type": "socks5",
+            "server": format!("proxy{}.sim.invalid", n % 5),
+            "port": 1080 + (n % 10),
+            "username": format!("user{n}"),
+            "password": "",
+        })
+    } else {
+        json!({"type": "", "server": "", "port": 0, "username": "", "password": ""})
+    };
+    json!({
+        "id": p.id,
+        "serialName": p.data.serial_name,
+        "serialNo": n.to_string(),
+        "status": status_now,
+        "group": {"id": gid, "name": gname, "remark": ""},
+        "remark": "",
+        "tags": [{"name": "sim"}],
+        "equipmentInfo": {
+            "countryName": "United States",
+            "phoneNumber": format!("+1555{:07}", n),
+            "enableSim": 1,
+            "imei": format!("86{:013}", u64::from(n) * 7_919),
+            "osVersion": if n % 2 == 0 { "Android 12" } else { "Android 13" },
+            "wifiBssid": format!("02:00:00:{:02x}:{:02x}:{:02x}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
+            "mac": format!("02:00:01:{:02x}:{:02x}:{:02x}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
+            "bluetoothMac": format!("02:00:02:{:02x}:{:02x}:{:02x}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
+            "timeZone": "America/New_York",
+            "deviceBrand": "samsung",
+            "deviceModel": "SM-S9180",
+            "deviceName": format!("Galaxy S24 #{n}"),
+        },
+        "proxy": proxy,
+        // 0 per-minute, 1 monthly, as `chargingMethod` of start says in words.
+        "chargeMode": i32::from(monthly),
+        "hasBind": n % 4 == 0,
+        "monthlyExpire": monthly_expire,
+        // 0 no automation task running, 1 running.
+        "rpaStatus": i32::from(p.data.flags.executing_task),
+    })
 }
