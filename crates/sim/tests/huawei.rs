@@ -488,3 +488,113 @@ async fn throttling_per_api() {
     assert!(throttled.iter().all(|v| v["error_code"] == "APIGW.0308"));
     sim.shutdown().await;
 }
+
+/// The fields of the official SDK's `ShowCloudPhoneDetailResponse` (huaweicloudsdkcph).
+const SDK_DETAIL_FIELDS: &[&str] = &[
+    "request_id",
+    "phone_name",
+    "server_id",
+    "phone_id",
+    "image_id",
+    "image_version",
+    "vnc_enable",
+    "phone_model_name",
+    "status",
+    "access_infos",
+    "property",
+    "custom_property",
+    "metadata",
+    "phone_data_volume",
+    "imei",
+    "type",
+    "traffic_type",
+    "volume_mode",
+    "availability_zone",
+    "has_encrypt",
+    "create_time",
+    "update_time",
+];
+
+#[tokio::test]
+async fn phone_detail_has_the_sdk_fields_from_state() {
+    let sim = sim(SimConfig::default().with_time_scale(0.1)).await;
+    let c = client();
+    let ctl = sim.huawei();
+    let id = sim
+        .huawei_phone_ids()
+        .into_iter()
+        .find(|id| ctl.status(id) == Some(status::RUNNING))
+        .unwrap();
+    let (st, before) = hw(&c, &sim, Method::GET, &format!("phones/{id}"), None).await;
+    assert_eq!(st, 200);
+    for k in SDK_DETAIL_FIELDS {
+        assert!(before.get(*k).is_some(), "{k} missing: {before}");
+    }
+    assert!(before.get("has_encryption_key").is_none());
+    assert_eq!(before["has_encrypt"], false);
+    let imei = before["imei"].as_str().unwrap();
+    assert_eq!(imei.len(), 15);
+    assert!(imei.bytes().all(|b| b.is_ascii_digit()));
+    let access = &before["access_infos"][0];
+    for k in [
+        "type",
+        "device_ip",
+        "phone_ip",
+        "access_ip",
+        "public_ip",
+        "intranet_ip",
+        "server_ip",
+    ] {
+        assert!(access[k].is_string(), "{k}: {access}");
+    }
+    assert!(access["listen_port"].is_u64() && access["access_port"].is_u64());
+    assert!(before["phone_data_volume"]["volume_size"].is_u64());
+    assert!(before["phone_data_volume"]["volume_type"].is_string());
+    assert!(before["custom_property"].is_object());
+    assert_eq!(before["create_time"], before["update_time"]);
+
+    // A reset with a property: the detail shows it (and its custom_property), and
+    // update_time moves.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let prop = "{\"sys.prop.writephonenum\":\"13912345678\",\"ro.sim.flag\":\"1\"}";
+    let (st, v) = hw(
+        &c,
+        &sim,
+        Method::POST,
+        "phones/batch-reset",
+        Some(json!({"phones": [{"phone_id": id, "property": prop}]})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["jobs"][0]["job_id"].is_string(), "{v}");
+    let (_, after) = hw(&c, &sim, Method::GET, &format!("phones/{id}"), None).await;
+    assert_eq!(after["property"], prop);
+    assert_eq!(
+        after["custom_property"]["sys.prop.writephonenum"],
+        "13912345678"
+    );
+    assert_eq!(after["custom_property"]["ro.sim.flag"], "1");
+    assert_ne!(after["update_time"], before["update_time"]);
+    assert_eq!(after["create_time"], before["create_time"]);
+    assert_eq!(after["imei"], before["imei"]);
+
+    // A restart without a property keeps the last one.
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            ctl.status(&id) == Some(status::RUNNING)
+        })
+        .await
+    );
+    let (st, _) = hw(
+        &c,
+        &sim,
+        Method::POST,
+        "phones/batch-restart",
+        Some(json!({"phones": [{"phone_id": id}]})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (_, later) = hw(&c, &sim, Method::GET, &format!("phones/{id}"), None).await;
+    assert_eq!(later["property"], prop);
+    sim.shutdown().await;
+}

@@ -11,7 +11,10 @@ use super::{status, Huawei};
 use crate::engine::{random_hex32, roll_targeted, VendorSim, VendorState};
 
 /// The phones and image of a batch request.
-fn read_request(op: Op, body: &[u8]) -> Result<(Vec<String>, Option<String>), CpsError> {
+/// The phones (each with its `property`, a JSON-encoded object) and image of a batch request.
+type Request = (Vec<(String, Option<String>)>, Option<String>);
+
+fn read_request(op: Op, body: &[u8]) -> Result<Request, CpsError> {
     let bad_body = || {
         (
             PARAM_ERROR,
@@ -24,10 +27,10 @@ fn read_request(op: Op, body: &[u8]) -> Result<(Vec<String>, Option<String>), Cp
     }
     let empty = || ("CPS.0009", "Parameter: phone_id list is empty.".to_string());
     let mut image_id = None;
-    let phone_ids: Vec<String> = if op == Op::Stop {
+    let phone_ids: Vec<(String, Option<String>)> = if op == Op::Stop {
         let list = v["phone_ids"].as_array().ok_or_else(empty)?;
         list.iter()
-            .map(|x| x.as_str().map(str::to_string))
+            .map(|x| x.as_str().map(|s| (s.to_string(), None)))
             .collect::<Option<Vec<_>>>()
             .ok_or((PARAM_ERROR, "Parameter: phone_ids is invalid.".to_string()))?
     } else {
@@ -45,12 +48,14 @@ fn read_request(op: Op, body: &[u8]) -> Result<(Vec<String>, Option<String>), Cp
             let Some(id) = entry["phone_id"].as_str() else {
                 return Err(("CPS.0004", "Invalid phone id.".into()));
             };
+            let mut property = None;
             match &entry["property"] {
                 Value::Null => {}
                 Value::String(s) => {
                     if !serde_json::from_str::<Value>(s).is_ok_and(|p| p.is_object()) {
                         return Err((PARAM_ERROR, "Parameter: property is invalid.".into()));
                     }
+                    property = Some(s.clone());
                 }
                 _ => {
                     return Err((
@@ -59,7 +64,7 @@ fn read_request(op: Op, body: &[u8]) -> Result<(Vec<String>, Option<String>), Cp
                     ))
                 }
             }
-            ids.push(id.to_string());
+            ids.push((id.to_string(), property));
         }
         ids
     };
@@ -98,7 +103,7 @@ pub(crate) fn batch(
     let mut st = sim.lock();
     let faults = st.faults.clone();
     let mut jobs = Vec::with_capacity(phone_ids.len());
-    for id in &phone_ids {
+    for (id, property) in &phone_ids {
         // A malformed id and a well-formed unknown one get the same answer: the seed page
         // (huawei-cph-batch-reset) answers an id of the right shape it does not know with
         // CPS.0004 "Parameter: phone_id is invalid.".
@@ -109,7 +114,7 @@ pub(crate) fn batch(
             None
         };
         let entry = if let Some(pi) = position {
-            match start_job(sim, &mut st, &b, pi) {
+            match start_job(sim, &mut st, &b, pi, property.as_deref()) {
                 Some(job_id) => json!({"phone_id": id, "job_id": job_id}),
                 None => {
                     json!({"phone_id": id, "error_code": "CPS.0022", "error_msg": "Not available phone."})
@@ -132,6 +137,7 @@ fn start_job(
     st: &mut VendorState<Huawei>,
     b: &Batch<'_>,
     pi: usize,
+    property: Option<&str>,
 ) -> Option<String> {
     let (op, now) = (b.op, b.now);
     let cur = {
@@ -191,7 +197,12 @@ fn start_job(
         if let Some(img) = &b.image_id {
             p.data.image_id = img.clone();
         }
+        // Reset and restart write the phone's properties; the detail shows them.
+        if let Some(prop) = property {
+            p.data.property = prop.to_string();
+        }
     }
+    p.data.updated_unix = b.now_unix;
     match op {
         Op::Reset => p.applied.resets += 1,
         Op::Restart => p.applied.restarts += 1,

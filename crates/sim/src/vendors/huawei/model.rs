@@ -129,6 +129,14 @@ pub struct PhoneData {
     pub(crate) server_id: String,
     pub(crate) image_id: String,
     pub(crate) created_unix: i64,
+    /// Last change by an accepted reset, restart or stop (Unix seconds).
+    pub(crate) updated_unix: i64,
+    /// The phone's properties as the last reset or restart set them: a JSON-encoded object.
+    pub(crate) property: String,
+    /// A stable 15-digit IMEI.
+    pub(crate) imei: String,
+    /// The phone's place on its server (addresses and ports derive from it).
+    pub(crate) index: u32,
 }
 
 /// One Huawei phone.
@@ -167,13 +175,74 @@ impl Phone {
             "phone_model_name": "kvm.rx1.xlarge",
             "type": 0,
             "create_time": created,
-            "update_time": created,
-            "imei": null,
+            "update_time": fmt_secs(unix(d.updated_unix)),
+            "imei": d.imei,
             "traffic_type": "routing",
             "volume_mode": 0,
             "availability_zone": format!("{region}a"),
         })
     }
+}
+
+impl Phone {
+    /// The detail (`GET phones/{id}`) of a phone: the fields of the SDK's
+    /// `ShowCloudPhoneDetailResponse`, filled from the phone's state.
+    pub(crate) fn detail_json(&self, now: Instant, region: &str) -> Value {
+        let d = &self.data;
+        let mut v = self.json(now, region);
+        let custom: serde_json::Map<String, Value> = serde_json::from_str::<Value>(&d.property)
+            .ok()
+            .and_then(|p| p.as_object().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, x)| {
+                let text = match x {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, Value::String(text))
+            })
+            .collect();
+        let (hi, lo) = ((d.index >> 8) & 0xff, d.index & 0xff);
+        v["property"] = json!(d.property);
+        v["custom_property"] = Value::Object(custom);
+        v["access_infos"] = json!([{
+            "type": "adb",
+            "device_ip": format!("172.16.{hi}.{lo}"),
+            "phone_ip": format!("172.17.{hi}.{lo}"),
+            "listen_port": 5555,
+            "access_ip": format!("100.64.{hi}.{lo}"),
+            "public_ip": format!("198.51.{hi}.{lo}"),
+            "intranet_ip": format!("192.168.{hi}.{lo}"),
+            "server_ip": format!("10.0.{hi}.{lo}"),
+            "access_port": 20_000 + d.index % 10_000,
+            "phone_ipv6": null,
+            "server_ipv6": null,
+        }]);
+        v["phone_data_volume"] = json!({"volume_type": "SSD", "volume_size": 32});
+        v["has_encrypt"] = json!(false);
+        v
+    }
+}
+
+/// A stable, Luhn-valid 15-digit IMEI for the phone at `index`.
+fn imei_of(index: u32) -> String {
+    let body = format!("86{:012}", u64::from(index) * 7_919 % 1_000_000_000_000);
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let x = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let y = x * 2;
+                y / 10 + y % 10
+            } else {
+                x
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 /// Extra fields of a phone added over the admin API: none.
@@ -349,11 +418,19 @@ fn push(st: &mut VendorState<Huawei>, id: String, status: i32, server_id: String
     // Creation times ascend with insertion order (one second apart, wrapping after a day), so
     // "newest first" is simply reverse insertion order.
     let created_unix = st.model.start_unix - 86_400 + (n as i64 % 86_000);
+    let index = n as u32 + 1;
     let data = PhoneData {
-        name: format!("cph-sim-phone-{:04}", n + 1),
+        name: format!("cph-sim-phone-{index:04}"),
         server_id,
         image_id: DEFAULT_IMAGE.to_string(),
         created_unix,
+        updated_unix: created_unix,
+        property: format!(
+            "{{\"sys.prop.writephonenum\":\"1360000{:04}\"}}",
+            index % 10_000
+        ),
+        imei: imei_of(index),
+        index,
     };
     st.fleet.push(Phone::new(id, status, data));
 }

@@ -278,10 +278,7 @@ fn show_phone(sim: &VendorSim<Huawei>, id: &str, request_id: &str) -> Result<Val
     let Some(p) = st.fleet.get(id) else {
         return Err(("CPS.0005", "Phone is not found.".into()));
     };
-    let mut v = p.json(now, &sim.settings().region);
-    v["property"] = json!("{\"sys.prop.writephonenum\":\"13666666666\"}");
-    v["access_infos"] = json!([]);
-    v["has_encryption_key"] = json!(false);
+    let mut v = p.detail_json(now, &sim.settings().region);
     v["request_id"] = json!(request_id);
     Ok(v)
 }
