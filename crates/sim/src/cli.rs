@@ -26,9 +26,13 @@ pub struct SimArgs {
     /// Multiplier of every simulated duration (0.01 = a hundred times faster).
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
-    /// Random seed.
+    /// Random seed: the same seed gives the same phone ids, job ids and tokens on every start.
     #[arg(long, default_value_t = 0x5eed)]
     pub seed: u64,
+    /// Fresh ids on every start: seed from the operating system (overrides --seed; the seed
+    /// drawn is printed, so the run can be replayed).
+    #[arg(long)]
+    pub random_ids: bool,
     /// Disable every vendor's rate limits and lock-outs.
     #[arg(long)]
     pub no_limits: bool,
@@ -120,6 +124,9 @@ impl SimArgs {
         }
         if self.no_limits {
             config = config.without_limits();
+        }
+        if self.random_ids {
+            config = config.with_random_seed();
         }
         config
     }

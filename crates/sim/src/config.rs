@@ -37,7 +37,10 @@ pub struct SimConfig {
     /// Multiplies every simulated duration: phone transitions, rate-limit windows, lock-outs
     /// (default 1.0; tests use e.g. 0.01). Token lifetimes and `hang` delays are not scaled.
     pub time_scale: f64,
-    /// Seed of every random choice (ids, tokens, faults), so runs are reproducible.
+    /// Seed of every random choice (ids, tokens, faults), so runs are reproducible: **the same
+    /// seed gives the same phone ids, job ids and tokens on every start** (the default seed is
+    /// fixed, `0x5eed`). Good for tests; for a long-lived stand whose ids must not repeat
+    /// across restarts, use [`SimConfig::with_random_seed`] (`--random-ids`), or `--state`.
     pub seed: u64,
     /// Credentials the simulator accepts.
     pub credentials: SimCredentials,
@@ -148,6 +151,15 @@ impl SimConfig {
     /// Sets the GeeLark `ts` window (see [`SimConfig::geelark_max_clock_skew`]; `None` = off).
     pub fn with_geelark_max_clock_skew(mut self, skew: Option<Duration>) -> Self {
         self.geelark_max_clock_skew = skew;
+        self
+    }
+
+    /// Seeds every random choice from the operating system, so that ids (phones, jobs, tokens)
+    /// are fresh on every start (`--random-ids`). The seed drawn is printed by
+    /// [`crate::Simulator::banner`] and returned by [`crate::Simulator::seed`], so a run can
+    /// still be replayed with `--seed`.
+    pub fn with_random_seed(mut self) -> Self {
+        self.seed = rand::random();
         self
     }
 

@@ -25,7 +25,10 @@
 //! Phone transitions are computed lazily from timestamps, so a 100,000-phone fleet costs a few
 //! tens of megabytes and no timers. Every simulated duration is multiplied by
 //! [`SimConfig::time_scale`]. All randomness (ids, tokens, faults) comes from
-//! [`SimConfig::seed`].
+//! [`SimConfig::seed`]: **ids repeat across restarts with the same seed** (the default seed is
+//! fixed), which tests want and long-lived stands may not: `--random-ids`
+//! ([`SimConfig::with_random_seed`]) draws the seed from the OS (printed in the banner, so a run
+//! can be replayed), and `--state FILE` keeps the fleet itself across restarts.
 //!
 //! Each listener also serves a JSON admin API under `/_sim/` (see [`GeelarkControl`] and
 //! [`HuaweiControl`] for the same operations in-process, typed, and [`Simulator::vendors`] for
@@ -215,6 +218,7 @@ pub struct Simulator {
     vendors: Vec<VendorHandle>,
     typed: Vec<Box<dyn Any + Send + Sync>>,
     credentials: SimCredentials,
+    seed: u64,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -247,6 +251,7 @@ impl Simulator {
             vendors: Vec::with_capacity(registry.len()),
             typed: Vec::with_capacity(registry.len()),
             credentials: config.credentials.clone(),
+            seed: config.seed,
             shutdown_tx,
             tasks: Vec::with_capacity(registry.len()),
         };
@@ -285,6 +290,12 @@ impl Simulator {
             .expect("every registered vendor runs")
     }
 
+    /// The seed of this run's random choices ([`SimConfig::seed`]; drawn at random with
+    /// [`SimConfig::with_random_seed`]): starting again with it gives the same ids.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The credentials the simulator accepts.
     pub fn credentials(&self) -> &SimCredentials {
         &self.credentials
@@ -314,9 +325,10 @@ impl Simulator {
             .map(|v| format!("{}={}", v.type_name(), v.url()))
             .collect();
         out.push_str(&format!(
-            "Fleet: {}\nListeners: {}",
+            "Fleet: {}\nListeners: {}\nSeed: {} (the same --seed gives the same ids; --random-ids for fresh ones)",
             fleet.join(", "),
-            listeners.join(" ")
+            listeners.join(" "),
+            self.seed
         ));
         out
     }

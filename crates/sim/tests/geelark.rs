@@ -381,9 +381,38 @@ async fn deterministic_seed() {
     assert_eq!(a.geelark_phone_ids(), b.geelark_phone_ids());
     assert_eq!(a.huawei_phone_ids(), b.huawei_phone_ids());
     assert_ne!(a.geelark_phone_ids(), c.geelark_phone_ids());
+    assert_eq!(a.seed(), 7);
+    assert!(a.banner().contains("Seed: 7"), "{}", a.banner());
     a.shutdown().await;
     b.shutdown().await;
     c.shutdown().await;
+}
+
+#[tokio::test]
+async fn random_ids_are_fresh_and_replayable() {
+    let a = sim(SimConfig::default().with_random_seed()).await;
+    let b = sim(SimConfig::default().with_random_seed()).await;
+    assert_ne!(a.seed(), b.seed());
+    assert_ne!(a.geelark_phone_ids(), b.geelark_phone_ids());
+    assert_ne!(a.huawei_phone_ids(), b.huawei_phone_ids());
+    // The printed seed replays the run.
+    let again = sim(SimConfig::default().with_seed(a.seed())).await;
+    assert_eq!(again.huawei_phone_ids(), a.huawei_phone_ids());
+    // The command line: --random-ids overrides --seed.
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: cloudphone_sim::SimArgs,
+    }
+    let fixed = Cli::parse_from(["sim", "--seed", "9"]).sim.into_config();
+    assert_eq!(fixed.seed, 9);
+    let fresh = |argv: &[&str]| Cli::parse_from(argv).sim.into_config().seed;
+    let argv = ["sim", "--seed", "9", "--random-ids"];
+    assert!(fresh(&argv) != 9 || fresh(&argv) != 9);
+    for s in [a, b, again] {
+        s.shutdown().await;
+    }
 }
 
 /// A key-verified request with the given `ts`, correctly signed.
