@@ -325,10 +325,10 @@ impl Simulator {
             .map(|v| format!("{}={}", v.type_name(), v.url()))
             .collect();
         out.push_str(&format!(
-            "Fleet: {}\nListeners: {}\nSeed: {} (the same --seed gives the same ids; --random-ids for fresh ones)",
+            "Fleet: {}\nSeed: {} (the same --seed gives the same ids; --random-ids for fresh ones)\nListeners: {}",
             fleet.join(", "),
-            listeners.join(" "),
-            self.seed
+            self.seed,
+            listeners.join(" ")
         ));
         out
     }
