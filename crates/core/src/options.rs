@@ -2,6 +2,7 @@
 //! and the answer body cap — with their configuration keys, parsed and validated here once.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
@@ -28,6 +29,9 @@ pub const MAX_BODY_BYTES: usize = 1 << 30;
 /// | `retry_max_delay_ms` | the largest backoff delay (also caps a vendor's `Retry-After`) | any |
 /// | `concurrency` | vendor calls in flight at once for one batch | 1 to [`MAX_CONCURRENCY`] |
 /// | `max_body_bytes` | the largest answer body read | [`MIN_BODY_BYTES`] to [`MAX_BODY_BYTES`] |
+/// | `ca_file` | a PEM file of extra root certificates to trust (e.g. a local simulator's CA), added to the built-in roots | a readable PEM file with at least one certificate |
+///
+/// Certificate verification is never turned off: `ca_file` only adds roots.
 ///
 /// **Redirects are never followed**, and there is no key to change that: a 3xx would carry the
 /// credentials (signed headers, a token, a password body) to another host and re-send a state
@@ -46,7 +50,7 @@ pub const MAX_BODY_BYTES: usize = 1 << 30;
 /// assert_eq!(options.engine_config().concurrency, 4);
 /// assert!(options.with_concurrency(65).validate("my-vendor").is_err());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientOptions {
     /// Whole-request timeout in seconds (default 30).
@@ -64,6 +68,10 @@ pub struct ClientOptions {
     /// The largest answer body accepted, in bytes, 1 KiB – 1 GiB (default 8 MiB). A larger
     /// answer is an error; for a state change it leaves the outcome unknown.
     pub max_body_bytes: usize,
+    /// A PEM file of extra root certificates the HTTP client trusts, on top of the built-in
+    /// ones (default none). Read when the client is built; ignored when a ready-made client is
+    /// given.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -82,6 +90,7 @@ impl ClientOptions {
         "retry_max_delay_ms",
         "concurrency",
         "max_body_bytes",
+        "ca_file",
     ];
 
     /// The generic defaults: 30 s timeout, 10 s to connect, 4 retries 1–30 s apart, 8 calls in
@@ -95,6 +104,7 @@ impl ClientOptions {
             retry_max_delay_ms: 30_000,
             concurrency: 8,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            ca_file: None,
         }
     }
 
@@ -127,6 +137,12 @@ impl ClientOptions {
     /// Sets the largest answer body accepted, in bytes.
     pub const fn with_max_body_bytes(mut self, n: usize) -> Self {
         self.max_body_bytes = n;
+        self
+    }
+
+    /// Sets the extra root certificates' PEM file ([`ClientOptions::ca_file`]).
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
         self
     }
 
@@ -174,10 +190,39 @@ impl ClientOptions {
     ) -> Result<reqwest::Client> {
         match given {
             Some(client) => Ok(client),
-            None => self
-                .http_options()
-                .client()
-                .map_err(|e| e.with_vendor(vendor)),
+            None => match &self.ca_file {
+                None => self
+                    .http_options()
+                    .client()
+                    .map_err(|e| e.with_vendor(vendor)),
+                Some(path) => {
+                    let fail = |message: String| {
+                        Error::new(ErrorKind::Config, message).with_vendor(vendor)
+                    };
+                    let pem = std::fs::read(path).map_err(|e| {
+                        fail(format!("`ca_file` {}: cannot read: {e}", path.display()))
+                    })?;
+                    let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                        fail(format!(
+                            "`ca_file` {}: not a PEM certificate: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    if roots.is_empty() {
+                        return Err(fail(format!(
+                            "`ca_file` {}: no certificate in it",
+                            path.display()
+                        )));
+                    }
+                    roots
+                        .into_iter()
+                        .fold(self.http_options().client_builder(), |b, cert| {
+                            b.add_root_certificate(cert)
+                        })
+                        .build()
+                        .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))
+                }
+            },
         }
     }
 
@@ -295,7 +340,7 @@ impl<'de> Visitor<'de> for OptionsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClientOptions, A::Error> {
-        let mut o = self.defaults;
+        let mut o = self.defaults.clone();
         let mut seen: Vec<&'static str> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             let Some(&known) = ClientOptions::KEYS.iter().find(|k| **k == key) else {
@@ -312,6 +357,7 @@ impl<'de> Visitor<'de> for OptionsVisitor {
                 "retry_min_delay_ms" => o.retry_min_delay_ms = self.value(&mut map, known)?,
                 "retry_max_delay_ms" => o.retry_max_delay_ms = self.value(&mut map, known)?,
                 "concurrency" => o.concurrency = self.value(&mut map, known)?,
+                "ca_file" => o.ca_file = Some(self.value(&mut map, known)?),
                 _ => o.max_body_bytes = self.value(&mut map, known)?,
             }
         }
@@ -396,31 +442,31 @@ mod tests {
 
     #[test]
     fn validation_names_the_key_and_caps_concurrency_for_every_vendor() {
-        let ok = ClientOptions::new();
-        ok.validate("v").unwrap();
-        ok.with_concurrency(MAX_CONCURRENCY).validate("v").unwrap();
-        ok.with_max_body_bytes(MIN_BODY_BYTES)
+        const OK: ClientOptions = ClientOptions::new();
+        OK.validate("v").unwrap();
+        OK.with_concurrency(MAX_CONCURRENCY).validate("v").unwrap();
+        OK.with_max_body_bytes(MIN_BODY_BYTES)
             .validate("v")
             .unwrap();
-        ok.with_max_body_bytes(MAX_BODY_BYTES)
+        OK.with_max_body_bytes(MAX_BODY_BYTES)
             .validate("v")
             .unwrap();
-        ok.with_retries(usize::MAX, u64::MAX, u64::MAX)
+        OK.with_retries(usize::MAX, u64::MAX, u64::MAX)
             .with_timeouts(u64::MAX, u64::MAX)
             .validate("v")
             .unwrap();
         let cases = [
-            (ok.with_concurrency(0), "`concurrency`"),
-            (ok.with_concurrency(MAX_CONCURRENCY + 1), "`concurrency`"),
-            (ok.with_retries(1, 10, 5), "`retry_min_delay_ms`"),
-            (ok.with_timeouts(0, 1), "`timeout_secs`"),
-            (ok.with_timeouts(1, 0), "`connect_timeout_secs`"),
+            (OK.with_concurrency(0), "`concurrency`"),
+            (OK.with_concurrency(MAX_CONCURRENCY + 1), "`concurrency`"),
+            (OK.with_retries(1, 10, 5), "`retry_min_delay_ms`"),
+            (OK.with_timeouts(0, 1), "`timeout_secs`"),
+            (OK.with_timeouts(1, 0), "`connect_timeout_secs`"),
             (
-                ok.with_max_body_bytes(MIN_BODY_BYTES - 1),
+                OK.with_max_body_bytes(MIN_BODY_BYTES - 1),
                 "`max_body_bytes`",
             ),
             (
-                ok.with_max_body_bytes(MAX_BODY_BYTES + 1),
+                OK.with_max_body_bytes(MAX_BODY_BYTES + 1),
                 "`max_body_bytes`",
             ),
         ];
@@ -451,5 +497,30 @@ mod tests {
         let engine = o.engine_config();
         assert_eq!((engine.concurrency, engine.retry), (6, retry));
         o.http_client("v", None).unwrap();
+    }
+
+    #[test]
+    fn ca_file_is_a_key_read_when_the_client_is_built() {
+        let v = toml("ca_file = '/tmp/sim-ca.pem'").unwrap();
+        assert_eq!(
+            v.client.ca_file.as_deref(),
+            Some(std::path::Path::new("/tmp/sim-ca.pem"))
+        );
+        // A missing file and a file without a certificate are configuration errors naming the
+        // key; no file: the built-in roots only.
+        let dir = std::env::temp_dir().join(format!("cloudphone-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        for path in [dir.join("missing.pem"), empty] {
+            let e = ClientOptions::new()
+                .with_ca_file(&path)
+                .http_client("v", None)
+                .unwrap_err();
+            assert_eq!((e.kind(), e.vendor()), (ErrorKind::Config, Some("v")));
+            assert!(e.message().contains("`ca_file`"), "{e}");
+        }
+        ClientOptions::new().http_client("v", None).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
