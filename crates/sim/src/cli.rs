@@ -33,6 +33,13 @@ pub struct SimArgs {
     /// drawn is printed, so the run can be replayed).
     #[arg(long)]
     pub random_ids: bool,
+    /// Serve every vendor over HTTPS with a generated certificate; the CA is written to a file
+    /// (printed) that the printed client configuration names in `ca_file`.
+    #[arg(long)]
+    pub tls: bool,
+    /// Where --tls writes the CA certificate (PEM; implies --tls).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// Disable every vendor's rate limits and lock-outs.
     #[arg(long)]
     pub no_limits: bool,
@@ -124,6 +131,12 @@ impl SimArgs {
         }
         if self.no_limits {
             config = config.without_limits();
+        }
+        if self.tls {
+            config = config.with_tls();
+        }
+        if let Some(path) = self.tls_ca_file {
+            config = config.with_tls_ca_file(path);
         }
         if self.random_ids {
             config = config.with_random_seed();

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,14 @@ pub struct SimConfig {
     /// verification failed"`. Real time, not scaled by `time_scale`. CLI:
     /// `--geelark-max-skew-secs N` (0 = off).
     pub geelark_max_clock_skew: Option<Duration>,
+    /// Serve every listener over HTTPS with a certificate generated at start (default off;
+    /// `--tls`). The URLs become `https://`, the CA certificate is written to
+    /// [`SimConfig::tls_ca_file`] and every provider table of
+    /// [`Simulator::client_config`](crate::Simulator::client_config) names it in `ca_file`.
+    pub tls: bool,
+    /// Where `tls` writes the CA certificate (PEM); default `cloudphone-sim-<pid>-<n>/ca.pem`
+    /// in the temporary directory (`--tls-ca-file`).
+    pub tls_ca_file: Option<PathBuf>,
     /// Settings of the vendors without fields of their own above, by type name (see
     /// [`SimConfig::with_vendor_phones`] and the other `with_vendor_*` builders).
     pub(crate) vendors: BTreeMap<String, VendorSection>,
@@ -123,6 +132,8 @@ impl Default for SimConfig {
             token_ttl: Duration::from_secs(24 * 3600),
             call_log_capacity: 1000,
             geelark_max_clock_skew: Some(GEELARK_MAX_CLOCK_SKEW),
+            tls: false,
+            tls_ca_file: None,
             vendors: BTreeMap::new(),
         }
     }
@@ -160,6 +171,19 @@ impl SimConfig {
     /// still be replayed with `--seed`.
     pub fn with_random_seed(mut self) -> Self {
         self.seed = rand::random();
+        self
+    }
+
+    /// Serves every listener over HTTPS (see [`SimConfig::tls`]).
+    pub fn with_tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Serves every listener over HTTPS and writes the CA certificate to `path`.
+    pub fn with_tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls = true;
+        self.tls_ca_file = Some(path.into());
         self
     }
 

@@ -151,6 +151,13 @@
 //! ones override. The standalone listeners default to ports 7001 (GeeLark), 7002 (Huawei) and
 //! 7003 (Alibaba).
 //!
+//! `--tls` ([`SimConfig::with_tls`]) serves every listener over HTTPS: a CA generated at start
+//! signs a certificate for `localhost`, `127.0.0.1`, `::1` and the bind address; the CA
+//! certificate (PEM) is written to `--tls-ca-file FILE` (or a fresh file in the temporary
+//! directory), the banner prints its path ([`Simulator::ca_file`]) and every provider table of
+//! [`Simulator::client_config`] carries `ca_file = "<path>"`, the client key that adds it to the
+//! trusted roots. Certificate verification is never turned off.
+//!
 //! ```no_run
 //! use cloudphone_sim::{SimConfig, Simulator};
 //!
@@ -186,6 +193,7 @@ mod cli;
 mod config;
 mod engine;
 pub mod sign;
+mod tls;
 mod vendors;
 
 use std::any::Any;
@@ -219,6 +227,7 @@ pub struct Simulator {
     typed: Vec<Box<dyn Any + Send + Sync>>,
     credentials: SimCredentials,
     seed: u64,
+    ca_file: Option<std::path::PathBuf>,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -245,6 +254,11 @@ impl Simulator {
             let port = *(vendor.slots)(&mut config).port;
             listeners.push(TcpListener::bind((config.bind, port)).await?);
         }
+        let tls = if config.tls {
+            Some(tls::generate(config.bind, config.tls_ca_file.as_deref())?)
+        } else {
+            None
+        };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let clock = Clock::new(config.time_scale);
         let mut sim = Simulator {
@@ -252,18 +266,24 @@ impl Simulator {
             typed: Vec::with_capacity(registry.len()),
             credentials: config.credentials.clone(),
             seed: config.seed,
+            ca_file: tls.as_ref().map(|t| t.ca_file.clone()),
             shutdown_tx,
             tasks: Vec::with_capacity(registry.len()),
         };
         for (vendor, listener) in registry.iter().zip(listeners) {
             let launch = Launch {
                 addr: listener.local_addr()?,
+                ca_file: tls.as_ref().map(|t| t.ca_file.clone()),
                 clock,
                 shutdown: shutdown_rx.clone(),
             };
             let launched = (vendor.launch)(&mut config, launch)?;
-            sim.tasks
-                .push(spawn_server(listener, launched.router, shutdown_rx.clone()));
+            sim.tasks.push(spawn_server(
+                listener,
+                launched.router,
+                tls.as_ref().map(|t| t.acceptor.clone()),
+                shutdown_rx.clone(),
+            ));
             sim.vendors.push(launched.handle);
             sim.typed.push(launched.typed);
         }
@@ -296,6 +316,12 @@ impl Simulator {
         self.seed
     }
 
+    /// The CA certificate (PEM) of a TLS simulator ([`SimConfig::tls`]): add it to a client's
+    /// trusted roots (`ca_file` in its provider table). `None` over plain HTTP.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca_file.as_deref()
+    }
+
     /// The credentials the simulator accepts.
     pub fn credentials(&self) -> &SimCredentials {
         &self.credentials
@@ -309,6 +335,12 @@ impl Simulator {
         );
         for v in &self.vendors {
             out.push_str(&v.banner());
+        }
+        if let Some(ca) = &self.ca_file {
+            out.push_str(&format!(
+                "TLS: every listener serves HTTPS; CA certificate: {} (ca_file in each provider table)\n",
+                ca.display()
+            ));
         }
         let example = self.vendors.first().map(|v| v.url()).unwrap_or_default();
         out.push_str(&format!(
@@ -394,9 +426,13 @@ impl Drop for Simulator {
 fn spawn_server(
     listener: TcpListener,
     app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        if let Some(acceptor) = tls {
+            return tls::serve(listener, app, acceptor, shutdown).await;
+        }
         let signal = async move {
             let _ = shutdown.wait_for(|v| *v).await;
         };

@@ -222,6 +222,9 @@ impl<V: SimVendor> VendorControl for VendorSim<V> {
         for (key, value) in entries {
             let _ = writeln!(out, "{key} = {}", toml_string(&value));
         }
+        if let Some(ca) = VendorSim::ca_file(self) {
+            let _ = writeln!(out, "ca_file = {}", toml_string(&ca.display().to_string()));
+        }
         Some(out)
     }
 }

@@ -170,6 +170,7 @@ struct Shared<V: SimVendor> {
     latency: Duration,
     addr: SocketAddr,
     base_url: String,
+    ca_file: Option<std::path::PathBuf>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -201,6 +202,8 @@ impl<V: SimVendor> std::fmt::Debug for VendorSim<V> {
 #[derive(Clone, Debug)]
 pub(crate) struct Launch {
     pub(crate) addr: SocketAddr,
+    /// The CA file when the listener serves TLS.
+    pub(crate) ca_file: Option<std::path::PathBuf>,
     pub(crate) clock: Clock,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
@@ -230,7 +233,16 @@ impl<V: SimVendor> VendorSim<V> {
                 settings,
                 clock: launch.clock,
                 latency: config.latency,
-                base_url: format!("http://{}", launch.addr),
+                base_url: format!(
+                    "{}://{}",
+                    if launch.ca_file.is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    },
+                    launch.addr
+                ),
+                ca_file: launch.ca_file,
                 addr: launch.addr,
                 shutdown: launch.shutdown,
             }),
@@ -264,6 +276,11 @@ impl<V: SimVendor> VendorSim<V> {
     /// The base URL of its listener, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         self.shared.base_url.clone()
+    }
+
+    /// The CA certificate file of a TLS listener (`None` over plain HTTP).
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.shared.ca_file.as_deref()
     }
 
     /// Its listener address.
