@@ -173,6 +173,7 @@ async fn a_vendor_needs_only_its_own_pieces() {
     let (_tx, shutdown) = watch::channel(false);
     let launch = Launch {
         addr: listener.local_addr().unwrap(),
+        ca_file: None,
         clock: Clock::new(1.0),
         shutdown,
     };
