@@ -40,6 +40,10 @@ pub struct SimArgs {
     /// Where --tls writes the CA certificate (PEM; implies --tls).
     #[arg(long, value_name = "FILE")]
     pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Keep the fleet (phones, jobs) in this JSON file: loaded at start when it exists, saved
+    /// every 5 s when it changed and on shutdown.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<std::path::PathBuf>,
     /// Disable every vendor's rate limits and lock-outs.
     #[arg(long)]
     pub no_limits: bool,
@@ -131,6 +135,9 @@ impl SimArgs {
         }
         if self.no_limits {
             config = config.without_limits();
+        }
+        if let Some(path) = self.state {
+            config = config.with_state_file(path);
         }
         if self.tls {
             config = config.with_tls();

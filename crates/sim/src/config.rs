@@ -75,6 +75,15 @@ pub struct SimConfig {
     /// Where `tls` writes the CA certificate (PEM); default `cloudphone-sim-<pid>-<n>/ca.pem`
     /// in the temporary directory (`--tls-ca-file`).
     pub tls_ca_file: Option<PathBuf>,
+    /// Keep the fleet in this JSON file across restarts (default none; `--state FILE`): at
+    /// start, when the file exists, every vendor's phones (id, status, counters, data) and its
+    /// jobs/tasks (Huawei jobs) replace the seeded fleet; the state is written (atomically:
+    /// a temporary file renamed over it) every [`SimConfig::state_save_interval`] when it
+    /// changed, and on [`Simulator::shutdown`](crate::Simulator::shutdown). A transition in
+    /// flight is saved as finished. Tokens, faults, limits and call logs are not kept.
+    pub state_file: Option<PathBuf>,
+    /// How often `state_file` is written when the state changed (default 5 s, real time).
+    pub state_save_interval: Duration,
     /// Settings of the vendors without fields of their own above, by type name (see
     /// [`SimConfig::with_vendor_phones`] and the other `with_vendor_*` builders).
     pub(crate) vendors: BTreeMap<String, VendorSection>,
@@ -133,6 +142,8 @@ impl Default for SimConfig {
             call_log_capacity: 1000,
             geelark_max_clock_skew: Some(GEELARK_MAX_CLOCK_SKEW),
             tls: false,
+            state_file: None,
+            state_save_interval: Duration::from_secs(5),
             tls_ca_file: None,
             vendors: BTreeMap::new(),
         }
@@ -184,6 +195,12 @@ impl SimConfig {
     pub fn with_tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls = true;
         self.tls_ca_file = Some(path.into());
+        self
+    }
+
+    /// Keeps the fleet in `path` across restarts (see [`SimConfig::state_file`]).
+    pub fn with_state_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state_file = Some(path.into());
         self
     }
 

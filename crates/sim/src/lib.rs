@@ -151,6 +151,13 @@
 //! ones override. The standalone listeners default to ports 7001 (GeeLark), 7002 (Huawei) and
 //! 7003 (Alibaba).
 //!
+//! `--state FILE` ([`SimConfig::with_state_file`]) keeps the fleet across restarts: when the
+//! file exists at start, every vendor's saved phones (id, status, applied counters, own data)
+//! and Huawei's jobs replace the seeded fleet; the simulator writes it every 5 s when it
+//! changed ([`SimConfig::state_save_interval`]) and on [`Simulator::shutdown`] (Ctrl-C), each
+//! time atomically. A transition in flight is saved as finished; tokens, faults, limits, call
+//! logs and Alibaba's tasks are not kept. An unreadable file stops the start.
+//!
 //! `--tls` ([`SimConfig::with_tls`]) serves every listener over HTTPS: a CA generated at start
 //! signs a certificate for `localhost`, `127.0.0.1`, `::1` and the bind address; the CA
 //! certificate (PEM) is written to `--tls-ca-file FILE` (or a fresh file in the temporary
@@ -193,6 +200,7 @@ mod cli;
 mod config;
 mod engine;
 pub mod sign;
+mod state;
 mod tls;
 mod vendors;
 
@@ -228,6 +236,7 @@ pub struct Simulator {
     credentials: SimCredentials,
     seed: u64,
     ca_file: Option<std::path::PathBuf>,
+    state_file: Option<std::path::PathBuf>,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -267,6 +276,7 @@ impl Simulator {
             credentials: config.credentials.clone(),
             seed: config.seed,
             ca_file: tls.as_ref().map(|t| t.ca_file.clone()),
+            state_file: config.state_file.clone(),
             shutdown_tx,
             tasks: Vec::with_capacity(registry.len()),
         };
@@ -286,6 +296,15 @@ impl Simulator {
             ));
             sim.vendors.push(launched.handle);
             sim.typed.push(launched.typed);
+        }
+        if let Some(path) = config.state_file.clone() {
+            state::load(&path, &sim.vendors)?;
+            sim.tasks.push(state::spawn_saver(
+                path,
+                sim.vendors.clone(),
+                config.state_save_interval,
+                shutdown_rx.clone(),
+            ));
         }
         Ok(sim)
     }
@@ -404,6 +423,14 @@ impl Simulator {
     /// cut short; connections still open after a grace period are aborted.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_tx.send(true);
+        if let Some(path) = &self.state_file {
+            if let Err(e) = state::save(path, &self.vendors) {
+                tracing::warn!(
+                    "cloudphone-sim: cannot save the state to {}: {e}",
+                    path.display()
+                );
+            }
+        }
         for mut task in std::mem::take(&mut self.tasks) {
             if tokio::time::timeout(Duration::from_secs(3), &mut task)
                 .await

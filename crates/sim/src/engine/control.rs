@@ -69,6 +69,10 @@ pub trait VendorControl: Send + Sync + std::fmt::Debug {
     fn reset_calls(&self);
     /// Its lines of [`Simulator::banner`](crate::Simulator::banner).
     fn banner(&self) -> String;
+    /// Its fleet and jobs/tasks as JSON (what `--state` saves).
+    fn save_state(&self) -> Value;
+    /// Replaces its fleet and jobs/tasks with what [`VendorControl::save_state`] wrote.
+    fn load_state(&self, saved: &Value) -> Result<(), String>;
     /// The body of its provider table in `cloudphone.toml` (the lines after `[providers.NAME]`,
     /// `type` first); `None` for an auth mode it does not know.
     fn provider_table(&self, options: &TableOptions) -> Option<String>;
@@ -209,6 +213,14 @@ impl<V: SimVendor> VendorControl for VendorSim<V> {
             let _ = writeln!(out, "{key:<19}: {value}");
         }
         out
+    }
+
+    fn save_state(&self) -> Value {
+        VendorSim::save_state(self)
+    }
+
+    fn load_state(&self, saved: &Value) -> Result<(), String> {
+        VendorSim::load_state(self, saved)
     }
 
     fn provider_table(&self, options: &TableOptions) -> Option<String> {

@@ -123,6 +123,16 @@ pub trait SimVendor: Sized + Send + Sync + 'static {
     /// Called after the limits were replaced (forget windows and lock-outs).
     fn limits_changed(_model: &mut Self::Model) {}
 
+    /// What `--state` keeps of the vendor's model beyond phones (jobs, tasks), as JSON.
+    fn save_model(_st: &VendorState<Self>, _now: Instant) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Restores what [`SimVendor::save_model`] wrote, after the phones were loaded.
+    fn load_model(_st: &mut VendorState<Self>, _saved: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The endpoint key of a vendor request (call log, fault targeting) and its route.
     fn route(parts: &Parts) -> (String, Self::Route);
 
@@ -160,13 +170,13 @@ pub trait SimVendor: Sized + Send + Sync + 'static {
 
 /// A vendor's own data of one phone; the core keeps the rest ([`Phone`]: id, raw status and
 /// transition, applied counters).
-pub trait SimPhone: Sized + Send + 'static {
+pub trait SimPhone: Sized + Send + Serialize + DeserializeOwned + 'static {
     /// The operations whose transitions the phone goes through.
     type Op: Copy + Send;
     /// The phone's admin snapshot.
     type Info: Serialize;
     /// The phone's applied-operation counters.
-    type Applied: Serialize + Copy + Default + Send;
+    type Applied: Serialize + DeserializeOwned + Copy + Default + Send;
 
     /// A snapshot of the phone at `now`.
     fn info(phone: &Phone<Self>, now: Instant) -> Self::Info;

@@ -134,6 +134,12 @@ impl<K: SimPhone> Fleet<K> {
         }
     }
 
+    /// Forgets every phone.
+    pub(crate) fn clear(&mut self) {
+        self.phones.clear();
+        self.index.clear();
+    }
+
     /// Appends a phone whose id is unused.
     pub(crate) fn push(&mut self, phone: Phone<K>) {
         self.index.insert(phone.id.clone(), self.phones.len());
@@ -247,6 +253,64 @@ impl<V: SimVendor> VendorSim<V> {
                 shutdown: launch.shutdown,
             }),
         })
+    }
+
+    /// The vendor's fleet (and model extras: jobs, tasks) as JSON, for `--state`. A transition
+    /// in flight is saved as finished (its final status).
+    pub fn save_state(&self) -> serde_json::Value {
+        let now = Instant::now();
+        let st = self.lock();
+        let phones: Vec<serde_json::Value> = st
+            .fleet
+            .phones
+            .iter()
+            .map(|p| {
+                let status = p.life.pending.map_or(p.life.status, |x| x.after);
+                serde_json::json!({
+                    "id": p.id,
+                    "status": status,
+                    "applied": serde_json::to_value(p.applied).unwrap_or_default(),
+                    "data": serde_json::to_value(&p.data).unwrap_or_default(),
+                })
+            })
+            .collect();
+        serde_json::json!({"phones": phones, "model": V::save_model(&st, now)})
+    }
+
+    /// Replaces the fleet (and model extras) with what [`VendorSim::save_state`] wrote.
+    pub fn load_state(&self, saved: &serde_json::Value) -> Result<(), String> {
+        #[derive(serde::Deserialize)]
+        #[serde(bound(deserialize = ""))]
+        struct Saved<K: SimPhone> {
+            id: String,
+            status: i32,
+            #[serde(default)]
+            applied: K::Applied,
+            data: K,
+        }
+        let phones = saved
+            .get("phones")
+            .and_then(|p| p.as_array())
+            .ok_or_else(|| format!("{}: no `phones` list", V::TYPE))?;
+        let mut loaded = Vec::with_capacity(phones.len());
+        for p in phones {
+            let s: Saved<V::Phone> = serde_json::from_value(p.clone())
+                .map_err(|e| format!("{}: a saved phone: {e}", V::TYPE))?;
+            let mut phone = Phone::new(s.id, s.status, s.data);
+            phone.applied = s.applied;
+            loaded.push(phone);
+        }
+        let mut st = self.lock();
+        st.fleet.clear();
+        for p in loaded {
+            if !st.fleet.contains(&p.id) {
+                st.fleet.push(p);
+            }
+        }
+        V::load_model(
+            &mut st,
+            saved.get("model").unwrap_or(&serde_json::Value::Null),
+        )
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, VendorState<V>> {

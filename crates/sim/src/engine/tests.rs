@@ -18,10 +18,10 @@ use crate::config::SimConfig;
 
 struct Echo;
 
-#[derive(Default)]
+#[derive(Default, Serialize, serde::Deserialize)]
 struct EchoPhone;
 
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, serde::Deserialize)]
 struct EchoApplied {
     pings: u32,
 }

@@ -151,6 +151,7 @@ impl Op {
 }
 
 /// eds-aic's own data of a phone.
+#[derive(Serialize, Deserialize)]
 pub struct PhoneData {
     pub(crate) name: String,
     pub(crate) group_id: String,

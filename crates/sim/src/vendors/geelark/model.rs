@@ -107,6 +107,7 @@ pub enum Op {
 }
 
 /// GeeLark's own data of a phone.
+#[derive(Serialize, Deserialize)]
 pub struct PhoneData {
     pub(crate) serial_name: String,
     pub(crate) serial_no: u32,

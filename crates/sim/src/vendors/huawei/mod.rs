@@ -136,6 +136,14 @@ impl SimVendor for Huawei {
         model.forget_rates();
     }
 
+    fn save_model(st: &VendorState<Self>, now: tokio::time::Instant) -> serde_json::Value {
+        model::save_jobs(st, now)
+    }
+
+    fn load_model(st: &mut VendorState<Self>, saved: &serde_json::Value) -> Result<(), String> {
+        model::load_jobs(st, saved)
+    }
+
     fn route(parts: &Parts) -> (String, routes::Route) {
         routes::route(parts)
     }

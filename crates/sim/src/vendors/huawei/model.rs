@@ -124,6 +124,7 @@ impl Op {
 }
 
 /// Huawei's own data of a phone.
+#[derive(Serialize, Deserialize)]
 pub struct PhoneData {
     pub(crate) name: String,
     pub(crate) server_id: String,
@@ -433,6 +434,77 @@ fn push(st: &mut VendorState<Huawei>, id: String, status: i32, server_id: String
         index,
     };
     st.fleet.push(Phone::new(id, status, data));
+}
+
+/// The jobs as `--state` keeps them: each one finished (a job running at save is saved with
+/// its planned outcome).
+pub(crate) fn save_jobs(st: &VendorState<Huawei>, _now: Instant) -> Value {
+    let jobs: Vec<Value> = st
+        .model
+        .jobs
+        .iter()
+        .map(|j| {
+            json!({
+                "job_id": j.job_id,
+                "request_id": j.request_id,
+                "phone": j.phone,
+                "op": j.op.name(),
+                "begin_unix": j.begin_unix,
+                "duration_ms": j.end.saturating_duration_since(j.begin).as_millis() as u64,
+                "failed": j.failed,
+            })
+        })
+        .collect();
+    json!({ "jobs": jobs })
+}
+
+/// Restores [`save_jobs`]' jobs (finished), for phones that were loaded.
+pub(crate) fn load_jobs(st: &mut VendorState<Huawei>, saved: &Value) -> Result<(), String> {
+    let now = Instant::now();
+    let model = &mut st.model;
+    model.jobs.clear();
+    model.job_index.clear();
+    model.request_jobs.clear();
+    let Some(jobs) = saved.get("jobs").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    for j in jobs {
+        let text = |k: &str| j[k].as_str().map(str::to_string);
+        let (Some(job_id), Some(request_id), Some(phone)) =
+            (text("job_id"), text("request_id"), j["phone"].as_u64())
+        else {
+            return Err(format!("huawei-cph: a saved job is incomplete: {j}"));
+        };
+        let phone = phone as usize;
+        if phone >= st.fleet.len() {
+            return Err(format!("huawei-cph: job {job_id} names no saved phone"));
+        }
+        let op = match j["op"].as_str() {
+            Some("reset") => Op::Reset,
+            Some("restart") => Op::Restart,
+            Some("stop") => Op::Stop,
+            other => return Err(format!("huawei-cph: job {job_id}: unknown op {other:?}")),
+        };
+        let d = Duration::from_millis(j["duration_ms"].as_u64().unwrap_or(0));
+        let idx = model.jobs.len();
+        model.job_index.insert(job_id.clone(), idx);
+        model
+            .request_jobs
+            .entry(request_id.clone())
+            .or_default()
+            .push(idx);
+        model.jobs.push(Job {
+            job_id,
+            request_id,
+            phone,
+            op,
+            begin_unix: j["begin_unix"].as_i64().unwrap_or(0),
+            begin: now.checked_sub(d).unwrap_or(now),
+            end: now,
+            failed: j["failed"].as_bool().unwrap_or(false),
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn job_info(st: &VendorState<Huawei>, j: &Job, now: Instant) -> HuaweiJobInfo {
