@@ -244,7 +244,7 @@ fn batch_one(
 
 /// The billing mode of a phone as GeeLark writes it in `chargingMethod` (a string).
 pub(crate) fn charging_method(p: &Phone) -> &'static str {
-    if p.data.serial_no % 2 == 0 {
+    if p.data.serial_no.is_multiple_of(2) {
         "Per-minute usage"
     } else {
         "Monthly rental"
@@ -454,7 +454,7 @@ fn list_item(p: &Phone, status_now: i32) -> Value {
     } else {
         0
     };
-    let proxy = if n % 3 == 0 {
+    let proxy = if n.is_multiple_of(3) {
         json!({
             "type": "socks5",
             "server": format!("proxy{}.sim.invalid", n % 5),
@@ -478,7 +478,7 @@ fn list_item(p: &Phone, status_now: i32) -> Value {
             "phoneNumber": format!("+1555{:07}", n),
             "enableSim": 1,
             "imei": format!("86{:013}", u64::from(n) * 7_919),
-            "osVersion": if n % 2 == 0 { "Android 12" } else { "Android 13" },
+            "osVersion": if n.is_multiple_of(2) { "Android 12" } else { "Android 13" },
             "wifiBssid": format!("02:00:00:{:02x}:{:02x}:{:02x}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
             "mac": format!("02:00:01:{:02x}:{:02x}:{:02x}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
             "bluetoothMac": format!("02:00:02:{:02x}:{:02x}:{:02x}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
@@ -490,7 +490,7 @@ fn list_item(p: &Phone, status_now: i32) -> Value {
         "proxy": proxy,
         // 0 per-minute, 1 monthly, as `chargingMethod` of start says in words.
         "chargeMode": i32::from(monthly),
-        "hasBind": n % 4 == 0,
+        "hasBind": n.is_multiple_of(4),
         "monthlyExpire": monthly_expire,
         // 0 no automation task running, 1 running.
         "rpaStatus": i32::from(p.data.flags.executing_task),
