@@ -77,7 +77,7 @@ pub struct SimConfig {
     pub tls_ca_file: Option<PathBuf>,
     /// Keep the fleet in this JSON file across restarts (default none; `--state FILE`): at
     /// start, when the file exists, every vendor's phones (id, status, counters, data) and its
-    /// jobs/tasks (Huawei jobs) replace the seeded fleet; the state is written (atomically:
+    /// jobs/tasks (Huawei jobs, Alibaba tasks) replace the seeded fleet; the state is written (atomically:
     /// a temporary file renamed over it) every [`SimConfig::state_save_interval`] when it
     /// changed, and on [`Simulator::shutdown`](crate::Simulator::shutdown). A transition in
     /// flight is saved as finished. Tokens, faults, limits and call logs are not kept.

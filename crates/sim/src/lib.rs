@@ -153,10 +153,11 @@
 //!
 //! `--state FILE` ([`SimConfig::with_state_file`]) keeps the fleet across restarts: when the
 //! file exists at start, every vendor's saved phones (id, status, applied counters, own data)
-//! and Huawei's jobs replace the seeded fleet; the simulator writes it every 5 s when it
+//! and their jobs or tasks (Huawei jobs, Alibaba tasks; finished on load) replace the seeded
+//! fleet; the simulator writes it every 5 s when it
 //! changed ([`SimConfig::state_save_interval`]) and on [`Simulator::shutdown`] (Ctrl-C), each
-//! time atomically. A transition in flight is saved as finished; tokens, faults, limits, call
-//! logs and Alibaba's tasks are not kept. An unreadable file stops the start.
+//! time atomically. A transition in flight is saved as finished; tokens, faults, limits and call
+//! logs are not kept. An unreadable file stops the start.
 //!
 //! `--tls` ([`SimConfig::with_tls`]) serves every listener over HTTPS: a CA generated at start
 //! signs a certificate for `localhost`, `127.0.0.1`, `::1` and the bind address; the CA

@@ -110,3 +110,46 @@ async fn the_state_is_saved_periodically_when_it_changes() {
     assert!(e.to_string().contains("state"), "{e}");
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alibaba_tasks_survive_a_restart() {
+    use cloudphone::{Config, Fleet, PhoneRef};
+    let path = state_path("alibaba");
+    let _ = std::fs::remove_file(&path);
+    let config = || {
+        SimConfig::default()
+            .with_phones(1, 1)
+            .with_time_scale(0.01)
+            .with_state_file(&path)
+    };
+    let sim = sim(config()).await;
+    let ali = sim.vendor("alibaba").unwrap().clone();
+    let id = ali.phone_ids()[0].clone();
+    ali.set_status(&id, cloudphone_sim::alibaba::status::RUNNING);
+    let fleet = Fleet::from_config(&Config::from_toml_str(&sim.client_config()).unwrap()).unwrap();
+    let report = fleet
+        .stop(&[PhoneRef::new(ali.provider_name(), id.clone())])
+        .await
+        .unwrap();
+    assert!(report.outcomes[0].outcome.error().is_none());
+    sim.shutdown().await;
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let tasks = doc["vendors"]["alibaba"]["model"]["tasks"]
+        .as_array()
+        .unwrap();
+    assert!(!tasks.is_empty(), "{doc}");
+    let task_id = tasks[0]["task_id"].as_str().unwrap().to_string();
+
+    let sim = common::sim(config()).await;
+    let task = sim.alibaba().task(&task_id).expect("the task is kept");
+    assert_eq!(task.status, "Finished");
+    assert_eq!(
+        sim.alibaba().tasks_of_invoke(&task.invoke_id).len(),
+        tasks.len()
+    );
+    assert_eq!(sim.alibaba().applied_stops(&id), 1);
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

@@ -177,6 +177,14 @@ impl SimVendor for Alibaba {
         model.forget_rates();
     }
 
+    fn save_model(st: &VendorState<Self>, _now: tokio::time::Instant) -> serde_json::Value {
+        model::save_tasks(st)
+    }
+
+    fn load_model(st: &mut VendorState<Self>, saved: &serde_json::Value) -> Result<(), String> {
+        model::load_tasks(st, saved)
+    }
+
     fn route(parts: &Parts) -> (String, routes::Route) {
         routes::route(parts)
     }

@@ -307,6 +307,111 @@ impl Settings {
 /// How long a used nonce is remembered (real time): the date window on either side.
 pub(crate) const NONCE_MEMORY: Duration = Duration::from_secs(30 * 60);
 
+/// The tasks as `--state` keeps them (each one finished on load, with its planned outcome).
+pub(crate) fn save_tasks(st: &VendorState<Alibaba>) -> Value {
+    let tasks: Vec<Value> = st
+        .model
+        .tasks
+        .iter()
+        .map(|t| {
+            json!({
+                "task_id": t.task_id,
+                "invoke_id": t.invoke_id,
+                "level": t.level,
+                "parent": t.parent,
+                "phone": t.phone,
+                "children": t.children,
+                "op": t.op.task_type(),
+                "begin_unix": t.begin_unix,
+                "duration_ms": t.end.saturating_duration_since(t.begin).as_millis() as u64,
+                "failure": t.failure.as_ref().map(|f| json!({"code": f.code, "message": f.message})),
+            })
+        })
+        .collect();
+    json!({ "tasks": tasks })
+}
+
+/// Restores [`save_tasks`]' tasks, finished.
+pub(crate) fn load_tasks(st: &mut VendorState<Alibaba>, saved: &Value) -> Result<(), String> {
+    let now = Instant::now();
+    let phones = st.fleet.len();
+    let m = &mut st.model;
+    m.tasks.clear();
+    m.task_index.clear();
+    m.invoke_index.clear();
+    let Some(tasks) = saved.get("tasks").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let n = tasks.len();
+    for t in tasks {
+        let bad = || format!("alibaba: a saved task is invalid: {t}");
+        let text = |k: &str| t[k].as_str().map(str::to_string);
+        let index = |v: &Value| -> Result<Option<usize>, String> {
+            match v {
+                Value::Null => Ok(None),
+                v => v.as_u64().map(|i| Some(i as usize)).ok_or_else(bad),
+            }
+        };
+        let (Some(task_id), Some(invoke_id)) = (text("task_id"), text("invoke_id")) else {
+            return Err(bad());
+        };
+        let parent = index(&t["parent"])?.filter(|p| *p < n);
+        let phone = index(&t["phone"])?;
+        if phone.is_some_and(|p| p >= phones) {
+            return Err(bad());
+        }
+        let children: Vec<usize> = t["children"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|i| i as usize)
+                    .filter(|i| *i < n)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let op = match t["op"].as_str() {
+            Some("StartInstance") => Op::Start,
+            Some("StopInstance") => Op::Stop,
+            Some("RebootInstance") => Op::Reboot,
+            Some("ResetInstance") => Op::Reset,
+            Some("UpdateInstanceImage") => Op::Reimage,
+            _ => return Err(bad()),
+        };
+        let failure = match &t["failure"] {
+            Value::Null => None,
+            f => Some(Failure {
+                code: match f["code"].as_str() {
+                    Some("IncorrectInstanceStatus") => "IncorrectInstanceStatus",
+                    _ => "InstanceOperationFailed",
+                },
+                message: f["message"].as_str().unwrap_or_default().to_string(),
+            }),
+        };
+        let d = Duration::from_millis(t["duration_ms"].as_u64().unwrap_or(0));
+        let idx = m.tasks.len();
+        m.task_index.insert(task_id.clone(), idx);
+        m.invoke_index
+            .entry(invoke_id.clone())
+            .or_default()
+            .push(idx);
+        m.tasks.push(Task {
+            task_id,
+            invoke_id,
+            level: t["level"].as_u64().unwrap_or(2) as u8,
+            parent,
+            phone,
+            children,
+            op,
+            begin_unix: t["begin_unix"].as_i64().unwrap_or(0),
+            begin: now.checked_sub(d).unwrap_or(now),
+            end: now,
+            failure,
+        });
+    }
+    Ok(())
+}
+
 /// eds-aic's state beyond phones: tasks, used nonces and rate windows.
 pub struct Model {
     pub(crate) tasks: Vec<Task>,
