@@ -37,10 +37,17 @@ impl Env {
         for id in sim.huawei_phone_ids() {
             sim.huawei().set_status(&id, 2);
         }
-        // The simulator's ready configuration, with small chunks sent one at a time.
+        // The simulator's ready table for the Huawei provider (`hw`), with small chunks sent
+        // one at a time.
+        let hw = sim
+            .vendors()
+            .iter()
+            .find(|v| v.provider_name() == "hw")
+            .expect("the Huawei simulator")
+            .provider_table(&cloudphone_sim::TableOptions::new())
+            .unwrap();
         let doc = format!(
-            "{}batch_size = {batch}\nconcurrency = 1\nretry_min_delay_ms = 5\nretry_max_delay_ms = 20\n",
-            sim.client_config()
+            "[providers.hw]\n{hw}batch_size = {batch}\nconcurrency = 1\nretry_min_delay_ms = 5\nretry_max_delay_ms = 20\n"
         );
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("cloudphone.toml");
