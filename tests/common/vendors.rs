@@ -44,6 +44,10 @@ pub struct Knowledge {
     /// Secrets the simulator leaves out by default, turned on so the secrets test sees each
     /// one travel. (Wanted from the simulator: every optional secret on by default.)
     pub optional_secrets: fn(SimConfig) -> SimConfig,
+    /// The fault suite's salt of each auth mode from before the suites went generic, so that
+    /// its seeds still draw the same faults for these modes (a new mode's salt is a hash of its
+    /// name).
+    pub fault_salts: &'static [(&'static str, u64)],
     /// How the vendor's answers say "throttled", "refused" and "expired", and where its batch
     /// answers list ids: the observing proxy's classification. (Wanted from the simulator:
     /// counts of the faults it injected, which would make the classification unnecessary.)
@@ -93,6 +97,7 @@ impl Knowledge {
             variants: &[],
             busy: &[],
             optional_secrets: |c| c,
+            fault_salts: &[],
             wire: Wire {
                 envelope_code: "",
                 throttle_codes: &[],
@@ -145,6 +150,7 @@ static KNOWN: [Knowledge; 3] = [
             (r#"{"executing_task": true}"#, "43005"),
         ],
         optional_secrets: |c| c,
+        fault_salts: &[("key", 0), ("token", 1)],
         wire: Wire {
             envelope_code: "/code",
             throttle_codes: &["40007"],
@@ -184,6 +190,7 @@ static KNOWN: [Knowledge; 3] = [
                 Some("SIM-SECURITY-TOKEN-leak-canary-0001".into());
             c
         },
+        fault_salts: &[("token", 2), ("iam", 3), ("aksk", 4)],
         wire: Wire {
             envelope_code: "",
             throttle_codes: &[],
@@ -222,6 +229,7 @@ static KNOWN: [Knowledge; 3] = [
         variants: &[],
         busy: &[],
         optional_secrets: |c| c,
+        fault_salts: &[],
         wire: Wire {
             envelope_code: "/Code",
             throttle_codes: &["Throttling.User"],
