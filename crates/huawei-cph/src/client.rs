@@ -315,11 +315,16 @@ impl Client {
                     self.attempt::<T>(method.clone(), url, body.as_deref(), bearer)
                 })
                 .await;
-            match (res, &self.auth, issued) {
-                (Ok(answer), Auth::Iam(login), Some(t)) => {
+            if let (Auth::Iam(login), Some(t)) = (&self.auth, &issued) {
+                // Anything but an expired-token answer means the gateway took the token (a 5xx
+                // or a per-phone error comes after authentication; a cut connection proves
+                // nothing, and counting it only costs one more login if the token was bad).
+                if !matches!(&res, Err(e) if wire::is_token_expired(e)) {
                     login.accepted.fetch_max(t.generation, Ordering::SeqCst);
-                    return Ok(answer);
                 }
+            }
+            match (res, &self.auth, issued) {
+                (Ok(answer), Auth::Iam(_), Some(_)) => return Ok(answer),
                 (Err(e), Auth::Iam(login), Some(t)) if wire::is_token_expired(&e) => {
                     // A token issued because its predecessor was rejected, and rejected itself
                     // before CPH ever took it, will not be cured by another login (a clock or

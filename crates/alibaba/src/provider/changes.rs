@@ -125,7 +125,14 @@ fn not_sent(e: &Error) -> Error {
     if let Some(r) = e.request_id() {
         n = n.with_request_id(r.to_owned());
     }
-    n
+    if let Some(ep) = e.endpoint() {
+        n = n.with_endpoint(ep);
+    }
+    if let Some(op) = e.operation() {
+        n = n.with_operation(op);
+    }
+    // The read's error is the cause (a refused certificate, a proxy): kept, not flattened.
+    n.with_source(e.clone())
 }
 
 impl AlibabaProvider {
