@@ -271,10 +271,9 @@ async fn batches_take_the_fewest_calls() {
     let w = p.wait(&r, &fast_wait()).await.unwrap();
     assert!(w.all_done());
     let rounds = ali.call_count(&key(DESCRIBE_TASKS));
-    assert!(
-        rounds >= 3 && rounds % 3 == 0,
-        "{rounds}: one page of 100 per request per round"
-    );
+    // At least one page per request; a request whose tasks finished drops out of later
+    // rounds, so the total need not be a multiple of three.
+    assert!(rounds >= 3, "{rounds}: one page of 100 per request per round");
     sim.shutdown().await;
 }
 

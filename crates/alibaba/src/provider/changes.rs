@@ -3,6 +3,7 @@
 //! No change has an idempotency token, so none is ever repeated after its answer was lost:
 //! its outcome is unknown until a wait (or a status read) looks.
 
+use cloudphone_core::raw::merge_settled;
 use std::collections::HashMap;
 
 use cloudphone_core::raw::{ExtraOptions, Idempotency};
@@ -226,54 +227,19 @@ impl AlibabaProvider {
             settled.insert(id, settled_as);
         }
         let sent = if to_send.is_empty() {
-            BatchReport::new(change.operation(), Vec::new())
+            None
         } else {
-            match self.send(change, &to_send, image, force).await {
-                Ok(r) => r,
-                // Refused before any phone was accepted: still a report when some phones were
-                // settled without a call.
-                Err(e)
-                    if settled
-                        .values()
-                        .any(|o| !matches!(o.outcome, Outcome::Failed(_))) =>
-                {
-                    BatchReport::new(
-                        change.operation(),
-                        to_send
-                            .iter()
-                            .map(|id| PhoneOutcome::failed(id.clone(), e.clone()))
-                            .collect(),
-                    )
-                }
-                Err(e) => return Err(e),
-            }
+            Some(self.send(change, &to_send, image, force).await)
         };
-        let stray = sent.stray_jobs;
-        let mut sent: HashMap<PhoneId, PhoneOutcome> = sent
-            .outcomes
-            .into_iter()
-            .map(|o| (o.phone.clone(), o))
-            .collect();
-        let outcomes = order
-            .into_iter()
-            .map(|id| {
-                settled
-                    .remove(&id)
-                    .or_else(|| sent.remove(&id))
-                    .unwrap_or_else(|| {
-                        let e = Error::new(
-                            ErrorKind::MissingFromResponse,
-                            format!("no outcome was recorded for phone `{id}`"),
-                        )
-                        .with_vendor(VENDOR);
-                        PhoneOutcome::failed(id, e)
-                    })
-            })
-            .collect();
-        let mut report = BatchReport::new(change.operation(), outcomes);
-        report.stray_jobs = stray;
-        report.origin = Some(self.engine().origin());
-        Ok(report)
+        merge_settled(
+            change.operation(),
+            VENDOR,
+            order,
+            settled,
+            &to_send,
+            sent,
+            self.engine().origin(),
+        )
     }
 
     /// Sends the change in chunks of `batch_size`.

@@ -24,11 +24,13 @@ mod backend;
 mod errors;
 mod extras;
 mod fan_out;
+mod settled;
 
 pub use backend::{capabilities, rate_budgets};
 pub use errors::{decode_json, not_sent, undecodable, ErrorContext};
 pub use extras::ExtraOptions;
 pub use fan_out::fan_out;
+pub use settled::merge_settled;
 
 pub use crate::engine::{dedupe, BatchEngine, EngineConfig, RateScope};
 pub use crate::options::{ClientOptions, MAX_BODY_BYTES, MAX_CONCURRENCY, MIN_BODY_BYTES};

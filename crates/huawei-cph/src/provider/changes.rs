@@ -1,6 +1,7 @@
 //! State changes: batch calls in chunks (`batch-stop`, `batch-restart`, `batch-reset`), their
 //! bodies, and `start`, which reads states first because CPH has no start call.
 
+use cloudphone_core::raw::merge_settled;
 use std::collections::HashMap;
 
 use cloudphone_core::raw::{ExtraOptions, Idempotency};
@@ -117,52 +118,24 @@ impl HuaweiCphProvider {
                 _ => to_start.push(o.phone.clone()),
             }
         }
-        let started = if to_start.is_empty() {
-            BatchReport::new(Operation::Start, Vec::new())
+        let sent = if to_start.is_empty() {
+            None
         } else {
-            let sent = self
-                .batch(Operation::Start, "batch-restart", &to_start, |chunk| {
+            Some(
+                self.batch(Operation::Start, "batch-restart", &to_start, |chunk| {
                     Self::phones_body(None, chunk, None)
                 })
-                .await;
-            match sent {
-                Ok(r) => r,
-                // Refused before any phone was accepted: still a report when some phones
-                // were already running.
-                Err(e) if settled.values().any(PhoneOutcome::is_done) => BatchReport::new(
-                    Operation::Start,
-                    to_start
-                        .iter()
-                        .map(|id| PhoneOutcome::failed(id.clone(), e.clone()))
-                        .collect(),
-                ),
-                Err(e) => return Err(e),
-            }
+                .await,
+            )
         };
-        let stray = started.stray_jobs;
-        let mut sent: HashMap<PhoneId, PhoneOutcome> = started
-            .outcomes
-            .into_iter()
-            .map(|o| (o.phone.clone(), o))
-            .collect();
-        let outcomes = order
-            .into_iter()
-            .map(|id| {
-                settled
-                    .remove(&id)
-                    .or_else(|| sent.remove(&id))
-                    .unwrap_or_else(|| {
-                        let e = Error::new(
-                            ErrorKind::MissingFromResponse,
-                            format!("no outcome was recorded for phone `{id}`"),
-                        )
-                        .with_vendor(VENDOR);
-                        PhoneOutcome::failed(id, e)
-                    })
-            })
-            .collect();
-        let mut report = BatchReport::new(Operation::Start, outcomes);
-        report.stray_jobs = stray;
-        Ok(report)
+        merge_settled(
+            Operation::Start,
+            VENDOR,
+            order,
+            settled,
+            &to_start,
+            sent,
+            self.engine().origin(),
+        )
     }
 }
