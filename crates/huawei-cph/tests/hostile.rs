@@ -995,8 +995,10 @@ async fn a_token_rejected_right_after_a_fresh_login_does_not_log_in_again() {
 
 #[tokio::test]
 async fn a_refreshed_token_rejected_before_it_ever_served_is_not_refreshed_again() {
-    // tok-1 serves once, then is expired; tok-2 first meets a 503, then is expired too: it
-    // never served, so a third login would not help.
+    // tok-1 serves once, then is expired; tok-2 is refused as expired on its very first use:
+    // the gateway never took it, so a third login would not help (a clock or region problem).
+    // (A token that met any other answer — a 503 included — was taken, and is renewed when it
+    // expires: see the next test and the fault suite.)
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = seen.clone();
     let (server, logins) = iam_server(move |token| {
@@ -1005,6 +1007,44 @@ async fn a_refreshed_token_rejected_before_it_ever_served_is_not_refreshed_again
         seen.push(token.to_owned());
         match (token, uses) {
             ("tok-1-issued-by-iam", 0) => json(200, r#"{"phone_id":"a","status":2}"#),
+            _ => json(401, EXPIRED),
+        }
+    })
+    .await;
+    let p = HuaweiCphProvider::new(
+        cfg(Mode::Iam, &server)
+            .with_status_strategy(StatusStrategy::Detail)
+            .with_retries(0, 1, 1),
+    )
+    .unwrap();
+    assert!(p.status(&ids(&["a"])).await.unwrap().all_done());
+    let e = p.status(&ids(&["a"])).await.unwrap_err();
+    assert!(e.message().contains("freshly issued"), "{e}");
+    assert_eq!(logins.load(Ordering::SeqCst), 2, "no third login");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "tok-1-issued-by-iam",
+            "tok-1-issued-by-iam",
+            "tok-2-issued-by-iam",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refreshed_token_that_met_a_503_was_taken_and_is_renewed() {
+    // tok-2 first meets a 503 (answered after the gateway took it), then expires: that is an
+    // ordinary expiry, renewed once more; tok-3 serves.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let (server, logins) = iam_server(move |token| {
+        let mut seen = log.lock().unwrap();
+        let uses = seen.iter().filter(|t| *t == token).count();
+        seen.push(token.to_owned());
+        match (token, uses) {
+            ("tok-1-issued-by-iam", 0) | ("tok-3-issued-by-iam", _) => {
+                json(200, r#"{"phone_id":"a","status":2}"#)
+            }
             ("tok-2-issued-by-iam", 0) => json(503, "busy"),
             _ => json(401, EXPIRED),
         }
@@ -1022,19 +1062,8 @@ async fn a_refreshed_token_rejected_before_it_ever_served_is_not_refreshed_again
         r.outcomes[0].error().unwrap().kind(),
         ErrorKind::Unavailable
     );
-    assert_eq!(logins.load(Ordering::SeqCst), 2);
-    let e = p.status(&ids(&["a"])).await.unwrap_err();
-    assert!(e.message().contains("freshly issued"), "{e}");
-    assert_eq!(logins.load(Ordering::SeqCst), 2, "no third login");
-    assert_eq!(
-        *seen.lock().unwrap(),
-        [
-            "tok-1-issued-by-iam",
-            "tok-1-issued-by-iam",
-            "tok-2-issued-by-iam",
-            "tok-2-issued-by-iam"
-        ]
-    );
+    assert!(p.status(&ids(&["a"])).await.unwrap().all_done());
+    assert_eq!(logins.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
