@@ -273,7 +273,10 @@ async fn batches_take_the_fewest_calls() {
     let rounds = ali.call_count(&key(DESCRIBE_TASKS));
     // At least one page per request; a request whose tasks finished drops out of later
     // rounds, so the total need not be a multiple of three.
-    assert!(rounds >= 3, "{rounds}: one page of 100 per request per round");
+    assert!(
+        rounds >= 3,
+        "{rounds}: one page of 100 per request per round"
+    );
     sim.shutdown().await;
 }
 
