@@ -89,6 +89,23 @@ pub async fn tagged<F: Future>(provider: &str, fut: F) -> F::Output {
     }
 }
 
+/// Runs `fut` so that `tap` sees each of its progress events first — synchronously, in the
+/// task that emits it — before the event goes on to the enclosing [`observe`], if any.
+///
+/// For wrappers that must act on an event before anyone else learns of it: a journal writes
+/// a chunk as sent before its request goes out, and its answer before the caller is handed
+/// it. Unlike [`observe`], an outer observer keeps receiving every event.
+pub async fn tap<F: Future>(tap: impl Fn(&Event) + Send + Sync + 'static, fut: F) -> F::Output {
+    let outer = SINK.try_with(Sink::clone).ok();
+    let sink: Sink = Arc::new(move |ev: Event| {
+        tap(&ev);
+        if let Some(outer) = &outer {
+            outer(ev)
+        }
+    });
+    SINK.scope(sink, fut).await
+}
+
 /// Whether the current task is observed.
 pub fn is_observed() -> bool {
     SINK.try_with(|_| ()).is_ok()

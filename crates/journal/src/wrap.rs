@@ -1,0 +1,337 @@
+//! [`Journaled`]: any provider, with every state change it sends kept in a [`Journal`].
+//!
+//! The journal learns of a chunk through the batch engine's progress events, tapped
+//! ([`progress::tap`]) so that an enclosing observer (a command printing outcomes as chunks
+//! are answered) still gets every event — but only after the journal wrote it. A chunk is
+//! written as *sent* when its request is about to go out, and its answer before anyone else
+//! is told of it; sinks are synchronous, so the write is done when the event moves on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use cloudphone_core::progress::{self, Event, EventKind};
+use cloudphone_core::wait::needs_watch;
+use cloudphone_core::{
+    BatchReport, Capabilities, CloudPhoneProvider, Error, JobInfo, JobRef, ListRequest, Operation,
+    Origin, Outcome, PhoneId, PhoneOutcome, PhonePage, PhoneState, ResetOptions, Result,
+    StartOptions, WaitOptions,
+};
+
+use crate::entry::{Answer, End};
+use crate::store::{Journal, Update};
+
+/// A provider whose state changes (stop, start, restart, reset) are journaled: each phone's
+/// change is written as sent before its request goes out, what came back before the caller
+/// learns of it, and how it ended when a wait through this provider settles it. Reads
+/// (status, list, jobs) pass through untouched.
+#[derive(Debug, Clone)]
+pub struct Journaled {
+    name: String,
+    inner: Arc<dyn CloudPhoneProvider>,
+    journal: Journal,
+}
+
+impl Journaled {
+    /// Wraps `inner`, known in the journal as `name` (the fleet's name for it: what
+    /// `resume` later looks up).
+    pub fn new(
+        name: impl Into<String>,
+        inner: Arc<dyn CloudPhoneProvider>,
+        journal: Journal,
+    ) -> Self {
+        Journaled {
+            name: name.into(),
+            inner,
+            journal,
+        }
+    }
+
+    /// The wrapped provider.
+    pub fn inner(&self) -> &Arc<dyn CloudPhoneProvider> {
+        &self.inner
+    }
+
+    /// The journal written to.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The name the entries carry.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn change<F>(&self, operation: Operation, fut: F) -> Result<BatchReport>
+    where
+        F: std::future::Future<Output = Result<BatchReport>> + Send,
+    {
+        let call = Arc::new(Call {
+            journal: self.journal.clone(),
+            provider: self.name.clone(),
+            vendor: self.inner.vendor(),
+            operation,
+            sent: Mutex::new(HashMap::new()),
+        });
+        let tap = call.clone();
+        let result = progress::tap(move |ev| tap.on_event(ev), fut).await;
+        match &result {
+            // Whatever no event reported (a provider that does not emit them).
+            Ok(report) => call.answered(&report.outcomes),
+            Err(e) => call.failed_as_a_whole(e),
+        }
+        result
+    }
+}
+
+/// What happened to an answer: the columns to write, and whether the entry ended.
+fn answer_of(o: &PhoneOutcome) -> Update {
+    let (answer, end) = match &o.outcome {
+        Outcome::Done => (Answer::Accepted, Some(End::Done)),
+        Outcome::Pending => (Answer::Accepted, None),
+        Outcome::Failed(_) => (Answer::Refused, Some(End::Failed)),
+        Outcome::Unknown(_) => (Answer::Unknown, None),
+        // A future outcome kind: keep the entry open, so that resume looks.
+        #[allow(unreachable_patterns)]
+        _ => (Answer::Unknown, None),
+    };
+    Update {
+        answer: Some(answer),
+        end,
+        job: o.job.clone(),
+        error: o.cause().map(|e| e.to_string()),
+    }
+}
+
+/// How a waited outcome ended, if it did: done, failed, or unknown once looking can tell no
+/// more. Nothing while it is still pending, or when waiting could not look (its wait error).
+fn end_of(o: &PhoneOutcome, target: Option<PhoneState>) -> Option<Update> {
+    let end = match &o.outcome {
+        Outcome::Done => End::Done,
+        Outcome::Failed(_) => End::Failed,
+        Outcome::Unknown(_) if o.wait_error.is_none() => {
+            let settled = target.is_some_and(|t| !needs_watch(o, t));
+            if !settled {
+                return None;
+            }
+            End::Unknown
+        }
+        _ => return None,
+    };
+    let error = match end {
+        End::Unknown => Some(
+            "looked at the phone: its state cannot tell whether the change was applied".to_owned(),
+        ),
+        _ => o.cause().map(|e| e.to_string()),
+    };
+    Some(Update {
+        answer: None,
+        end: Some(end),
+        job: o.job.clone(),
+        error,
+    })
+}
+
+/// One state-changing call: the entries it wrote as sent and not yet answered.
+struct Call {
+    journal: Journal,
+    provider: String,
+    vendor: &'static str,
+    operation: Operation,
+    sent: Mutex<HashMap<PhoneId, i64>>,
+}
+
+impl Call {
+    fn on_event(&self, ev: &Event) {
+        if ev.operation != self.operation {
+            return;
+        }
+        match &ev.kind {
+            EventKind::Sent(ids) => {
+                match self
+                    .journal
+                    .record_sent(&self.provider, self.vendor, self.operation, ids)
+                {
+                    Ok(rows) => {
+                        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+                        sent.extend(ids.iter().cloned().zip(rows));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, provider = %self.provider, "the journal could not record a chunk as sent")
+                    }
+                }
+            }
+            EventKind::Answered(outcomes) => self.answered(outcomes),
+            _ => {}
+        }
+    }
+
+    /// Writes the answers of entries still waiting for one (one transaction).
+    fn answered(&self, outcomes: &[PhoneOutcome]) {
+        let mut updates = Vec::new();
+        let mut ended = Vec::new();
+        {
+            let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+            if sent.is_empty() {
+                return;
+            }
+            for o in outcomes {
+                if let Some(id) = sent.remove(&o.phone) {
+                    let u = answer_of(o);
+                    if u.end.is_some() {
+                        ended.push((o.phone.clone(), id));
+                    }
+                    updates.push((id, u));
+                }
+            }
+        }
+        self.write(&updates, &ended);
+    }
+
+    /// The call failed as a whole after some chunks went out: those are unknown when the
+    /// change may have been applied, refused otherwise.
+    fn failed_as_a_whole(&self, e: &Error) {
+        let sent: Vec<(PhoneId, i64)> = self
+            .sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let outcome = |p: PhoneId| {
+            if e.may_have_applied() {
+                PhoneOutcome::unknown(p, e.clone())
+            } else {
+                PhoneOutcome::failed(p, e.clone())
+            }
+        };
+        let mut updates = Vec::new();
+        let mut ended = Vec::new();
+        for (p, id) in sent {
+            let u = answer_of(&outcome(p.clone()));
+            if u.end.is_some() {
+                ended.push((p, id));
+            }
+            updates.push((id, u));
+        }
+        self.write(&updates, &ended);
+    }
+
+    fn write(&self, updates: &[(i64, Update)], ended: &[(PhoneId, i64)]) {
+        if let Err(e) = self.journal.write(updates) {
+            tracing::error!(error = %e, provider = %self.provider, "the journal could not record an answer");
+            return;
+        }
+        for (p, id) in ended {
+            self.journal
+                .close(&self.provider, self.operation, p, std::slice::from_ref(id));
+        }
+    }
+}
+
+/// Records how waited outcomes ended, for the entries this process knows to be open.
+fn settle(
+    journal: &Journal,
+    provider: &str,
+    operation: Operation,
+    target: Option<PhoneState>,
+    outcomes: &[PhoneOutcome],
+) {
+    let mut updates = Vec::new();
+    let mut ended = Vec::new();
+    for o in outcomes {
+        let Some(u) = end_of(o, target) else {
+            continue;
+        };
+        let ids = journal.open_ids(provider, operation, &o.phone);
+        if ids.is_empty() {
+            continue;
+        }
+        for &id in &ids {
+            updates.push((id, u.clone()));
+        }
+        ended.push((o.phone.clone(), ids));
+    }
+    if updates.is_empty() {
+        return;
+    }
+    if let Err(e) = journal.write(&updates) {
+        tracing::error!(error = %e, provider, "the journal could not record how a change ended");
+        return;
+    }
+    for (p, ids) in ended {
+        journal.close(provider, operation, &p, &ids);
+    }
+}
+
+#[async_trait]
+impl CloudPhoneProvider for Journaled {
+    fn vendor(&self) -> &'static str {
+        self.inner.vendor()
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn status(&self, phones: &[PhoneId]) -> Result<BatchReport> {
+        self.inner.status(phones).await
+    }
+
+    async fn stop(&self, phones: &[PhoneId]) -> Result<BatchReport> {
+        self.change(Operation::Stop, self.inner.stop(phones)).await
+    }
+
+    async fn start(&self, phones: &[PhoneId], options: &StartOptions) -> Result<BatchReport> {
+        self.change(Operation::Start, self.inner.start(phones, options))
+            .await
+    }
+
+    async fn restart(&self, phones: &[PhoneId]) -> Result<BatchReport> {
+        self.change(Operation::Restart, self.inner.restart(phones))
+            .await
+    }
+
+    async fn reset(&self, phones: &[PhoneId], options: &ResetOptions) -> Result<BatchReport> {
+        self.change(Operation::Reset, self.inner.reset(phones, options))
+            .await
+    }
+
+    async fn list_page(&self, request: &ListRequest) -> Result<PhonePage> {
+        self.inner.list_page(request).await
+    }
+
+    async fn jobs(&self, jobs: &[JobRef]) -> Result<Vec<JobInfo>> {
+        self.inner.jobs(jobs).await
+    }
+
+    fn origin(&self) -> Option<Origin> {
+        self.inner.origin()
+    }
+
+    /// The wrapped provider's wait; each phone it settles ends its open entries (done, failed,
+    /// or unknown when looking cannot tell), written before the settled outcome moves on.
+    async fn wait(&self, report: &BatchReport, options: &WaitOptions) -> Result<BatchReport> {
+        let operation = report.operation;
+        let target = options.resolve_target(operation).ok();
+        let (journal, name) = (self.journal.clone(), self.name.clone());
+        let result = progress::tap(
+            move |ev| {
+                if let (EventKind::Waited(settled), true) = (&ev.kind, ev.operation == operation) {
+                    settle(&journal, &name, operation, target, settled);
+                }
+            },
+            self.inner.wait(report, options),
+        )
+        .await;
+        if let Ok(waited) = &result {
+            settle(
+                &self.journal,
+                &self.name,
+                operation,
+                target,
+                &waited.outcomes,
+            );
+        }
+        result
+    }
+}
