@@ -115,6 +115,7 @@ struct Inner {
     persistent: bool,
     not_applied: bool,
     retry_after: Option<Duration>,
+    lockout: Option<Duration>,
     context: Context,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
@@ -143,6 +144,7 @@ impl Error {
                 // A throttling answer is a refusal: the vendor did not act on the request.
                 not_applied: kind == ErrorKind::RateLimited,
                 retry_after: None,
+                lockout: None,
                 context: Context::default(),
                 source: None,
             }),
@@ -249,11 +251,25 @@ impl Error {
         self
     }
 
+    /// Records that the vendor locked the endpoint for this long (GeeLark bans an API for two
+    /// hours past its hourly limit): the engine records the lock-out in a shared rate-limit
+    /// store, so that no process sharing it calls the endpoint until then.
+    pub fn with_lockout(mut self, duration: Duration) -> Self {
+        self.inner.lockout = Some(duration);
+        self
+    }
+
     /// Marks a temporary failure that stayed: the retries (or the retry budget or deadline)
     /// were spent on it. Retrying at once is pointless; later may work.
     pub fn with_persistent(mut self, persistent: bool) -> Self {
         self.inner.persistent = persistent;
         self
+    }
+
+    /// How long the vendor locked the endpoint, if this error says it did
+    /// ([`Error::with_lockout`]).
+    pub fn lockout(&self) -> Option<Duration> {
+        self.inner.lockout
     }
 
     /// Names the batch operation the error happened in.

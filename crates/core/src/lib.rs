@@ -13,6 +13,8 @@
 //! - [`http`]: the one HTTP client (no redirects, capped bodies) and transport classifier.
 //! - [`progress`]: outcomes handed out per answered chunk.
 //! - [`registry`]: vendors by configuration `type`, one registration line each.
+//! - [`rate_store`]: where rate budgets and lock-outs are kept — this process (default) or a
+//!   store shared by several processes on one vendor account.
 //! - [`ClientOptions`]: the timeouts, retries, concurrency and body cap every vendor shares.
 //! - [`raw`]: what only backend writers need (engine, wait helpers, HTTP rules, option readers).
 //!
@@ -40,6 +42,7 @@ pub mod http;
 pub mod options;
 pub mod progress;
 mod provider;
+pub mod rate_store;
 mod ratelimit;
 pub mod raw;
 mod redact;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 
 use crate::http::{HttpOptions, DEFAULT_MAX_BODY_BYTES};
+use crate::rate_store::SharedStore;
 use crate::{EngineConfig, Error, ErrorKind, Result, RetryPolicy};
 
 /// The most vendor calls one provider has in flight at once, for every vendor (Huawei's own
@@ -72,6 +73,11 @@ pub struct ClientOptions {
     /// ones (default none). Read when the client is built; ignored when a ready-made client is
     /// given.
     pub ca_file: Option<PathBuf>,
+    /// Where the rate budgets and lock-outs are kept (default: in this process only). Not a
+    /// configuration key of the vendor table: the `cloudphone` facade sets it from
+    /// `[rate_limit] store` (or a provider's `rate_limit_store`); code building a provider
+    /// directly sets it with [`ClientOptions::with_rate_limit_store`].
+    pub rate_limit_store: Option<SharedStore>,
 }
 
 impl Default for ClientOptions {
@@ -105,6 +111,7 @@ impl ClientOptions {
             concurrency: 8,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             ca_file: None,
+            rate_limit_store: None,
         }
     }
 
@@ -143,6 +150,12 @@ impl ClientOptions {
     /// Sets the extra root certificates' PEM file ([`ClientOptions::ca_file`]).
     pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Keeps the rate budgets and lock-outs in `store` (e.g. one shared by several processes).
+    pub fn with_rate_limit_store(mut self, store: SharedStore) -> Self {
+        self.rate_limit_store = Some(store);
         self
     }
 
@@ -235,12 +248,13 @@ impl ClientOptions {
         )
     }
 
-    /// The engine settings these options stand for: concurrency and retries (the vendor adds
-    /// its rate budgets).
+    /// The engine settings these options stand for: concurrency, retries and the rate-limit
+    /// store (the vendor adds its rate budgets and its account).
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig::default()
             .concurrency(self.concurrency)
             .retry(self.retry_policy())
+            .rate_limit_store(self.rate_limit_store.clone())
     }
 
     /// Reads the shared keys of a vendor table whose own keys were already taken: the

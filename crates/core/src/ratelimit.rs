@@ -95,33 +95,36 @@ impl RateLimiter {
 
     /// Waits until a call fits every budget, then records it.
     pub async fn acquire(&self) {
-        if self.budgets.is_empty() {
-            return;
-        }
-        loop {
-            let wait = {
-                let mut logs = self.logs.lock().await;
-                let now = Instant::now();
-                let mut wait = Duration::ZERO;
-                for (b, log) in self.budgets.iter().zip(logs.iter_mut()) {
-                    while log.front().is_some_and(|t| now.duration_since(*t) >= b.per) {
-                        log.pop_front();
-                    }
-                    if log.len() >= b.limit as usize {
-                        let oldest = log[log.len() - b.limit as usize];
-                        wait = wait.max(b.per - now.duration_since(oldest));
-                    }
-                }
-                if wait.is_zero() {
-                    for log in logs.iter_mut() {
-                        log.push_back(now);
-                    }
-                    return;
-                }
-                wait
-            };
+        while let Some(wait) = self.try_acquire().await {
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Records a call if it fits every budget now (`None`); otherwise records nothing and
+    /// returns how long until it would fit.
+    pub async fn try_acquire(&self) -> Option<Duration> {
+        if self.budgets.is_empty() {
+            return None;
+        }
+        let mut logs = self.logs.lock().await;
+        let now = Instant::now();
+        let mut wait = Duration::ZERO;
+        for (b, log) in self.budgets.iter().zip(logs.iter_mut()) {
+            while log.front().is_some_and(|t| now.duration_since(*t) >= b.per) {
+                log.pop_front();
+            }
+            if log.len() >= b.limit as usize {
+                let oldest = log[log.len() - b.limit as usize];
+                wait = wait.max(b.per - now.duration_since(oldest));
+            }
+        }
+        if !wait.is_zero() {
+            return Some(wait);
+        }
+        for log in logs.iter_mut() {
+            log.push_back(now);
+        }
+        None
     }
 }
 

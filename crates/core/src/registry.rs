@@ -12,9 +12,42 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use std::ops::DerefMut;
+
 use serde::de::DeserializeOwned;
 
-use crate::{CloudPhoneProvider, Result};
+use crate::rate_store::SharedStore;
+use crate::{ClientOptions, CloudPhoneProvider, Error, ErrorKind, Result};
+
+/// What the program building providers adds to their configuration: for now, where their rate
+/// budgets and lock-outs are kept.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct BuildContext {
+    /// The store for rate budgets and lock-outs (`None`: each provider keeps its own in this
+    /// process).
+    pub rate_limit_store: Option<SharedStore>,
+}
+
+impl BuildContext {
+    /// A context that adds nothing.
+    pub fn new() -> Self {
+        BuildContext::default()
+    }
+
+    /// Keeps the providers' rate budgets and lock-outs in `store`.
+    pub fn with_rate_limit_store(mut self, store: Option<SharedStore>) -> Self {
+        self.rate_limit_store = store;
+        self
+    }
+
+    /// Applies the context to a vendor's client options.
+    pub fn apply(&self, options: &mut ClientOptions) {
+        if let Some(store) = &self.rate_limit_store {
+            options.rate_limit_store = Some(store.clone());
+        }
+    }
+}
 
 /// One provider's configuration table as written (`type` removed, `${VAR}`s expanded).
 pub type ConfigTable = toml::Table;
@@ -23,6 +56,22 @@ pub type ConfigTable = toml::Table;
 pub trait VendorConfig: fmt::Debug + Send + Sync + 'static {
     /// Builds the provider.
     fn build(&self) -> Result<Arc<dyn CloudPhoneProvider>>;
+
+    /// Builds the provider with what `context` adds. A vendor that cannot honour it refuses
+    /// (the default, unless the context adds nothing): a rate-limit store silently ignored would
+    /// let processes exceed the vendor's limit.
+    fn build_with(&self, context: &BuildContext) -> Result<Arc<dyn CloudPhoneProvider>> {
+        match &context.rate_limit_store {
+            Some(store) => Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "this vendor cannot keep its rate budget in the rate-limit store `{}`",
+                    store.store().describe()
+                ),
+            )),
+            None => self.build(),
+        }
+    }
 
     /// The URLs requests (and credentials) are sent to, by key, for the plain-http check.
     fn urls(&self) -> Vec<(&'static str, String)> {
@@ -50,9 +99,24 @@ pub trait Vendor: Send + Sync + 'static {
 pub struct TypedVendor<C> {
     type_name: &'static str,
     secret_keys: &'static [&'static str],
-    build: fn(&C) -> Result<Arc<dyn CloudPhoneProvider>>,
+    build: Build<C>,
+    contextual: Option<Contextual<C>>,
     urls: fn(&C) -> Vec<(&'static str, String)>,
     _config: PhantomData<fn() -> C>,
+}
+
+type Build<C> = fn(&C) -> Result<Arc<dyn CloudPhoneProvider>>;
+type Contextual<C> = fn(&C, &BuildContext, Build<C>) -> Result<Arc<dyn CloudPhoneProvider>>;
+
+/// Builds from a copy of `config` whose client options took `context`.
+fn build_in_context<C: Clone + DerefMut<Target = ClientOptions>>(
+    config: &C,
+    context: &BuildContext,
+    build: Build<C>,
+) -> Result<Arc<dyn CloudPhoneProvider>> {
+    let mut config = config.clone();
+    context.apply(&mut config);
+    build(&config)
 }
 
 impl<C> TypedVendor<C> {
@@ -66,6 +130,7 @@ impl<C> TypedVendor<C> {
             type_name,
             secret_keys,
             build,
+            contextual: None,
             urls: |_| Vec::new(),
             _config: PhantomData,
         }
@@ -78,6 +143,16 @@ impl<C> TypedVendor<C> {
     }
 }
 
+impl<C: Clone + DerefMut<Target = ClientOptions>> TypedVendor<C> {
+    /// Lets a [`BuildContext`] (a shared rate-limit store) reach the configuration's embedded
+    /// [`ClientOptions`] (see [`client_options_field!`](crate::client_options_field)) before
+    /// the provider is built.
+    pub const fn with_client_options(mut self) -> Self {
+        self.contextual = Some(build_in_context::<C> as Contextual<C>);
+        self
+    }
+}
+
 impl<C> fmt::Debug for TypedVendor<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TypedVendor({})", self.type_name)
@@ -86,7 +161,8 @@ impl<C> fmt::Debug for TypedVendor<C> {
 
 struct Typed<C> {
     config: C,
-    build: fn(&C) -> Result<Arc<dyn CloudPhoneProvider>>,
+    build: Build<C>,
+    contextual: Option<Contextual<C>>,
     urls: fn(&C) -> Vec<(&'static str, String)>,
 }
 
@@ -99,6 +175,18 @@ impl<C: fmt::Debug> fmt::Debug for Typed<C> {
 impl<C: fmt::Debug + Send + Sync + 'static> VendorConfig for Typed<C> {
     fn build(&self) -> Result<Arc<dyn CloudPhoneProvider>> {
         (self.build)(&self.config)
+    }
+
+    fn build_with(&self, context: &BuildContext) -> Result<Arc<dyn CloudPhoneProvider>> {
+        match self.contextual {
+            Some(contextual) => contextual(&self.config, context, self.build),
+            None if context.rate_limit_store.is_none() => self.build(),
+            None => Err(Error::new(
+                ErrorKind::Config,
+                "this vendor cannot keep its rate budget in a rate-limit store (its \
+                 `TypedVendor` lacks `with_client_options`)",
+            )),
+        }
     }
 
     fn urls(&self) -> Vec<(&'static str, String)> {
@@ -127,6 +215,7 @@ where
         Ok(Arc::new(Typed {
             config,
             build: self.build,
+            contextual: self.contextual,
             urls: self.urls,
         }))
     }

@@ -122,6 +122,7 @@ impl BatchEngine {
                     rejected.store(true, Ordering::SeqCst);
                 }
                 self.note(&answer);
+                self.publish_refusal().await;
                 (k, Some(answer))
             }
         };

@@ -4,18 +4,20 @@
 //! This file holds the engine and its single-request path ([`BatchEngine::call`]); `chunks.rs`
 //! the batch path ([`BatchEngine::run_chunks`]).
 
+mod admit;
 mod chunks;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::rate_store::{InProcessStore, RateLimitStore, SharedStore};
 use crate::{
-    Error, ErrorKind, Idempotency, Operation, Origin, PhoneId, RateBudget, RateLimiter, Result,
-    RetryPolicy, Scrubber,
+    Error, ErrorKind, Idempotency, Operation, Origin, PhoneId, RateBudget, Result, RetryPolicy,
+    Scrubber,
 };
 
 /// Collapses duplicate ids, keeping the first occurrence and the request order.
@@ -28,7 +30,7 @@ pub fn dedupe(phones: impl IntoIterator<Item = PhoneId>) -> Vec<PhoneId> {
 }
 
 /// Whose calls share a rate budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum RateScope {
     /// One budget for every call of the provider.
@@ -50,6 +52,13 @@ pub struct EngineConfig {
     pub rate_limits: Vec<RateBudget>,
     /// Whether budgets apply per provider or per endpoint.
     pub rate_scope: RateScope,
+    /// Where the budgets and lock-outs are kept (`None`: in this process only,
+    /// [`InProcessStore`]).
+    pub rate_store: Option<SharedStore>,
+    /// Who the vendor counts calls for, as a fingerprint
+    /// ([`account_id`](crate::rate_store::account_id)); budgets and lock-outs in a shared store
+    /// are keyed by it. `None`: every provider of the vendor without one shares one budget.
+    pub account: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +68,8 @@ impl Default for EngineConfig {
             retry: RetryPolicy::default(),
             rate_limits: Vec::new(),
             rate_scope: RateScope::Provider,
+            rate_store: None,
+            account: None,
         }
     }
 }
@@ -82,6 +93,29 @@ impl EngineConfig {
         self.rate_scope = scope;
         self
     }
+
+    /// Keeps the budgets and lock-outs in `store` (e.g. one shared by several processes).
+    pub fn rate_limit_store(mut self, store: Option<SharedStore>) -> Self {
+        self.rate_store = store;
+        self
+    }
+
+    /// Sets the account fingerprint budgets are keyed by.
+    pub fn account(mut self, account: impl Into<String>) -> Self {
+        self.account = Some(account.into());
+        self
+    }
+}
+
+/// The vendor's refusal of the credentials, and where it came from.
+#[derive(Debug, Clone)]
+struct Refusal {
+    error: Error,
+    /// Until when it holds: `None` for a refusal this engine met (credentials never change
+    /// within a provider), the lock-out's end for one another process met.
+    until: Option<tokio::time::Instant>,
+    /// Whether the shared store knows it (or it came from there).
+    published: bool,
 }
 
 /// The machinery behind every batch call of one provider instance. Its rate limiters are shared
@@ -90,14 +124,16 @@ impl EngineConfig {
 pub struct BatchEngine {
     vendor: &'static str,
     config: EngineConfig,
-    shared: Arc<RateLimiter>,
-    per_endpoint: Mutex<HashMap<&'static str, Arc<RateLimiter>>>,
+    /// Where budgets and lock-outs are kept.
+    store: Arc<dyn RateLimitStore>,
+    /// The account fingerprint budgets are keyed by.
+    account: Arc<str>,
     /// Whether a request has succeeded since the last credential rejection.
     credentials_ok: AtomicBool,
     /// The vendor's refusal of our credentials, once one arrived: credentials never change
     /// within a provider, so no request is sent with them again (vendors lock keys after a few
     /// failures: Huawei after five).
-    refused: Mutex<Option<Error>>,
+    refused: Mutex<Option<Refusal>>,
     scrubber: Scrubber,
     /// Attempts sent and retries granted, for the provider's retry budget.
     attempts: AtomicU64,
@@ -127,9 +163,12 @@ impl BatchEngine {
     pub fn new(vendor: &'static str, config: EngineConfig) -> Self {
         BatchEngine {
             vendor,
-            shared: Arc::new(RateLimiter::new(config.rate_limits.iter().copied())),
+            store: match &config.rate_store {
+                Some(s) => s.store().clone(),
+                None => Arc::new(InProcessStore::new()),
+            },
+            account: Arc::from(config.account.as_deref().unwrap_or("default")),
             config,
-            per_endpoint: Mutex::new(HashMap::new()),
             credentials_ok: AtomicBool::new(false),
             refused: Mutex::new(None),
             scrubber: Scrubber::new(),
@@ -183,10 +222,15 @@ impl BatchEngine {
 
     /// The vendor's refusal of this provider's credentials, if one arrived.
     pub fn refusal(&self) -> Option<Error> {
-        self.refused
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let mut r = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        if r.as_ref()
+            .and_then(|r| r.until)
+            .is_some_and(|until| tokio::time::Instant::now() >= until)
+        {
+            // Another process's refusal, expired in the shared store: try again.
+            *r = None;
+        }
+        r.as_ref().map(|r| r.error.clone())
     }
 
     /// Records what a request's result says about the credentials: a refusal is kept (and
@@ -198,7 +242,11 @@ impl BatchEngine {
                 let mut r = self.refused.lock().unwrap_or_else(|p| p.into_inner());
                 if r.is_none() {
                     tracing::warn!(vendor = self.vendor, error = %e, "credentials refused; no further request is sent with them");
-                    *r = Some(e.clone());
+                    *r = Some(Refusal {
+                        error: e.clone(),
+                        until: None,
+                        published: false,
+                    });
                 }
             }
             Ok(_) => self.credentials_ok.store(true, Ordering::SeqCst),
@@ -231,24 +279,12 @@ impl BatchEngine {
         }
         let result = request.await.map_err(|e| self.scrubber.scrub_error(e));
         self.note(&result);
+        self.publish_refusal().await;
         result
     }
 
-    fn limiter(&self, endpoint: &'static str) -> Arc<RateLimiter> {
-        match self.config.rate_scope {
-            RateScope::Provider => self.shared.clone(),
-            RateScope::Endpoint => {
-                let mut map = self.per_endpoint.lock().unwrap_or_else(|p| p.into_inner());
-                map.entry(endpoint)
-                    .or_insert_with(|| {
-                        Arc::new(RateLimiter::new(self.config.rate_limits.iter().copied()))
-                    })
-                    .clone()
-            }
-        }
-    }
-
-    /// Makes one vendor request: every attempt waits for the rate limiter, and temporary
+    /// Makes one vendor request: every attempt waits for its budget in the rate-limit store
+    /// (and is not sent while a lock-out is in force, or when the store cannot answer), and temporary
     /// failures are retried as the policy and `idempotency` allow, within the provider's retry
     /// budget (ten retries, plus one per five attempts made). `attempt` is called afresh each
     /// time, so it must build (and sign) its request inside. No attempt starts once the
@@ -263,27 +299,33 @@ impl BatchEngine {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let limiter = self.limiter(endpoint);
-        let (attempt, limiter) = (&attempt, &limiter);
+        let attempt = &attempt;
         let may_retry = || self.grant_retry();
         self.config
             .retry
             .run_budgeted(idempotency, &may_retry, || async move {
+                if let Some(e) = self.not_sent() {
+                    return Err(e);
+                }
                 // Wait first, build second: the request (timestamp, signature) is made only
                 // once it may be sent.
-                limiter.acquire().await;
+                self.admit(endpoint).await?;
                 if let Some(e) = self.not_sent() {
                     return Err(e);
                 }
                 self.attempts.fetch_add(1, Ordering::Relaxed);
-                attempt().await.map_err(|e| {
+                let result = attempt().await.map_err(|e| {
                     let e = if e.endpoint().is_none() {
                         e.with_endpoint(endpoint)
                     } else {
                         e
                     };
                     self.scrubber.scrub_error(e)
-                })
+                });
+                if let Err(e) = &result {
+                    self.share_lockout(endpoint, e).await;
+                }
+                result
             })
             .await
     }

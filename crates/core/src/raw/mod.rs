@@ -34,6 +34,7 @@ pub use settled::merge_settled;
 
 pub use crate::engine::{dedupe, BatchEngine, EngineConfig, RateScope};
 pub use crate::options::{ClientOptions, MAX_BODY_BYTES, MAX_CONCURRENCY, MIN_BODY_BYTES};
+pub use crate::rate_store;
 pub use crate::ratelimit::{RateBudget, RateLimiter};
 pub use crate::redact::Scrubber;
 pub use crate::retry::{Idempotency, RetryPolicy};
