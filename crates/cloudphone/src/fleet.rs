@@ -105,7 +105,9 @@ impl FleetReport {
 /// concurrently, and merged in request order.
 #[derive(Debug, Clone, Default)]
 pub struct Fleet {
-    providers: BTreeMap<String, Arc<dyn CloudPhoneProvider>>,
+    pub(crate) providers: BTreeMap<String, Arc<dyn CloudPhoneProvider>>,
+    /// The journal every provider writes to, when one was set ([`Fleet::with_journal`]).
+    pub(crate) journal: Option<crate::journal::Journal>,
 }
 
 impl Fleet {
@@ -124,8 +126,11 @@ impl Fleet {
     }
 
     /// Adds (or replaces) a provider under `name`.
+    /// With a journal ([`Fleet::with_journal`]) the provider is journaled.
     pub fn insert(&mut self, name: impl Into<String>, provider: Arc<dyn CloudPhoneProvider>) {
-        self.providers.insert(name.into(), provider);
+        let name = name.into();
+        let provider = crate::journal::journaled(&name, provider, self.journal.as_ref());
+        self.providers.insert(name, provider);
     }
 
     /// Adds a provider, builder style.

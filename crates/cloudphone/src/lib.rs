@@ -30,9 +30,10 @@
 
 pub mod config;
 mod fleet;
+pub mod journal;
 
 pub use cloudphone_core::*;
-pub use config::{builtin_registry, Config, ConfigError, ProviderConfig};
+pub use config::{builtin_registry, Config, ConfigError, JournalConfig, ProviderConfig};
 pub use fleet::{Fleet, FleetOutcome, FleetReport, PhoneRef};
 
 /// The Alibaba Cloud Cloud Phone (eds-aic) backend.

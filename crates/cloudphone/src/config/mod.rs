@@ -33,6 +33,7 @@ use cloudphone_core::CloudPhoneProvider;
 
 mod expand;
 mod file;
+mod journal;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -42,6 +43,8 @@ use expand::{interpolate, Redactor};
 use file::{read_config_file, warn_if_exposed};
 use syntax::{describe_serde_error, describe_syntax_error};
 use url::warn_if_plain_http;
+
+pub use journal::JournalConfig;
 
 /// The vendors this build knows: one registration line per backend, behind its cargo feature
 /// (a type left out names the feature that adds it). Add your own with
@@ -286,6 +289,8 @@ pub struct Config {
     /// Per provider, what `${VAR}` expansion put into its values (for [`Config::build`]'s
     /// errors).
     redactors: BTreeMap<String, Redactor>,
+    /// The `[journal]` table, if there is one.
+    journal: Option<JournalConfig>,
 }
 
 impl fmt::Debug for Config {
@@ -347,12 +352,14 @@ impl Config {
                 ))
             }
         };
+        let journal = root.remove("journal").map(journal::parse).transpose()?;
         if let Some(key) = root.keys().next() {
             return Err(syntax(format!(
                 "unknown top-level key `{key}` (expected only [providers.NAME] tables)"
             )));
         }
         let mut config = Config::new();
+        config.journal = journal;
         for (name, value) in providers {
             check_name(&name).map_err(|e| match e {
                 ConfigError::Syntax(m) => syntax(m),
@@ -399,6 +406,11 @@ impl Config {
         let name = name.into();
         self.redactors.remove(&name);
         self.providers.insert(name, provider);
+    }
+
+    /// The `[journal]` table, if the document has one.
+    pub fn journal(&self) -> Option<&JournalConfig> {
+        self.journal.as_ref()
     }
 
     /// The configured providers, by name.
