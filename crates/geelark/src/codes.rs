@@ -111,7 +111,8 @@ pub(crate) fn vendor_error(code: i64, msg: &str, path: &str, ts_ms: u64) -> Erro
     }
     match code {
         // Never retried: more calls during the ban are pointless.
-        LOCKED => e = e.with_temporary(false),
+        // Shared through a rate-limit store, so that other processes do not call it either.
+        LOCKED => e = e.with_temporary(false).with_lockout(LOCK_DURATION),
         RATE_LIMITED => {
             let to_next_minute = 60_000 - ts_ms % 60_000;
             // A second of slack for clock skew against the vendor's minute.

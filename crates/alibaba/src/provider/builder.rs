@@ -4,6 +4,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use cloudphone_core::raw::rate_store::account_id;
 use cloudphone_core::raw::{capabilities, rate_budgets, BatchEngine, RateScope};
 use cloudphone_core::{Operation, RateBudget, Result};
 use secrecy::ExposeSecret;
@@ -67,7 +68,9 @@ impl AlibabaProviderBuilder {
             c.client
                 .engine_config()
                 // Alibaba throttles each API of an account separately.
-                .rate_limits(budgets.clone(), RateScope::Endpoint),
+                .rate_limits(budgets.clone(), RateScope::Endpoint)
+                // A shared rate-limit store keys budgets by the endpoint and key id.
+                .account(account_id(&[v.endpoint.as_str(), &v.access_key])),
         );
         // Whatever the vendor echoes back, the secrets never reach an error or a log.
         engine.scrubber().add(v.secret.expose_secret());

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use cloudphone_core::raw::rate_store::account_id;
 use cloudphone_core::raw::{capabilities, rate_budgets, BatchEngine, RateScope};
 use cloudphone_core::{Operation, RateBudget, Result};
 use secrecy::ExposeSecret;
@@ -75,13 +76,24 @@ impl GeelarkProviderBuilder {
             RateBudget::per_minute(config.rate_limit_per_minute),
             RateBudget::per_hour(config.rate_limit_per_hour),
         ]);
+        // Who GeeLark counts calls for (a shared rate-limit store keys budgets by it): the
+        // app, or the token's fingerprint; never a secret in clear.
+        let account = match &credentials {
+            crate::config::Credentials::Key { app_id, .. } => {
+                account_id(&[&config.base_url, "app", app_id])
+            }
+            crate::config::Credentials::Token(token) => {
+                account_id(&[&config.base_url, "token", token.expose_secret()])
+            }
+        };
         let engine = BatchEngine::new(
             VENDOR,
             config
                 .client
                 .engine_config()
                 // GeeLark counts each API separately.
-                .rate_limits(rate_limits.clone(), RateScope::Endpoint),
+                .rate_limits(rate_limits.clone(), RateScope::Endpoint)
+                .account(account),
         );
         // A vendor echoing a credential back must not put it in an error, a log or the output.
         for secret in [&config.api_key, &config.token].into_iter().flatten() {

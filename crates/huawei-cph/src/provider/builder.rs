@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cloudphone_core::raw::rate_store::account_id;
 use cloudphone_core::raw::{capabilities, rate_budgets, BatchEngine, RateScope};
 use cloudphone_core::{Operation, RateBudget, Result};
 use secrecy::ExposeSecret;
@@ -51,11 +52,23 @@ impl HuaweiCphProviderBuilder {
         let http = c.client.http_client(VENDOR, self.http)?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let budgets = rate_budgets([RateBudget::per_second(c.rate_limit_per_second)]);
+        // Who the gateway counts calls for (a shared rate-limit store keys budgets and a
+        // refused key's lock-out by it): the endpoint, the project and the key id or user;
+        // never a secret.
+        let who = match &v.credentials {
+            Credentials::Token(_) => "token".to_owned(),
+            Credentials::AkSk { access_key, .. } => format!("ak:{access_key}"),
+            Credentials::Password {
+                username, domain, ..
+            } => format!("user:{username}@{domain}"),
+        };
+        let account = account_id(&[v.endpoint.as_str(), c.project_id.trim(), &who]);
         let engine = BatchEngine::new(
             VENDOR,
             c.client
                 .engine_config()
-                .rate_limits(budgets.clone(), RateScope::Endpoint),
+                .rate_limits(budgets.clone(), RateScope::Endpoint)
+                .account(account),
         );
         // Every configured secret is scrubbed from whatever the vendor echoes back.
         let scrubber = engine.scrubber();
