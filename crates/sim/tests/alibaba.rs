@@ -97,11 +97,11 @@ async fn call_signed(
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap();
-    (
-        status,
-        headers,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-    )
+    let body = match serde_json::from_str::<Value>(&text) {
+        Ok(_) => common::canonical(&text),
+        Err(_) => Value::Null,
+    };
+    (status, headers, body)
 }
 
 async fn call(sim: &Simulator, action: &str, params: &[(&str, &str)]) -> (u16, Value) {

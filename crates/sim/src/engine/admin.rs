@@ -1,5 +1,5 @@
 //! The admin API under `/_sim/`, written once: health, phones, status, applied counters, faults,
-//! limits and calls for every vendor; a vendor adds its own routes through
+//! limits, calls and CPU stats for every vendor; a vendor adds its own routes through
 //! [`SimVendor::admin`].
 
 use axum::http::request::Parts;
@@ -163,6 +163,18 @@ fn shared<V: SimVendor>(
             admin_ok(json!(sim.limits()))
         }
         ["calls"] if *m == Method::GET => admin_ok(json!(sim.calls())),
+        ["stats"] if *m == Method::GET => {
+            // The process clock is read first: the handlers' sums never exceed it.
+            let process = super::cpu::process_cpu();
+            let st = sim.lock();
+            let cpu = st.calls.cpu_ns();
+            admin_ok(json!({
+                "calls": st.calls.counts(),
+                "cpu_ns": cpu,
+                "cpu_ns_total": cpu.values().sum::<u64>(),
+                "process_cpu_ns": u64::try_from(process.as_nanos()).unwrap_or(u64::MAX),
+            }))
+        }
         ["calls"] if *m == Method::DELETE => {
             sim.reset_calls();
             admin_ok(json!({"ok": true}))

@@ -1,6 +1,8 @@
-//! The call log every vendor keeps: counts per endpoint key and the most recent requests.
+//! The call log every vendor keeps: counts and handler CPU time per endpoint key, and the most
+//! recent requests.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,10 @@ pub struct CallStats {
     pub counts: BTreeMap<String, u64>,
     /// The most recent requests, oldest first (bounded by `SimConfig::call_log_capacity`).
     pub recent: Vec<CallRecord>,
+    /// CPU time spent in the handlers of each endpoint key since the last reset, in
+    /// nanoseconds (the polling threads' CPU clocks; see `GET /_sim/stats`).
+    #[serde(default)]
+    pub cpu_ns: BTreeMap<String, u64>,
 }
 
 impl CallStats {
@@ -53,6 +59,7 @@ impl CallStats {
 /// One vendor's log of received requests.
 pub struct CallLog {
     counts: HashMap<String, u64>,
+    cpu: HashMap<String, Duration>,
     recent: VecDeque<CallRecord>,
     capacity: usize,
     seq: u64,
@@ -72,6 +79,7 @@ impl CallLog {
     pub(crate) fn new(capacity: usize) -> Self {
         CallLog {
             counts: HashMap::new(),
+            cpu: HashMap::new(),
             recent: VecDeque::new(),
             capacity,
             seq: 0,
@@ -80,7 +88,12 @@ impl CallLog {
 
     pub(crate) fn record(&mut self, clock: &Clock, call: Received<'_>) {
         self.seq += 1;
-        *self.counts.entry(call.endpoint.to_string()).or_insert(0) += 1;
+        match self.counts.get_mut(call.endpoint) {
+            Some(n) => *n += 1,
+            None => {
+                self.counts.insert(call.endpoint.to_string(), 1);
+            }
+        }
         if self.capacity == 0 {
             return;
         }
@@ -108,10 +121,34 @@ impl CallLog {
         });
     }
 
+    /// Adds the CPU time a handler of `endpoint` took.
+    pub(crate) fn add_cpu(&mut self, endpoint: &str, spent: Duration) {
+        match self.cpu.get_mut(endpoint) {
+            Some(total) => *total += spent,
+            None => {
+                self.cpu.insert(endpoint.to_string(), spent);
+            }
+        }
+    }
+
+    /// Calls per endpoint key since the last reset.
+    pub(crate) fn counts(&self) -> BTreeMap<String, u64> {
+        self.counts.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Handler CPU time per endpoint key since the last reset, in nanoseconds.
+    pub(crate) fn cpu_ns(&self) -> BTreeMap<String, u64> {
+        self.cpu
+            .iter()
+            .map(|(k, d)| (k.clone(), u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+            .collect()
+    }
+
     pub(crate) fn stats(&self) -> CallStats {
         CallStats {
-            counts: self.counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            counts: self.counts(),
             recent: self.recent.iter().cloned().collect(),
+            cpu_ns: self.cpu_ns(),
         }
     }
 
@@ -121,6 +158,7 @@ impl CallLog {
 
     pub(crate) fn reset(&mut self) {
         self.counts.clear();
+        self.cpu.clear();
         self.recent.clear();
     }
 }

@@ -13,6 +13,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use super::calls::Received;
+use super::cpu::Timed;
 use super::faults::{plan_faults, FaultKind};
 use super::state::{VendorSim, VendorState};
 use super::util::{connection_reset_response, raw_response, sleep_or_shutdown};
@@ -43,19 +44,34 @@ pub trait FaultAnswers: Sync {
     fn malformed(&self) -> Response;
 }
 
-/// The axum handler of every vendor listener.
+/// The axum handler of every vendor listener. A vendor call's handler is timed with the CPU
+/// clock of the threads that poll it, and the time added to its endpoint's total
+/// ([`super::cpu`]); admin calls are neither counted nor timed.
 pub(crate) async fn handle<V: SimVendor>(
     State(sim): State<VendorSim<V>>,
     req: Request,
 ) -> Response {
+    let ((resp, endpoint), spent) = Timed::new(answer(&sim, req)).await;
+    if let Some(endpoint) = endpoint {
+        sim.lock().calls.add_cpu(&endpoint, spent);
+    }
+    resp
+}
+
+/// Answers one request; the endpoint key of a vendor call (`None` for an admin call or a body
+/// over the cap).
+async fn answer<V: SimVendor>(sim: &VendorSim<V>, req: Request) -> (Response, Option<String>) {
     let (parts, body) = req.into_parts();
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return raw_response(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", String::new()),
+        Err(_) => {
+            let resp = raw_response(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", String::new());
+            return (resp, None);
+        }
     };
     let path = parts.uri.path();
     if path == "/_sim" || path.starts_with("/_sim/") {
-        return admin::serve(&sim, &parts, &body);
+        return (admin::serve(sim, &parts, &body), None);
     }
     let (endpoint, route) = V::route(&parts);
     let (latency, call) = {
@@ -83,7 +99,8 @@ pub(crate) async fn handle<V: SimVendor>(
         endpoint: &endpoint,
         shutdown,
     };
-    V::serve(&sim, req, route, call).await
+    let resp = V::serve(sim, req, route, call).await;
+    (resp, Some(endpoint))
 }
 
 impl<V: SimVendor> VendorSim<V> {

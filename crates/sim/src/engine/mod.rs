@@ -12,8 +12,10 @@
 mod admin;
 mod calls;
 mod control;
+mod cpu;
 mod faults;
 mod http;
+mod json;
 mod registry;
 mod state;
 mod util;
@@ -36,6 +38,7 @@ pub use state::VendorSim;
 pub(crate) use admin::{admin_error, admin_ok, parse_admin_json, unknown_phone, AdminReq};
 pub(crate) use faults::roll_targeted;
 pub(crate) use http::{FaultAnswers, Req};
+pub(crate) use json::{serialized_response, Concat, IsoSecs, SpacedSecs, Text};
 pub(crate) use registry::{ConfigEdit, VendorEntry};
 pub(crate) use state::{Launch, Phone, VendorState};
 pub(crate) use util::{

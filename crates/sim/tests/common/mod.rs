@@ -63,7 +63,16 @@ pub fn gl_request(
 pub async fn gl(client: &reqwest::Client, sim: &Simulator, path: &str, body: Value) -> Value {
     let resp = gl_request(client, sim, path, &body).send().await.unwrap();
     assert_eq!(resp.status(), 200, "GeeLark answers HTTP 200");
-    resp.json().await.unwrap()
+    canonical(&resp.text().await.unwrap())
+}
+
+/// Parses an answer and checks it is written as `serde_json::json!` writes a value: compact,
+/// every object's keys sorted. The simulator serialises its large answers from structs, so this
+/// is what keeps them byte for byte what they were.
+pub fn canonical(text: &str) -> Value {
+    let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(v.to_string(), text, "the answer is not in canonical form");
+    v
 }
 
 pub fn sdk_date(t: OffsetDateTime) -> String {
@@ -175,7 +184,7 @@ pub async fn hw(
     }
     let resp = rb.send().await.unwrap();
     let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap())
+    (status, canonical(&resp.text().await.unwrap()))
 }
 
 /// Polls `f` until it returns true or `timeout` passes.

@@ -44,6 +44,7 @@ mod cli;
 mod model;
 mod routes;
 pub mod sign;
+mod wire;
 
 use std::net::SocketAddr;
 

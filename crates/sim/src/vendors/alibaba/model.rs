@@ -9,7 +9,6 @@ use rand::rngs::SmallRng;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use time::macros::format_description;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -180,46 +179,6 @@ impl SimPhone for PhoneData {
             region_id: p.data.region_id.clone(),
             applied: p.applied,
         }
-    }
-}
-
-impl Phone {
-    /// The instance as `DescribeAndroidInstances` lists it (`InstanceModel[]`).
-    pub(crate) fn json(&self, now: Instant) -> Value {
-        let d = &self.data;
-        let created = fmt_gmt(d.created_unix);
-        json!({
-            "AndroidInstanceId": self.id,
-            "AndroidInstanceName": d.name,
-            "AndroidInstanceStatus": status::name(self.life.status_at(now)),
-            "AndroidInstanceGroupId": d.group_id,
-            "AndroidInstanceGroupName": format!("sim-group-{}", &d.group_id[3..8]),
-            "ImageId": d.image_id,
-            "ImageVersion": "",
-            "SystemVersion": "Android 12",
-            "RegionId": d.region_id,
-            "ZoneId": format!("{}-i", d.region_id),
-            "InstanceType": "acp.basic.small",
-            "ChargeType": "PostPaid",
-            "GmtCreate": created,
-            "GmtModified": created,
-            "GmtExpired": "",
-            "NetworkInterfaceIp": "10.0.0.8",
-            "PublicIpAddress": "",
-            "SessionStatus": "disconnect",
-            "InternetStatus": "AVAILABLE",
-            "ErrorCode": "",
-            "Rate": 0,
-            "Cpu": "4",
-            "Memory": 8192,
-            "Disks": [{"DiskSize": 32, "DiskType": "DataDisk"}],
-            "DisplayConfig": {"Dpi": 240, "Fps": 30, "LockResolution": "on", "ResolutionHeight": 1280, "ResolutionWidth": 720},
-            "Tags": [],
-            "KeyPairId": "",
-            "PolicyGroupId": "pg-0000sim0000policy",
-            "OfficeSiteId": format!("{}+dir-0000000001", d.region_id),
-            "NetworkType": "Private",
-        })
     }
 }
 
@@ -485,26 +444,6 @@ pub(crate) fn request_id(rng: &mut SmallRng) -> String {
     )
 }
 
-/// `GmtCreate`: `2023-05-06 10:42:10` (no zone).
-pub(crate) fn fmt_gmt(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .format(format_description!(
-            "[year]-[month]-[day] [hour]:[minute]:[second]"
-        ))
-        .unwrap_or_default()
-}
-
-/// Task times: ISO 8601 UTC, `2022-10-11T08:53:32Z`.
-pub(crate) fn fmt_iso(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .format(format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        ))
-        .unwrap_or_default()
-}
-
 pub(crate) fn seed(st: &mut VendorState<Alibaba>, n: usize, region: &str) -> Vec<String> {
     let mut ids = Vec::with_capacity(n);
     let mut group = random_id(&mut st.rng, "ag-", 17);
@@ -575,57 +514,6 @@ pub(crate) fn task_info(st: &VendorState<Alibaba>, t: &Task, now: Instant) -> Al
             .then(|| t.failure.as_ref().map(|f| f.code.to_string()))
             .flatten(),
     }
-}
-
-/// A task as `DescribeTasks` lists it (`Data[]`).
-pub(crate) fn task_json(st: &VendorState<Alibaba>, t: &Task, now: Instant) -> Value {
-    let status = task_status(st, t, now);
-    let finish = (status != "Processing").then(|| {
-        let d = t.end.saturating_duration_since(t.begin);
-        fmt_iso(t.begin_unix + d.as_secs() as i64)
-    });
-    let mut v = json!({
-        "TaskId": t.task_id,
-        "TaskType": t.op.task_type(),
-        "TaskStatus": status,
-        "Level": t.level,
-        "InvokeId": t.invoke_id,
-        "StartTime": fmt_iso(t.begin_unix),
-        "FinishTime": finish.unwrap_or_default(),
-        "Creator": "sim",
-        "Param": "",
-    });
-    if let Some(p) = t.parent {
-        v["ParentTaskId"] = json!(st.model.tasks[p].task_id);
-    }
-    if let Some(pi) = t.phone {
-        let p = &st.fleet.phones[pi];
-        v["InstanceId"] = json!(p.id);
-        v["ResourceId"] = json!(p.id);
-        v["InstanceName"] = json!(p.data.name);
-        v["InstanceStatus"] = json!(status::name(p.life.status_at(now)));
-        let failed = status == "Failed";
-        let f = t.failure.as_ref().filter(|_| failed);
-        v["ErrorCode"] = json!(f.map(|f| f.code).unwrap_or_default());
-        v["ErrorMsg"] = json!(f.map(|f| f.message.as_str()).unwrap_or_default());
-        v["Result"] = json!(if status == "Finished" {
-            "{\"Success\": true}"
-        } else {
-            ""
-        });
-    } else {
-        let count = |pred: &dyn Fn(&str) -> bool| {
-            t.children
-                .iter()
-                .filter(|&&c| pred(task_status(st, &st.model.tasks[c], now)))
-                .count()
-        };
-        v["TotalChildCount"] = json!(t.children.len());
-        v["SuccessChildCount"] = json!(count(&|s| s == "Finished"));
-        v["FailedChildCount"] = json!(count(&|s| s == "Failed"));
-        v["RunningChildCount"] = json!(count(&|s| s == "Processing"));
-    }
-    v
 }
 
 /// `Some(milliseconds to the next window)` if a call to `action` must be throttled.

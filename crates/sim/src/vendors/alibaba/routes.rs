@@ -5,15 +5,18 @@
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde_json::json;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::auth::authenticate;
-use super::model::{random_id, task_json, throttled, Failure, Op, Task};
+use super::model::{random_id, throttled, Failure, Op, Task};
 use super::sign::decode_query;
+use super::wire::{ChangeAnswer, ChildTask, Instance, InstancePage, Listed, TaskPage, Tasks};
 use super::{status, Alibaba};
-use crate::engine::{json_response, raw_response, roll_targeted, FaultAnswers, Req, VendorSim};
+use crate::engine::{
+    json_response, raw_response, roll_targeted, serialized_response, FaultAnswers, Req, VendorSim,
+};
 
 /// The API version every call must name.
 pub(crate) const VERSION: &str = "2023-09-30";
@@ -231,13 +234,14 @@ fn execute(
     endpoint: &str,
     request_id: &str,
 ) -> Response {
+    // Every answer is serialised straight from the model (`wire`).
     let result = match action {
         Action::DescribeInstances => describe_instances(sim, q, request_id),
         Action::Change(op) => change(sim, op, q, endpoint, request_id),
         Action::DescribeTasks => describe_tasks(sim, q, request_id),
     };
     match result {
-        Ok(v) => json_response(StatusCode::OK, &v),
+        Ok(resp) => resp,
         Err((status, code, msg)) => api_error(status, code, &msg, request_id),
     }
 }
@@ -316,26 +320,23 @@ fn offset(q: &[(String, String)]) -> Result<usize, ApiError> {
     }
 }
 
-/// One page of `items`, and the token of the next (`""` at the end).
-fn page<T: Clone>(items: &[T], offset: usize, size: usize) -> (Vec<T>, String) {
-    let end = offset.saturating_add(size).min(items.len());
-    let page = items
-        .get(offset.min(items.len())..end)
-        .unwrap_or_default()
-        .to_vec();
-    let next = if end < items.len() {
+/// The range of one page of `total` items from `offset`, and the token of the next (`""` at
+/// the end).
+fn page(total: usize, offset: usize, size: usize) -> (std::ops::Range<usize>, String) {
+    let end = offset.saturating_add(size).min(total);
+    let next = if end < total {
         token(end)
     } else {
         String::new()
     };
-    (page, next)
+    (offset.min(total)..end, next)
 }
 
 fn describe_instances(
     sim: &VendorSim<Alibaba>,
     q: &[(String, String)],
     request_id: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Response, ApiError> {
     let ids = list(q, "AndroidInstanceIds");
     if ids.len() > MAX_IDS {
         return Err(bad(
@@ -360,8 +361,25 @@ fn describe_instances(
     let now = Instant::now();
     let st = sim.lock();
     let phones = &st.fleet.phones;
+    let filtered = status_filter.is_some() || region.is_some() || group.is_some() || name.is_some();
+    let answer = |total: usize, items: Vec<Instance<'_>>, next: String| {
+        let page = InstancePage {
+            instance_model: items,
+            next_token: next,
+            request_id,
+            total_count: total,
+        };
+        serialized_response(StatusCode::OK, &page)
+    };
+    if ids.is_empty() && !filtered {
+        // Newest first is reverse insertion order: the page is a slice, no scan of the fleet.
+        let (range, next) = page(phones.len(), offset, size);
+        let items = range
+            .map(|k| Instance::of(&phones[phones.len() - 1 - k], now))
+            .collect();
+        return Ok(answer(phones.len(), items, next));
+    }
     let candidates: Vec<usize> = if ids.is_empty() {
-        // Newest first: reverse insertion order.
         (0..phones.len()).rev().collect()
     } else {
         let mut seen = std::collections::HashSet::new();
@@ -370,7 +388,6 @@ fn describe_instances(
             .filter_map(|id| st.fleet.position(id))
             .collect()
     };
-    let filtered = status_filter.is_some() || region.is_some() || group.is_some() || name.is_some();
     let matching: Vec<usize> = if filtered {
         candidates
             .into_iter()
@@ -385,14 +402,12 @@ fn describe_instances(
     } else {
         candidates
     };
-    let (page, next) = page(&matching, offset, size);
-    let items: Vec<Value> = page.iter().map(|&i| phones[i].json(now)).collect();
-    Ok(json!({
-        "RequestId": request_id,
-        "TotalCount": matching.len(),
-        "NextToken": next,
-        "InstanceModel": items,
-    }))
+    let (range, next) = page(matching.len(), offset, size);
+    let items = matching[range]
+        .iter()
+        .map(|&i| Instance::of(&phones[i], now))
+        .collect();
+    Ok(answer(matching.len(), items, next))
 }
 
 fn change(
@@ -401,7 +416,7 @@ fn change(
     q: &[(String, String)],
     endpoint: &str,
     request_id: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Response, ApiError> {
     let s = sim.settings();
     let list_name = if op == Op::Reimage {
         "InstanceIdList"
@@ -557,33 +572,45 @@ fn change(
         .or_default();
     invoke.push(parent);
     invoke.extend(&children);
+    let mut answer = ChangeAnswer {
+        request_id,
+        task_id: None,
+        tasks: None,
+    };
     if matches!(op, Op::Start | Op::Stop) {
-        return Ok(json!({"RequestId": request_id}));
+        return Ok(serialized_response(StatusCode::OK, &answer));
     }
-    let mut child_tasks = Vec::with_capacity(children.len());
-    for &c in &children {
-        if roll_targeted(&mut st.rng, &faults, endpoint, faults.drop_ids) {
-            continue;
-        }
-        let t = &st.model.tasks[c];
-        let phone = &st.fleet.phones[t.phone.expect("instance task")];
-        child_tasks.push(json!({"InstanceId": phone.id, "TaskId": t.task_id}));
-    }
-    let mut v = json!({
-        "RequestId": request_id,
-        "Tasks": {"ParentTaskId": parent_id, "ChildTasks": child_tasks},
+    let kept: Vec<usize> = children
+        .iter()
+        .copied()
+        .filter(|_| !roll_targeted(&mut st.rng, &faults, endpoint, faults.drop_ids))
+        .collect();
+    let child_tasks = kept
+        .iter()
+        .map(|&c| {
+            let t = &st.model.tasks[c];
+            let phone = &st.fleet.phones[t.phone.expect("instance task")];
+            ChildTask {
+                instance_id: &phone.id,
+                task_id: &t.task_id,
+            }
+        })
+        .collect();
+    answer.tasks = Some(Tasks {
+        child_tasks,
+        parent_task_id: &parent_id,
     });
     if op == Op::Reimage {
-        v["TaskId"] = json!(parent_id);
+        answer.task_id = Some(&parent_id);
     }
-    Ok(v)
+    Ok(serialized_response(StatusCode::OK, &answer))
 }
 
 fn describe_tasks(
     sim: &VendorSim<Alibaba>,
     q: &[(String, String)],
     request_id: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Response, ApiError> {
     // The documented default page holds 10 tasks.
     let size = max_results(q, 10)?;
     let offset = offset(q)?;
@@ -610,26 +637,27 @@ fn describe_tasks(
     let now = Instant::now();
     let st = sim.lock();
     let m = &st.model;
-    let candidates: Vec<usize> = if !task_ids.is_empty() {
+    // The candidates from an index (task ids, the request id, the parent task) where one is
+    // given: the other tasks are not looked at.
+    let indexed: Vec<usize>;
+    let candidates: Box<dyn Iterator<Item = usize> + '_> = if !task_ids.is_empty() {
         let mut seen = std::collections::HashSet::new();
-        task_ids
+        indexed = task_ids
             .iter()
             .filter(|t| seen.insert(t.as_str()))
             .filter_map(|t| m.task_index.get(t).copied())
-            .collect()
+            .collect();
+        Box::new(indexed.iter().copied())
     } else if let Some(rid) = invoke {
-        m.invoke_index.get(rid).cloned().unwrap_or_default()
+        Box::new(m.invoke_index.get(rid).into_iter().flatten().copied())
     } else if let Some(p) = parent {
-        m.task_index
-            .get(p)
-            .map(|&i| m.tasks[i].children.clone())
-            .unwrap_or_default()
+        let children = m.task_index.get(p).map(|&i| m.tasks[i].children.as_slice());
+        Box::new(children.into_iter().flatten().copied())
     } else {
-        (0..m.tasks.len()).rev().collect()
+        Box::new((0..m.tasks.len()).rev())
     };
     let phone_of = |t: &Task| t.phone.map(|p| st.fleet.phones[p].id.as_str());
     let matching: Vec<usize> = candidates
-        .into_iter()
         .filter(|&i| {
             let t = &m.tasks[i];
             level.is_none_or(|l| t.level == l)
@@ -643,15 +671,16 @@ fn describe_tasks(
                         .any(|s| s == super::model::task_status(&st, t, now)))
         })
         .collect();
-    let (page, next) = page(&matching, offset, size);
-    let data: Vec<Value> = page
+    let (range, next) = page(matching.len(), offset, size);
+    let data = matching[range]
         .iter()
-        .map(|&i| task_json(&st, &m.tasks[i], now))
+        .map(|&i| Listed::of(&st, &m.tasks[i], now))
         .collect();
-    Ok(json!({
-        "RequestId": request_id,
-        "TotalCount": matching.len(),
-        "NextToken": next,
-        "Data": data,
-    }))
+    let page = TaskPage {
+        data,
+        next_token: next,
+        request_id,
+        total_count: matching.len(),
+    };
+    Ok(serialized_response(StatusCode::OK, &page))
 }

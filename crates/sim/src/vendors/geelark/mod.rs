@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod model;
 mod routes;
+mod wire;
 
 use std::net::SocketAddr;
 

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::model::{rate_limit, Op, Phone};
+use super::wire::{envelope_of, BatchData, Failure, Success};
 use super::{auth, status, Geelark};
 use crate::engine::{
     json_response, raw_response, roll_targeted, FaultAnswers, Req, VendorSim, VendorState,
@@ -18,10 +19,7 @@ const OK_MSG: &str = "成功";
 pub(crate) type ApiError = (i64, &'static str);
 
 pub(crate) fn envelope(trace: &str, code: i64, msg: &str, data: Value) -> Response {
-    json_response(
-        StatusCode::OK,
-        &json!({ "traceId": trace, "code": code, "msg": msg, "data": data }),
-    )
+    envelope_of(trace, code, msg, data)
 }
 
 /// The operation behind an API path.
@@ -154,7 +152,7 @@ fn execute(
     }
     let result = match op {
         "auth" => Ok(Value::Null),
-        "status" | "stop" | "start" => batch(sim, op, endpoint, &body),
+        "status" | "stop" | "start" => return batch(sim, op, endpoint, trace, &body),
         "restart" | "newOne" => single(sim, op, &body),
         "list" => list(sim, &body),
         _ => Err((40000, "unknown")),
@@ -185,18 +183,18 @@ fn single_id(v: &Value) -> Option<String> {
     }
 }
 
-/// One phone's answer to `status`, `stop` or `start`.
+/// What `status`, `stop` or `start` does to one phone; its state before, for its answer.
 fn batch_one(
     sim: &VendorSim<Geelark>,
     op: &str,
     p: &mut Phone,
     now: Instant,
-) -> Result<Value, ApiError> {
+) -> Result<i32, ApiError> {
     let settings = sim.settings();
     p.life.settle(now);
     let cur = p.life.status_at(now);
     match op {
-        "status" => Ok(json!({"id": p.id, "serialName": p.data.serial_name, "status": cur})),
+        "status" => Ok(cur),
         "stop" => {
             if p.data.flags.remote_connected {
                 Err((43006, "The cloud phone is being remotely connected"))
@@ -212,7 +210,7 @@ fn batch_one(
                     p.life.begin(Op::Stop, cur, status::SHUT_DOWN, until);
                 }
                 p.applied.stops += 1;
-                Ok(json!({"id": p.id, "serialName": p.data.serial_name, "status": cur}))
+                Ok(cur)
             }
         }
         _ => {
@@ -233,11 +231,7 @@ fn batch_one(
                     .begin(Op::Start, status::STARTING, status::STARTED, until);
             }
             p.applied.starts += 1;
-            Ok(json!({
-                "id": p.id,
-                "url": format!("{}/_sim/live/{}", sim.url(), p.id),
-                "chargingMethod": charging_method(p),
-            }))
+            Ok(cur)
         }
     }
 }
@@ -251,51 +245,83 @@ pub(crate) fn charging_method(p: &Phone) -> &'static str {
     }
 }
 
+/// `status`, `stop` or `start` of up to 100 / 200 phones, answered in full.
 fn batch(
     sim: &VendorSim<Geelark>,
     op: &str,
     endpoint: &str,
+    trace: &str,
     body: &Value,
-) -> Result<Value, ApiError> {
+) -> Response {
+    let refuse = |(code, msg): ApiError| envelope(trace, code, msg, Value::Null);
     let Some(ids) = body.get("ids").and_then(ids_of) else {
-        return Err((40004, "Parameter validation failed: ids"));
+        return refuse((40004, "Parameter validation failed: ids"));
     };
     let max = if op == "status" { 100 } else { 200 };
     if ids.is_empty() || ids.len() > max {
-        return Err((40004, "Parameter validation failed: ids"));
+        return refuse((40004, "Parameter validation failed: ids"));
     }
     if op == "start" {
         if let Some(w) = body.get("width").filter(|w| !w.is_null()) {
             if !w.as_i64().is_some_and(|w| (200..=600).contains(&w)) {
-                return Err((40004, "Parameter validation failed: width"));
+                return refuse((40004, "Parameter validation failed: width"));
             }
         }
     }
     let now = Instant::now();
-    let mut st = sim.lock();
+    let mut guard = sim.lock();
+    let st = &mut *guard;
     let faults = st.faults.clone();
-    let mut success = Vec::new();
+    // Phones acted on first (positions and their state before); their answers after, borrowed
+    // from the fleet.
+    let mut done: Vec<(usize, i32)> = Vec::with_capacity(ids.len());
     let mut fail = Vec::new();
     for id in &ids {
-        let outcome = match st.fleet.get_mut(id) {
+        let outcome = match st.fleet.position(id) {
             None => Err((42001, "env not found")),
-            Some(p) => batch_one(sim, op, p, now),
+            Some(pi) => batch_one(sim, op, &mut st.fleet.phones[pi], now).map(|cur| (pi, cur)),
         };
         if roll_targeted(&mut st.rng, &faults, endpoint, faults.drop_ids) {
             continue;
         }
         match outcome {
-            Ok(v) => success.push(v),
-            Err((code, msg)) => fail.push(json!({"code": code, "id": id, "msg": msg})),
+            Ok(d) => done.push(d),
+            Err((code, msg)) => fail.push(Failure { code, id, msg }),
         }
     }
-    Ok(json!({
-        "totalAmount": ids.len(),
-        "successAmount": success.len(),
-        "failAmount": fail.len(),
-        "successDetails": success,
-        "failDetails": fail,
-    }))
+    let phones = &st.fleet.phones;
+    let url = if op == "start" {
+        sim.url()
+    } else {
+        String::new()
+    };
+    let success: Vec<Success<'_>> = done
+        .iter()
+        .map(|&(pi, cur)| {
+            let p = &phones[pi];
+            if op == "start" {
+                Success::Started {
+                    charging_method: charging_method(p),
+                    id: &p.id,
+                    url: format!("{url}/_sim/live/{}", p.id),
+                }
+            } else {
+                Success::State {
+                    id: &p.id,
+                    serial_name: &p.data.serial_name,
+                    status: cur,
+                }
+            }
+        })
+        .collect();
+    let data = BatchData {
+        fail_amount: fail.len(),
+        fail_details: fail,
+        success_amount: success.len(),
+        success_details: success,
+        total_amount: ids.len(),
+    };
+    envelope_of(trace, 0, OK_MSG, data)
 }
 
 fn single(sim: &VendorSim<Geelark>, op: &str, body: &Value) -> Result<Value, ApiError> {

@@ -1,14 +1,17 @@
 //! The CPH batch operations (`batch-reset`, `batch-restart`, `batch-stop`): one job per accepted
 //! phone, per-phone errors in the answer.
 
-use serde_json::{json, Value};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::model::{is_hex32, Job, Op};
 use super::routes::{CpsError, PARAM_ERROR};
+use super::wire::{BatchAnswer, BatchEntry};
 use super::{status, Huawei};
-use crate::engine::{random_hex32, roll_targeted, VendorSim, VendorState};
+use crate::engine::{random_hex32, roll_targeted, serialized_response, VendorSim, VendorState};
 
 /// The phones and image of a batch request.
 /// The phones (each with its `property`, a JSON-encoded object) and image of a batch request.
@@ -90,7 +93,7 @@ pub(crate) fn batch(
     body: &[u8],
     endpoint: &str,
     request_id: &str,
-) -> Result<Value, CpsError> {
+) -> Result<Response, CpsError> {
     let (phone_ids, image_id) = read_request(op, body)?;
     let b = Batch {
         op,
@@ -107,7 +110,12 @@ pub(crate) fn batch(
         // A malformed id and a well-formed unknown one get the same answer: the seed page
         // (huawei-cph-batch-reset) answers an id of the right shape it does not know with
         // CPS.0004 "Parameter: phone_id is invalid.".
-        let invalid = || json!({"phone_id": id, "error_code": "CPS.0004", "error_msg": "Parameter: phone_id is invalid."});
+        let refused = |code, msg| BatchEntry {
+            error_code: Some(code),
+            error_msg: Some(msg),
+            job_id: None,
+            phone_id: id,
+        };
         let position = if is_hex32(id) {
             st.fleet.position(id)
         } else {
@@ -115,20 +123,25 @@ pub(crate) fn batch(
         };
         let entry = if let Some(pi) = position {
             match start_job(sim, &mut st, &b, pi, property.as_deref()) {
-                Some(job_id) => json!({"phone_id": id, "job_id": job_id}),
-                None => {
-                    json!({"phone_id": id, "error_code": "CPS.0022", "error_msg": "Not available phone."})
-                }
+                Some(job_id) => BatchEntry {
+                    error_code: None,
+                    error_msg: None,
+                    job_id: Some(job_id),
+                    phone_id: id,
+                },
+                None => refused("CPS.0022", "Not available phone."),
             }
         } else {
-            invalid()
+            refused("CPS.0004", "Parameter: phone_id is invalid.")
         };
         if roll_targeted(&mut st.rng, &faults, endpoint, faults.drop_ids) {
             continue;
         }
         jobs.push(entry);
     }
-    Ok(json!({"request_id": request_id, "jobs": jobs}))
+    drop(st);
+    let answer = BatchAnswer { jobs, request_id };
+    Ok(serialized_response(StatusCode::OK, &answer))
 }
 
 /// Starts the batch's job on phone `pi`; its id, or `None` if the phone's state refuses it.

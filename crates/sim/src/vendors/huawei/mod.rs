@@ -13,6 +13,7 @@ mod batch;
 mod cli;
 mod model;
 mod routes;
+mod wire;
 
 use std::net::SocketAddr;
 

@@ -11,6 +11,7 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use super::wire::{Listed, ListedJob};
 use super::{status, Huawei};
 use crate::engine::{self, random_hex32, Clock, SimPhone, VendorLimits, VendorState, Window};
 
@@ -161,36 +162,11 @@ impl SimPhone for PhoneData {
 }
 
 impl Phone {
-    pub(crate) fn json(&self, now: Instant, region: &str) -> Value {
-        let d = &self.data;
-        let created = fmt_secs(unix(d.created_unix));
-        json!({
-            "phone_name": d.name,
-            "server_id": d.server_id,
-            "phone_id": self.id,
-            "status": self.life.status_at(now),
-            "metadata": {"order_id": null, "product_id": null},
-            "image_version": "2",
-            "image_id": d.image_id,
-            "vnc_enable": "true",
-            "phone_model_name": "kvm.rx1.xlarge",
-            "type": 0,
-            "create_time": created,
-            "update_time": fmt_secs(unix(d.updated_unix)),
-            "imei": d.imei,
-            "traffic_type": "routing",
-            "volume_mode": 0,
-            "availability_zone": format!("{region}a"),
-        })
-    }
-}
-
-impl Phone {
     /// The detail (`GET phones/{id}`) of a phone: the fields of the SDK's
     /// `ShowCloudPhoneDetailResponse`, filled from the phone's state.
     pub(crate) fn detail_json(&self, now: Instant, region: &str) -> Value {
         let d = &self.data;
-        let mut v = self.json(now, region);
+        let mut v = serde_json::to_value(Listed::of(self, now, region)).unwrap_or_default();
         let custom: serde_json::Map<String, Value> = serde_json::from_str::<Value>(&d.property)
             .ok()
             .and_then(|p| p.as_object().cloned())
@@ -263,7 +239,8 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    fn status_at(&self, now: Instant) -> i32 {
+    /// 1 running, 2 succeeded, −1 failed.
+    pub(crate) fn status_at(&self, now: Instant) -> i32 {
         if now < self.end {
             1
         } else if self.failed {
@@ -361,17 +338,6 @@ fn random_token(rng: &mut SmallRng, len: usize) -> String {
         s.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
     }
     s
-}
-
-pub(crate) fn unix(secs: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-pub(crate) fn fmt_secs(t: OffsetDateTime) -> String {
-    t.format(format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_default()
 }
 
 pub(crate) fn fmt_micros(t: OffsetDateTime) -> String {
@@ -518,26 +484,9 @@ pub(crate) fn job_info(st: &VendorState<Huawei>, j: &Job, now: Instant) -> Huawe
     }
 }
 
+/// A job as `GET jobs/{id}` answers it.
 pub(crate) fn job_json(st: &VendorState<Huawei>, j: &Job, now: Instant) -> Value {
-    let state = j.status_at(now);
-    let phone = &st.fleet.phones[j.phone];
-    let end = (state != 1).then(|| {
-        let d = j.end.saturating_duration_since(j.begin);
-        fmt_secs(unix(j.begin_unix + d.as_secs() as i64))
-    });
-    json!({
-        "job_id": j.job_id,
-        "request_id": j.request_id,
-        "phone_id": phone.id,
-        "server_id": phone.data.server_id,
-        "node_id": null,
-        "status": state,
-        "begin_time": fmt_secs(unix(j.begin_unix)),
-        "end_time": end,
-        "error_code": (state == -1).then_some("CPS.0003"),
-        "error_msg": (state == -1).then(|| format!("{} phone failed: Service internal error.", j.op.name())),
-        "execute_msg": if state == 2 { Some("success") } else { None },
-    })
+    serde_json::to_value(ListedJob::of(st, j, now)).unwrap_or_default()
 }
 
 /// True if a call to this API must be throttled (429 APIGW.0308).

@@ -10,9 +10,11 @@ use tokio::time::Instant;
 use super::auth::{authenticate, iam_error, iam_login};
 use super::batch::batch;
 use super::model::{is_hex32, job_json, throttled, Op};
+use super::wire::{JobPage, Listed, ListedJob, PhonePage};
 use super::Huawei;
 use crate::engine::{
-    json_response, parse_query, query_get, raw_response, FaultAnswers, Req, VendorSim, VendorState,
+    json_response, parse_query, query_get, raw_response, serialized_response, FaultAnswers, Req,
+    VendorSim, VendorState,
 };
 
 /// Code the simulator uses for a malformed request body or parameter that has no documented code.
@@ -256,15 +258,17 @@ fn execute(
 ) -> Response {
     let q = parse_query(parts.uri.query());
     let param = m.param.as_deref().unwrap_or("");
+    let ok = |v: Value| json_response(StatusCode::OK, &v);
+    // The answers of many records are serialised straight from the model (`wire`).
     let result = match m.api {
         Api::Batch(op) => batch(sim, op, body, endpoint, request_id),
-        Api::ShowPhone => show_phone(sim, param, request_id),
+        Api::ShowPhone => show_phone(sim, param, request_id).map(ok),
         Api::ListPhones => list_phones(sim, &q, request_id),
-        Api::ShowJob => show_job(sim, param),
+        Api::ShowJob => show_job(sim, param).map(ok),
         Api::ListJobs => list_jobs(sim, &q, request_id),
     };
     match result {
-        Ok(v) => json_response(StatusCode::OK, &v),
+        Ok(resp) => resp,
         Err((code, msg)) => cps_error(StatusCode::BAD_REQUEST, code, &msg, Some(request_id)),
     }
 }
@@ -326,7 +330,7 @@ fn list_phones(
     sim: &VendorSim<Huawei>,
     q: &[(String, String)],
     request_id: &str,
-) -> Result<Value, CpsError> {
+) -> Result<Response, CpsError> {
     let (offset, limit) = page_params(q, 200)?;
     let status_filter = int_param(q, "status", "CPS.0010")?;
     let type_filter = int_param(q, "type", PARAM_ERROR)?;
@@ -338,14 +342,14 @@ fn list_phones(
     let phones = &st.fleet.phones;
     let filtered =
         status_filter.is_some() || type_filter.is_some() || name.is_some() || server.is_some();
-    let (count, items): (usize, Vec<Value>) = if !filtered {
+    let (count, items): (usize, Vec<Listed<'_>>) = if !filtered {
         // Newest first is the reverse of insertion order: page without scanning or sorting.
         let items = phones
             .iter()
             .rev()
             .skip(offset)
             .take(limit)
-            .map(|p| p.json(now, region))
+            .map(|p| Listed::of(p, now, region))
             .collect();
         (phones.len(), items)
     } else {
@@ -358,14 +362,19 @@ fn list_phones(
                 && server.is_none_or(|s| p.data.server_id == s);
             if ok {
                 if count >= offset && items.len() < limit {
-                    items.push(p.json(now, region));
+                    items.push(Listed::of(p, now, region));
                 }
                 count += 1;
             }
         }
         (count, items)
     };
-    Ok(json!({"request_id": request_id, "count": count, "phones": items}))
+    let page = PhonePage {
+        count,
+        phones: items,
+        request_id,
+    };
+    Ok(serialized_response(StatusCode::OK, &page))
 }
 
 fn show_job(sim: &VendorSim<Huawei>, id: &str) -> Result<Value, CpsError> {
@@ -381,7 +390,7 @@ fn list_jobs(
     sim: &VendorSim<Huawei>,
     q: &[(String, String)],
     request_id: &str,
-) -> Result<Value, CpsError> {
+) -> Result<Response, CpsError> {
     let (offset, limit) = page_params(q, 100)?;
     let ids: Option<Vec<String>> = match (query_get(q, "request_ids"), query_get(q, "request_id")) {
         (Some(many), _) if !many.is_empty() => Some(
@@ -410,15 +419,15 @@ fn list_jobs(
     }
     let now = Instant::now();
     let st = sim.lock();
-    let idx: Vec<usize> = ids
+    // The jobs of each request id, from the index by request id: no scan of the others.
+    let jobs: Vec<ListedJob<'_>> = ids
         .iter()
-        .flat_map(|r| st.model.request_jobs.get(r).cloned().unwrap_or_default())
-        .collect();
-    let jobs: Vec<Value> = idx
-        .iter()
+        .filter_map(|r| st.model.request_jobs.get(r))
+        .flatten()
         .skip(offset)
         .take(limit)
-        .map(|&i| job_json(&st, &st.model.jobs[i], now))
+        .map(|&i| ListedJob::of(&st, &st.model.jobs[i], now))
         .collect();
-    Ok(json!({"request_id": request_id, "jobs": jobs}))
+    let page = JobPage { jobs, request_id };
+    Ok(serialized_response(StatusCode::OK, &page))
 }
