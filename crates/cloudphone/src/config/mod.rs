@@ -34,6 +34,7 @@ use cloudphone_core::CloudPhoneProvider;
 mod expand;
 mod file;
 mod journal;
+mod rate_limit;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -45,23 +46,27 @@ use syntax::{describe_serde_error, describe_syntax_error};
 use url::warn_if_plain_http;
 
 pub use journal::JournalConfig;
+pub use rate_limit::{RateLimitConfig, IN_PROCESS};
 
 /// The vendors this build knows: one registration line per backend, behind its cargo feature
-/// (a type left out names the feature that adds it). Add your own with
+/// (a type left out names the feature that adds it); each takes the rate-limit store of
+/// `[rate_limit]` into its client options. Add your own with
 /// [`Registry::register`] and load with [`Config::from_toml_str_with`] /
 /// [`Config::from_path_with`].
 pub fn builtin_registry() -> Registry {
     let mut r = Registry::new();
     #[cfg(feature = "geelark")]
-    r.register(Arc::new(cloudphone_geelark::vendor()));
+    r.register(Arc::new(cloudphone_geelark::vendor().with_client_options()));
     #[cfg(not(feature = "geelark"))]
     r.unavailable("geelark", "geelark");
     #[cfg(feature = "huawei-cph")]
-    r.register(Arc::new(cloudphone_huawei_cph::vendor()));
+    r.register(Arc::new(
+        cloudphone_huawei_cph::vendor().with_client_options(),
+    ));
     #[cfg(not(feature = "huawei-cph"))]
     r.unavailable("huawei-cph", "huawei-cph");
     #[cfg(feature = "alibaba")]
-    r.register(Arc::new(cloudphone_alibaba::vendor()));
+    r.register(Arc::new(cloudphone_alibaba::vendor().with_client_options()));
     #[cfg(not(feature = "alibaba"))]
     r.unavailable("alibaba", "alibaba");
     #[cfg(feature = "fake")]
@@ -149,6 +154,8 @@ impl From<ConfigError> for cloudphone_core::Error {
 pub struct ProviderConfig {
     kind: &'static str,
     config: Arc<dyn VendorConfig>,
+    /// The provider's own `rate_limit_store`, if its table has one.
+    rate_limit_store: Option<String>,
 }
 
 /// Configuration of the in-memory fake provider (`type = "fake"`).
@@ -198,7 +205,11 @@ fn fake_vendor() -> TypedVendor<FakeConfig> {
 impl ProviderConfig {
     /// A configuration of `kind` parsed by its vendor.
     pub fn new(kind: &'static str, config: Arc<dyn VendorConfig>) -> Self {
-        ProviderConfig { kind, config }
+        ProviderConfig {
+            kind,
+            config,
+            rate_limit_store: None,
+        }
     }
 
     /// The `type` name of this configuration.
@@ -266,19 +277,22 @@ impl ProviderConfig {
         for (key, value) in table.iter_mut() {
             interpolate(provider, key, value, env, &mut redactor)?;
         }
+        let own_store = rate_limit::take_provider_store(provider, &mut table)?;
         let config = vendor.parse(table).map_err(|e| ConfigError::Invalid {
             provider: provider.into(),
             // A type error quotes the value it got: the value as written, not as expanded.
             message: redactor.apply(&describe_serde_error(&e)),
         })?;
-        let config = ProviderConfig::new(vendor.type_name(), config);
+        let mut config = ProviderConfig::new(vendor.type_name(), config);
+        config.rate_limit_store = own_store;
         warn_if_plain_http(provider, &config);
         Ok((config, redactor))
     }
 
-    /// Builds the provider this configuration describes.
+    /// Builds the provider this configuration describes (with its own `rate_limit_store`, if
+    /// it has one).
     pub fn build(&self) -> cloudphone_core::Result<Arc<dyn CloudPhoneProvider>> {
-        self.config.build()
+        self.build_own()
     }
 }
 
@@ -291,6 +305,10 @@ pub struct Config {
     redactors: BTreeMap<String, Redactor>,
     /// The `[journal]` table, if there is one.
     journal: Option<JournalConfig>,
+    /// The `[rate_limit]` table, if there is one.
+    rate_limit: Option<RateLimitConfig>,
+    /// The rate-limit stores opened for these providers, one per URL.
+    stores: rate_limit::SharedStores,
 }
 
 impl fmt::Debug for Config {
@@ -353,6 +371,10 @@ impl Config {
             }
         };
         let journal = root.remove("journal").map(journal::parse).transpose()?;
+        let rate_limit = root
+            .remove("rate_limit")
+            .map(rate_limit::parse)
+            .transpose()?;
         if let Some(key) = root.keys().next() {
             return Err(syntax(format!(
                 "unknown top-level key `{key}` (expected only [providers.NAME] tables)"
@@ -360,6 +382,7 @@ impl Config {
         }
         let mut config = Config::new();
         config.journal = journal;
+        config.rate_limit = rate_limit;
         for (name, value) in providers {
             check_name(&name).map_err(|e| match e {
                 ConfigError::Syntax(m) => syntax(m),
@@ -427,13 +450,14 @@ impl Config {
                 name: name.into(),
                 known: self.names(),
             })?;
-        cfg.build().map_err(|e| ConfigError::Invalid {
-            provider: name.into(),
-            message: match self.redactors.get(name) {
-                Some(r) => r.apply(e.message()),
-                None => e.message().to_owned(),
-            },
-        })
+        self.build_with_store(name, cfg)
+            .map_err(|e| ConfigError::Invalid {
+                provider: name.into(),
+                message: match self.redactors.get(name) {
+                    Some(r) => r.apply(e.message()),
+                    None => e.message().to_owned(),
+                },
+            })
     }
 
     fn names(&self) -> String {
