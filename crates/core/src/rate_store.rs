@@ -195,8 +195,11 @@ impl From<Arc<dyn RateLimitStore>> for SharedStore {
 /// process); nothing is shared.
 #[derive(Debug, Default)]
 pub struct InProcessStore {
-    limiters: Mutex<HashMap<(&'static str, Arc<str>, &'static str), Arc<RateLimiter>>>,
+    limiters: Mutex<HashMap<LogKey, Arc<RateLimiter>>>,
 }
+
+/// Vendor, account, budget name.
+type LogKey = (&'static str, Arc<str>, &'static str);
 
 impl InProcessStore {
     /// An empty store.
