@@ -32,6 +32,10 @@ pub(crate) struct Cli {
     /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// Keep no journal of the state changes sent (`resume` and the reset check then cannot
+    /// help after a crash).
+    #[arg(long, global = true)]
+    pub(crate) no_journal: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -56,6 +60,12 @@ pub(crate) enum Command {
     List(ListArgs),
     /// Look up vendor jobs (`NAME/JOB_ID`).
     Jobs(JobsArgs),
+    /// The journal of state changes sent: what is unfinished after a crash.
+    #[command(subcommand)]
+    Journal(crate::commands::journal::JournalCmd),
+    /// Wait for everything the journal says is unfinished and print how it ended (nothing is
+    /// sent again).
+    Resume(crate::commands::resume::ResumeArgs),
     /// Run the main job on an embedded simulator of both vendors.
     Demo(DemoArgs),
     /// The vendor simulator.
@@ -143,6 +153,9 @@ pub(crate) struct ResetArgs {
     /// A vendor-specific option, KEY=VALUE (e.g. keepRegion=true).
     #[arg(long = "extra", value_parser = input::key_value)]
     pub(crate) extras: Vec<(String, String)>,
+    /// Reset even phones whose previous reset is unfinished or unknown in the journal.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

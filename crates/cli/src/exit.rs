@@ -9,6 +9,7 @@
 //! | 4 | every phone failed on the vendor or the network |
 //! | 5 | some change was sent but its answer was lost: it may have been applied |
 //! | 6 | the output could not be written (work may have been done) |
+//! | 7 | refused: a previous reset of these phones is unfinished or unknown in the journal (nothing sent) |
 //! | 130 / 143 | stopped by SIGINT / SIGTERM, after printing what was known |
 //!
 //! When several apply, the first in this order wins: a refusal (3), an unknown outcome (5),
@@ -59,6 +60,9 @@ pub(crate) enum Exit {
     Unknown,
     /// The output could not be written (work may have been done).
     Output,
+    /// Refused before sending: a previous reset of the phones is unfinished or unknown in the
+    /// journal.
+    Unsettled,
     /// Stopped by a signal: 130 (SIGINT) or 143 (SIGTERM), after printing what was known.
     Signal(u8),
 }
@@ -74,6 +78,7 @@ impl Exit {
             Exit::Vendor => 4,
             Exit::Unknown => 5,
             Exit::Output => 6,
+            Exit::Unsettled => 7,
             Exit::Signal(code) => code,
         }
     }

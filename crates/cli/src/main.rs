@@ -90,7 +90,22 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
         _ => {}
     }
     let config = Config::from_path(&cli.config).map_err(|e| UsageError(e.to_string()))?;
-    let fleet = Fleet::from_config(&config).map_err(|e| UsageError(e.to_string()))?;
+    let mut fleet = Fleet::from_config(&config).map_err(|e| UsageError(e.to_string()))?;
+    // Only commands that change phones (or read the journal) open it.
+    let journaled = matches!(
+        cli.command,
+        Command::Stop(_)
+            | Command::Start(_)
+            | Command::Restart(_)
+            | Command::Reset(_)
+            | Command::Resume(_)
+            | Command::Journal(_)
+    );
+    if journaled {
+        if let Some(journal) = commands::journal::open(&config, cli.no_journal)? {
+            fleet = fleet.with_journal(journal);
+        }
+    }
     match cli.command {
         Command::Providers => providers::run(&ctx, &fleet),
         Command::Status(a) => status_change::status(&ctx, &fleet, a).await,
@@ -101,6 +116,10 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
         Command::Wait(a) => wait::run(&ctx, &fleet, a).await,
         Command::List(a) => list::run(&ctx, &fleet, &a).await,
         Command::Jobs(a) => jobs::run(&ctx, &fleet, &a).await,
+        Command::Journal(commands::journal::JournalCmd::List(a)) => {
+            commands::journal::list(&ctx, fleet.journal(), &a)
+        }
+        Command::Resume(a) => commands::resume::run(&ctx, &fleet, a).await,
         Command::Demo(_) | Command::Sim(_) => unreachable!("handled above"),
     }
 }

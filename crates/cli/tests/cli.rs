@@ -97,6 +97,8 @@ retry_max_delay_ms = 50
             .env(GL_KEY_VAR, &c.geelark_api_key)
             .env(HW_SK_VAR, &c.huawei_secret_key)
             .env_remove("RUST_LOG")
+            // The journal goes to the test's directory, never the real state directory.
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
             .current_dir(self.dir.path());
         cmd
     }

@@ -74,6 +74,8 @@ impl Env {
             .arg("--quiet")
             .args(args)
             .env_remove("RUST_LOG")
+            // The journal goes to the test's directory, never the real state directory.
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -5,14 +5,17 @@
 //! * [`wait`]: `wait`, and the wait loop `--wait` and the demo use.
 //! * [`list`], [`jobs`], [`providers`]: read-only look-ups.
 //! * [`demo`]: the main job on an embedded simulator.
+//! * [`journal`], [`resume`]: the journal of sent changes, and finishing what a stopped run left.
 //!
 //! Shared here: the operation ([`Op`]), what a command carries through its phases
 //! ([`Session`]: signals and deadline), and how it ends ([`finish`], [`cut_short`]).
 
 pub(crate) mod demo;
 pub(crate) mod jobs;
+pub(crate) mod journal;
 pub(crate) mod list;
 pub(crate) mod providers;
+pub(crate) mod resume;
 pub(crate) mod status_change;
 pub(crate) mod wait;
 

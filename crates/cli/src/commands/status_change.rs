@@ -61,6 +61,10 @@ pub(crate) async fn reset(ctx: &Ctx, fleet: &Fleet, a: ResetArgs) -> Result<Exit
         &a.extras,
         a.phones.provider.as_deref(),
     )?;
+    check_providers(fleet, &phones)?;
+    if let Some(refused) = super::journal::check_resets(fleet, &phones, a.force)? {
+        return Ok(refused);
+    }
     let op = Op::Reset(opts);
     change(ctx, fleet, op, phones, Some(&a.wait), a.wait.timeout).await
 }
