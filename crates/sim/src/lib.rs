@@ -216,7 +216,10 @@ use tokio::task::JoinHandle;
 
 pub use cli::{serve_until_ctrl_c, SimArgs, VendorFlags};
 pub use config::{Faults, SimConfig, SimCredentials, Timings, GEELARK_MAX_CLOCK_SKEW};
-pub use engine::{CallRecord, CallStats, TableOptions, VendorControl, VendorHandle, VendorSim};
+pub use engine::{
+    CallRecord, CallStats, EndpointRates, RateStats, TableOptions, VendorControl, VendorHandle,
+    VendorSim,
+};
 pub use vendors::alibaba::{
     self, AlibabaApplied, AlibabaControl, AlibabaLimits, AlibabaPhoneInfo, AlibabaTaskInfo,
 };

@@ -1,5 +1,5 @@
 //! The admin API under `/_sim/`, written once: health, phones, status, applied counters, faults,
-//! limits, calls and CPU stats for every vendor; a vendor adds its own routes through
+//! limits, calls, CPU stats and rate-limit meters for every vendor; a vendor adds its own routes through
 //! [`SimVendor::admin`].
 
 use axum::http::request::Parts;
@@ -74,6 +74,11 @@ pub(crate) fn serve<V: SimVendor>(sim: &VendorSim<V>, parts: &Parts, body: &[u8]
 #[derive(Deserialize)]
 struct SeedReq {
     count: usize,
+}
+
+#[derive(Deserialize)]
+struct RatesReq {
+    window_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +166,16 @@ fn shared<V: SimVendor>(
         ["limits"] if req.is_set() => {
             sim.set_limits(parse_admin_json(body)?);
             admin_ok(json!(sim.limits()))
+        }
+        ["rates"] if *m == Method::GET => admin_ok(json!(sim.rates())),
+        ["rates"] if *m == Method::DELETE => {
+            sim.reset_rates(None);
+            admin_ok(json!(sim.rates()))
+        }
+        ["rates"] if req.is_set() => {
+            let set: RatesReq = parse_admin_json(body)?;
+            sim.reset_rates(set.window_ms.map(std::time::Duration::from_millis));
+            admin_ok(json!(sim.rates()))
         }
         ["calls"] if *m == Method::GET => admin_ok(json!(sim.calls())),
         ["stats"] if *m == Method::GET => {

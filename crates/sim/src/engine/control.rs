@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::calls::CallStats;
+use super::meter::RateStats;
 use super::state::VendorSim;
 use super::SimVendor;
 use crate::config::Faults;
@@ -67,6 +68,10 @@ pub trait VendorControl: Send + Sync + std::fmt::Debug {
     fn call_count(&self, endpoint_key: &str) -> u64;
     /// Clears call counters and the call log.
     fn reset_calls(&self);
+    /// What the rate limit saw, as `GET /_sim/rates` answers it ([`VendorSim::rates`]).
+    fn rates(&self) -> RateStats;
+    /// Starts the rate meter afresh ([`VendorSim::reset_rates`]).
+    fn reset_rates(&self, window: Option<std::time::Duration>);
     /// Its lines of [`Simulator::banner`](crate::Simulator::banner).
     fn banner(&self) -> String;
     /// Its fleet and jobs/tasks as JSON (what `--state` saves).
@@ -200,6 +205,14 @@ impl<V: SimVendor> VendorControl for VendorSim<V> {
     }
     fn reset_calls(&self) {
         VendorSim::reset_calls(self)
+    }
+
+    fn rates(&self) -> RateStats {
+        VendorSim::rates(self)
+    }
+
+    fn reset_rates(&self, window: Option<std::time::Duration>) {
+        VendorSim::reset_rates(self, window)
     }
 
     fn banner(&self) -> String {

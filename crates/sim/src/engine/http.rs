@@ -117,8 +117,10 @@ impl<V: SimVendor> VendorSim<V> {
         let (plan, variant) = {
             let mut st = self.lock();
             if let Some(refusal) = limit(&mut st) {
+                st.meter.record(req.endpoint, true);
                 return refusal;
             }
+            st.meter.record(req.endpoint, false);
             let faults = st.faults.clone();
             let plan = plan_faults(&mut st.rng, &faults, req.endpoint);
             let variant: u8 = if plan.kind.is_some() {

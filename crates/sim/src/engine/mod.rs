@@ -16,6 +16,7 @@ mod cpu;
 mod faults;
 mod http;
 mod json;
+mod meter;
 mod registry;
 mod state;
 mod util;
@@ -33,6 +34,7 @@ use crate::config::{Faults, SimConfig};
 
 pub use calls::{CallRecord, CallStats};
 pub use control::{TableOptions, VendorControl, VendorHandle};
+pub use meter::{EndpointRates, RateStats};
 pub use state::VendorSim;
 
 pub(crate) use admin::{admin_error, admin_ok, parse_admin_json, unknown_phone, AdminReq};

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::calls::{CallLog, CallStats};
+use super::meter::{RateMeter, RateStats};
 use super::util::Clock;
 use super::{SimPhone, SimVendor};
 use crate::config::{Faults, SimConfig};
@@ -154,6 +155,8 @@ pub struct VendorState<V: SimVendor> {
     pub(crate) faults: Faults,
     pub(crate) limits: V::Limits,
     pub(crate) calls: CallLog,
+    /// What the rate limit saw (`/_sim/rates`).
+    pub(crate) meter: RateMeter,
     pub(crate) model: V::Model,
 }
 
@@ -230,6 +233,7 @@ impl<V: SimVendor> VendorSim<V> {
             faults,
             limits,
             calls: CallLog::new(config.call_log_capacity),
+            meter: RateMeter::default(),
             model,
         };
         V::seed(&mut st, phones);
@@ -436,6 +440,18 @@ impl<V: SimVendor> VendorSim<V> {
         let mut st = self.lock();
         st.limits = limits;
         V::limits_changed(&mut st.model);
+    }
+
+    /// What the rate limit saw since the meter last started: per endpoint, the calls that
+    /// reached it, the most of them in any sliding window, and the throttling answers.
+    pub fn rates(&self) -> RateStats {
+        self.lock().meter.stats()
+    }
+
+    /// Starts the rate meter afresh, with a sliding window of `window` if given (default one
+    /// second).
+    pub fn reset_rates(&self, window: Option<Duration>) {
+        self.lock().meter.reset(window);
     }
 
     /// Calls received so far.
