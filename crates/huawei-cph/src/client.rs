@@ -284,18 +284,36 @@ impl Client {
         url: &Url,
         body: Option<Vec<u8>>,
     ) -> Result<Answer<T>> {
-        self.engine
-            .guarded(self.send_unguarded(endpoint, idempotency, method, url, body))
+        self.send_with(endpoint, idempotency, method, url, body, &decode::<T>)
             .await
     }
 
-    async fn send_unguarded<T: DeserializeOwned>(
+    /// [`Client::send`] with the 2xx body turned into `T` by `decode`, inside the attempt (an
+    /// undecodable answer is retried like any other temporary failure of a read). Pages are
+    /// decoded this way into what the caller keeps of them, with borrowed strings, instead of
+    /// whole vendor records.
+    pub async fn send_with<T>(
         &self,
         endpoint: &'static str,
         idempotency: Idempotency,
         method: Method,
         url: &Url,
         body: Option<Vec<u8>>,
+        decode: &(dyn Fn(&[u8]) -> Result<T> + Sync),
+    ) -> Result<Answer<T>> {
+        self.engine
+            .guarded(self.send_unguarded(endpoint, idempotency, method, url, body, decode))
+            .await
+    }
+
+    async fn send_unguarded<T>(
+        &self,
+        endpoint: &'static str,
+        idempotency: Idempotency,
+        method: Method,
+        url: &Url,
+        body: Option<Vec<u8>>,
+        decode: &(dyn Fn(&[u8]) -> Result<T> + Sync),
     ) -> Result<Answer<T>> {
         let mut stale = None;
         loop {
@@ -312,7 +330,7 @@ impl Client {
             let res = self
                 .engine
                 .call(endpoint, idempotency, || {
-                    self.attempt::<T>(method.clone(), url, body.as_deref(), bearer)
+                    self.attempt::<T>(method.clone(), url, body.as_deref(), bearer, decode)
                 })
                 .await;
             if let (Auth::Iam(login), Some(t)) = (&self.auth, &issued) {
@@ -359,12 +377,13 @@ impl Client {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(
+    async fn attempt<T>(
         &self,
         method: Method,
         url: &Url,
         body: Option<&[u8]>,
         bearer: Option<&SecretString>,
+        decode: &(dyn Fn(&[u8]) -> Result<T> + Sync),
     ) -> Result<Answer<T>> {
         let mut rb = self.http.request(method.clone(), url.clone());
         if body.is_some() {

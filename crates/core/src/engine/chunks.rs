@@ -61,13 +61,20 @@ impl BatchEngine {
                 ids.push(id.clone());
             }
         }
-        let mut slots: Vec<Option<PhoneOutcome>> = Vec::with_capacity(ids.len());
-        slots.resize_with(ids.len(), || None);
+        // Allocated when the first answer arrives (or an id is invalid): a batch answered in
+        // one piece, in order, needs no slots of its own.
+        let mut slots: Vec<Option<PhoneOutcome>> = Vec::new();
+        let all_none = |slots: &mut Vec<Option<PhoneOutcome>>| {
+            if slots.is_empty() {
+                slots.resize_with(ids.len(), || None);
+            }
+        };
         let mut valid = Vec::with_capacity(ids.len());
         let mut invalid = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             match id.invalid_reason() {
                 Some(why) => {
+                    all_none(&mut slots);
                     let shown: String = id.as_str().chars().take(64).collect();
                     let err = Error::new(
                         ErrorKind::InvalidArgument,
@@ -144,7 +151,26 @@ impl BatchEngine {
         while let Some((k, answer)) = answers.next().await {
             answered[k] = true;
             let chunk = &chunks[k];
+            let whole =
+                matches!(&answer, Some(Ok(o)) if chunks.len() == 1 && in_order(o, chunk, &ids));
+            if !whole {
+                all_none(&mut slots);
+            }
             match answer {
+                // The whole batch in one chunk, answered in request order (a status from list
+                // pages): the answer becomes the slots, without a second copy of 100,000
+                // outcomes.
+                Some(Ok(outcomes)) if whole => {
+                    slots = outcomes
+                        .into_iter()
+                        .zip(&ids)
+                        .map(|(mut o, id)| {
+                            o.phone = id.clone();
+                            o.outcome = self.scrub_outcome(o.outcome);
+                            Some(o)
+                        })
+                        .collect();
+                }
                 Some(Ok(outcomes)) => {
                     for mut o in outcomes {
                         let i = index.get(&o.phone).copied().filter(|&i| chunk_of[i] == k);
@@ -163,13 +189,9 @@ impl BatchEngine {
                         // Only phones of this chunk, and the first outcome of each: a phone
                         // listed twice is merged by the backend, never overwritten here.
                         if slots[i].is_none() && chunk_of[i] == k {
-                            o.outcome = match o.outcome {
-                                Outcome::Failed(e) => Outcome::Failed(self.scrubber.scrub_error(e)),
-                                Outcome::Unknown(e) => {
-                                    Outcome::Unknown(self.scrubber.scrub_error(e))
-                                }
-                                other => other,
-                            };
+                            o.outcome = self.scrub_outcome(o.outcome);
+                            // The caller's id, shared: not the vendor's copy of it.
+                            o.phone = ids[i].clone();
                             slots[i] = Some(o);
                         }
                     }
@@ -229,6 +251,7 @@ impl BatchEngine {
         }
         drop(answers);
 
+        all_none(&mut slots);
         if let Some(refusal) = &auth_error {
             let not_sent = self.not_sent().unwrap_or_else(|| refusal.clone());
             let abandoned = Error::new(
@@ -265,10 +288,11 @@ impl BatchEngine {
         }
 
         drop(index);
-        let outcomes = ids
+        // Slots first: collected in place, the slots' allocation becomes the outcomes'.
+        let outcomes = slots
             .into_iter()
-            .zip(slots)
-            .map(|(id, slot)| {
+            .zip(ids)
+            .map(|(slot, id)| {
                 slot.unwrap_or_else(|| {
                     // Unreachable by construction (every chunk fills its slots); kept as a
                     // failure rather than a panic.
@@ -285,6 +309,15 @@ impl BatchEngine {
         report.stray_jobs = stray;
         report.origin = Some(self.origin());
         Ok(report)
+    }
+
+    /// An outcome with its error scrubbed of secrets.
+    fn scrub_outcome(&self, outcome: Outcome) -> Outcome {
+        match outcome {
+            Outcome::Failed(e) => Outcome::Failed(self.scrubber.scrub_error(e)),
+            Outcome::Unknown(e) => Outcome::Unknown(self.scrubber.scrub_error(e)),
+            other => other,
+        }
     }
 
     /// Runs a single-id operation for each phone, `concurrency` at a time, with the same
@@ -306,4 +339,12 @@ impl BatchEngine {
         })
         .await
     }
+}
+
+/// Whether `outcomes` answer every id of `chunk` — which holds every id of the batch — once,
+/// in request order.
+fn in_order(outcomes: &[PhoneOutcome], chunk: &[PhoneId], ids: &[PhoneId]) -> bool {
+    chunk.len() == ids.len()
+        && outcomes.len() == ids.len()
+        && outcomes.iter().zip(ids).all(|(o, id)| &o.phone == id)
 }

@@ -1,19 +1,64 @@
 //! `status` by strategy — CPH has no batch status call: one detail call per phone, or list
-//! pages filtered client-side, or whichever costs fewer calls — and the reads behind it.
+//! pages filtered client-side, or whichever costs fewer calls — and the reads behind it, which
+//! `wait` uses too ([`HuaweiCphProvider::read_states`]).
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cloudphone_core::raw::{dedupe, not_sent, Idempotency};
+use cloudphone_core::raw::{dedupe, not_sent, undecodable, Idempotency};
 use cloudphone_core::{BatchReport, Error, ErrorKind, Operation, PhoneId, PhoneOutcome, Result};
 use futures::StreamExt;
 use reqwest::Method;
 
-use super::decode::{detail_outcome, fingerprint, phone_outcome};
+use super::decode::detail_outcome;
 use super::{Fingerprint, HuaweiCphProvider, LIST_PAGE_SIZE, MAX_LISTING_PAGES};
 use crate::config::StatusStrategy;
 use crate::wire::{Phone, PhoneList};
+use crate::wire_rows::PhoneRows;
 use crate::VENDOR;
+
+/// A list page as the status reads keep it: its length and fingerprint, the total it
+/// reported, and the wanted phones on it (slot, outcome).
+struct ListPage {
+    fingerprint: Fingerprint,
+    count: Option<u64>,
+    hits: Vec<(usize, PhoneOutcome)>,
+}
+
+/// Decodes a list page into the wanted phones on it (`wanted`: id → slot in `ids`), with
+/// borrowed strings: the other phones' records and every field but id, name and state are
+/// skipped unbuilt.
+fn decode_list_page(
+    body: &[u8],
+    wanted: &HashMap<&str, usize>,
+    ids: &[PhoneId],
+) -> Result<ListPage> {
+    let page: PhoneRows<'_> =
+        serde_json::from_slice(body).map_err(|e| undecodable(VENDOR, "answer", e))?;
+    let rows = page.phones.unwrap_or_default();
+    let mut h = DefaultHasher::new();
+    let mut hits = Vec::new();
+    for row in &rows {
+        // As `decode::fingerprint` hashes an `Option<String>`.
+        row.phone_id.as_deref().map(str::to_owned).hash(&mut h);
+        let Some(&slot) = row.phone_id.as_deref().and_then(|i| wanted.get(i)) else {
+            continue;
+        };
+        let mut o = PhoneOutcome::done(ids[slot].clone()).with_state(row.state());
+        // Kept verbatim, escape sequences and all: whoever prints it escapes it.
+        if let Some(n) = row.phone_name.as_deref().filter(|n| !n.is_empty()) {
+            o = o.with_name(n);
+        }
+        hits.push((slot, o));
+    }
+    Ok(ListPage {
+        fingerprint: (rows.len(), h.finish()),
+        count: page.count,
+        hits,
+    })
+}
 
 impl HuaweiCphProvider {
     /// `status` by the configured strategy.
@@ -22,11 +67,7 @@ impl HuaweiCphProvider {
             .into_iter()
             .filter(|p| p.invalid_reason().is_none())
             .count();
-        let strategy = match self.strategy {
-            StatusStrategy::Auto if valid <= 1 => StatusStrategy::Detail,
-            s => s,
-        };
-        match strategy {
+        match self.strategy_for(valid) {
             StatusStrategy::Detail => {
                 self.engine()
                     .run_each(Operation::Status, phones, |id| self.detail(id))
@@ -35,11 +76,56 @@ impl HuaweiCphProvider {
             s => {
                 let details_if_cheaper = s == StatusStrategy::Auto;
                 self.engine()
-                    .run_chunks(Operation::Status, phones, usize::MAX, |chunk| {
-                        self.status_from_listing(chunk, details_if_cheaper)
+                    .run_chunks(Operation::Status, phones, usize::MAX, |chunk| async move {
+                        let mut slots: Vec<Option<PhoneOutcome>> = Vec::new();
+                        slots.resize_with(chunk.len(), || None);
+                        self.list_states(&chunk, details_if_cheaper, &mut |slot, o| {
+                            slots[slot] = Some(o);
+                        })
+                        .await?;
+                        // `list_states` fills every slot; collected in place.
+                        Ok(slots
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, o)| {
+                                o.unwrap_or_else(|| {
+                                    let e = Error::new(
+                                        ErrorKind::MissingFromResponse,
+                                        format!("phone `{}` was neither listed nor read", chunk[i]),
+                                    )
+                                    .with_vendor(VENDOR);
+                                    PhoneOutcome::failed(chunk[i].clone(), e)
+                                })
+                            })
+                            .collect())
                     })
                     .await
             }
+        }
+    }
+
+    /// The strategy for reading `n` phones: one phone is always a detail call.
+    fn strategy_for(&self, n: usize) -> StatusStrategy {
+        match self.strategy {
+            StatusStrategy::Auto if n <= 1 => StatusStrategy::Detail,
+            s => s,
+        }
+    }
+
+    /// Reads the states of `ids` (distinct, valid) by the configured strategy, handing each
+    /// phone's outcome to `seen` exactly once, in no particular order: a state read, or the
+    /// failure to read it. `Err` when a list page fails (nothing more is read then).
+    pub(super) async fn read_states(
+        &self,
+        ids: &[PhoneId],
+        seen: &mut (dyn FnMut(usize, PhoneOutcome) + Send),
+    ) -> Result<()> {
+        match self.strategy_for(ids.len()) {
+            StatusStrategy::Detail => {
+                self.details(ids, (0..ids.len()).collect(), seen).await;
+                Ok(())
+            }
+            s => self.list_states(ids, s == StatusStrategy::Auto, seen).await,
         }
     }
 
@@ -59,10 +145,7 @@ impl HuaweiCphProvider {
     }
 
     pub(super) async fn list_raw(&self, offset: u64, limit: usize) -> Result<PhoneList> {
-        let url = self.client.url(
-            &["phones"],
-            &[("offset", offset.to_string()), ("limit", limit.to_string())],
-        )?;
+        let url = self.list_url(offset, limit)?;
         Ok(self
             .client
             .send::<PhoneList>(
@@ -76,71 +159,158 @@ impl HuaweiCphProvider {
             .value)
     }
 
-    /// Status of `chunk` from list pages (all of them when `details_if_cheaper` is false),
-    /// or from the first page plus detail calls when those are fewer.
+    fn list_url(&self, offset: u64, limit: usize) -> Result<reqwest::Url> {
+        self.client.url(
+            &["phones"],
+            &[("offset", offset.to_string()), ("limit", limit.to_string())],
+        )
+    }
+
+    /// One list page at `offset`, decoded into the wanted phones on it.
+    async fn list_rows(
+        &self,
+        offset: u64,
+        wanted: &HashMap<&str, usize>,
+        ids: &[PhoneId],
+    ) -> Result<ListPage> {
+        let url = self.list_url(offset, LIST_PAGE_SIZE)?;
+        let decode = |body: &[u8]| decode_list_page(body, wanted, ids);
+        Ok(self
+            .client
+            .send_with(
+                "list-phones",
+                Idempotency::ReadOnly,
+                Method::GET,
+                &url,
+                None,
+                &decode,
+            )
+            .await?
+            .value)
+    }
+
+    /// Detail calls for the phones at `slots` of `ids`, `concurrency` at a time, each outcome
+    /// handed to `seen`. A refusal stops them: the phones not read get it as their failure.
+    async fn details(
+        &self,
+        ids: &[PhoneId],
+        slots: Vec<usize>,
+        seen: &mut (dyn FnMut(usize, PhoneOutcome) + Send),
+    ) {
+        let mut pending: HashSet<usize> = slots.iter().copied().collect();
+        let mut refusal: Option<Error> = None;
+        {
+            let mut details = std::pin::pin!(self.fan_out(slots, |slot: usize| async move {
+                (slot, self.detail(ids[slot].clone()).await)
+            }));
+            while let Some((slot, res)) = details.next().await {
+                let outcome = match res {
+                    Ok(o) => o,
+                    Err(e) => {
+                        if e.kind().is_auth() {
+                            refusal = Some(e.clone());
+                        }
+                        PhoneOutcome::failed(ids[slot].clone(), e)
+                    }
+                };
+                pending.remove(&slot);
+                seen(slot, outcome);
+                if refusal.is_some() {
+                    break;
+                }
+            }
+        }
+        let mut left: Vec<usize> = pending.into_iter().collect();
+        left.sort_unstable();
+        for slot in left {
+            let id = &ids[slot];
+            let e = refusal
+                .as_ref()
+                .map(|r| not_sent(VENDOR, r))
+                .unwrap_or_else(|| {
+                    Error::new(
+                        ErrorKind::MissingFromResponse,
+                        format!("phone `{id}` was neither listed nor read"),
+                    )
+                    .with_vendor(VENDOR)
+                });
+            seen(slot, PhoneOutcome::failed(id.clone(), e));
+        }
+    }
+
+    /// States of `ids` from list pages (all of them when `details_if_cheaper` is false), or
+    /// from the first pages plus detail calls when those are fewer; each outcome goes to
+    /// `seen` once.
     ///
     /// Paging stops at a short page, at the total the first page reported (a later page may
     /// lower it, never raise it), at a page seen before (a vendor ignoring the offset), and
     /// after [`MAX_LISTING_PAGES`]. A phone the listing did not show is read with its detail
     /// call before it is called not found: offset pages can skip a phone while the project
-    /// changes.
-    async fn status_from_listing(
+    /// changes. Pages are decoded into the wanted phones only: a 100,000-phone account is
+    /// never held as phone records, nor as a map of outcomes.
+    async fn list_states(
         &self,
-        chunk: Vec<PhoneId>,
+        ids: &[PhoneId],
         details_if_cheaper: bool,
-    ) -> Result<Vec<PhoneOutcome>> {
-        // Outcomes are made as pages arrive: a 100,000-phone account must not be held as
-        // full phone records.
-        let mut seen: HashMap<PhoneId, PhoneOutcome> = HashMap::new();
-        let mut pages_seen: HashSet<Fingerprint> = HashSet::new();
-        let wanted: HashMap<&str, &PhoneId> = chunk.iter().map(|id| (id.as_str(), id)).collect();
-        let keep = |seen: &mut HashMap<PhoneId, PhoneOutcome>, phones: Option<Vec<Phone>>| {
-            for p in phones.unwrap_or_default() {
-                let Some(&id) = p.phone_id.as_deref().and_then(|i| wanted.get(i)) else {
-                    continue;
-                };
-                seen.entry(id.clone())
-                    .or_insert_with(|| phone_outcome(id.clone(), &p));
+        seen: &mut (dyn FnMut(usize, PhoneOutcome) + Send),
+    ) -> Result<()> {
+        let wanted: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let mut done = vec![false; ids.len()];
+        let mut found = 0usize;
+        let mut keep = |hits: Vec<(usize, PhoneOutcome)>, found: &mut usize| {
+            for (slot, o) in hits {
+                if !std::mem::replace(&mut done[slot], true) {
+                    *found += 1;
+                    seen(slot, o);
+                }
             }
         };
+        let mut pages_seen: HashSet<Fingerprint> = HashSet::new();
         // Listing these ids takes at least this many pages: ask for them together rather than
         // waiting for the first page's `count`.
-        let guess = chunk
+        let guess = ids
             .len()
             .div_ceil(LIST_PAGE_SIZE)
             .clamp(1, MAX_LISTING_PAGES);
-        let mut head: Vec<Option<PhoneList>> = (0..guess).map(|_| None).collect();
+        let wanted = &wanted;
+        // The leading pages' shapes, in offset order; their phones are taken as they arrive.
+        let mut head: Vec<Option<(Fingerprint, Option<u64>)>> = vec![None; guess];
         {
             let mut pages =
                 std::pin::pin!(self.fan_out((0..guess).collect(), |i: usize| async move {
                     (
                         i,
-                        self.list_raw((i * LIST_PAGE_SIZE) as u64, LIST_PAGE_SIZE)
+                        self.list_rows((i * LIST_PAGE_SIZE) as u64, wanted, ids)
                             .await,
                     )
                 }));
             while let Some((i, page)) = pages.next().await {
-                head[i] = Some(page?);
+                let page = page?;
+                head[i] = Some((page.fingerprint, page.count));
+                keep(page.hits, &mut found);
             }
         }
-        let count = head.first().and_then(|p| p.as_ref()?.count);
+        let count = head.first().and_then(|p| p.as_ref()?.1);
         // Records covered by the leading full pages; a short (or repeated) page is the end of
         // the data.
         let mut covered = 0u64;
         let mut end_seen = false;
-        for page in head.into_iter().flatten() {
-            let fp = fingerprint(&page);
-            if !end_seen {
-                if fp.0 > 0 && !pages_seen.insert(fp) {
-                    end_seen = true;
-                } else {
-                    covered += fp.0 as u64;
-                    end_seen = fp.0 < LIST_PAGE_SIZE;
-                }
+        for (fp, _) in head.into_iter().flatten() {
+            if end_seen {
+                break;
             }
-            keep(&mut seen, page.phones);
+            if fp.0 > 0 && !pages_seen.insert(fp) {
+                end_seen = true;
+            } else {
+                covered += fp.0 as u64;
+                end_seen = fp.0 < LIST_PAGE_SIZE;
+            }
         }
-        let remaining = chunk.iter().filter(|id| !seen.contains_key(*id)).count();
+        let remaining = ids.len() - found;
         let complete = end_seen || count.is_some_and(|c| c <= covered);
         if remaining > 0 && !complete {
             let pages_left = count.map(|c| {
@@ -163,11 +333,11 @@ impl HuaweiCphProvider {
                     })
                     .take_while(|o| *o < end.load(Ordering::SeqCst));
                 let mut pages = futures::stream::iter(offsets)
-                    .map(|o| async move { (o, self.list_raw(o, LIST_PAGE_SIZE).await) })
+                    .map(|o| async move { (o, self.list_rows(o, wanted, ids).await) })
                     .buffer_unordered(concurrency);
                 while let Some((offset, page)) = pages.next().await {
                     let page = page?;
-                    let fp = fingerprint(&page);
+                    let fp = page.fingerprint;
                     if let Some(total) = page.count {
                         end.fetch_min(total, Ordering::SeqCst);
                     }
@@ -179,57 +349,18 @@ impl HuaweiCphProvider {
                     if fp.0 < LIST_PAGE_SIZE {
                         end.fetch_min(offset.saturating_add(fp.0 as u64), Ordering::SeqCst);
                     }
-                    keep(&mut seen, page.phones);
-                    if seen.len() == wanted.len() {
+                    keep(page.hits, &mut found);
+                    if found == ids.len() {
                         break;
                     }
                 }
             }
         }
         // Whatever the listing did not show is read on its own.
-        let unseen: Vec<PhoneId> = chunk
-            .iter()
-            .filter(|id| !seen.contains_key(*id))
-            .cloned()
-            .collect();
-        let mut refusal: Option<Error> = None;
+        let unseen: Vec<usize> = (0..ids.len()).filter(|&i| !done[i]).collect();
         if !unseen.is_empty() {
-            let mut details = std::pin::pin!(self.fan_out(unseen, |id: PhoneId| async move {
-                (id.clone(), self.detail(id).await)
-            }));
-            while let Some((id, res)) = details.next().await {
-                let outcome = match res {
-                    Ok(o) => o,
-                    Err(e) => {
-                        if e.kind().is_auth() {
-                            refusal = Some(e.clone());
-                        }
-                        PhoneOutcome::failed(id.clone(), e)
-                    }
-                };
-                seen.insert(id, outcome);
-                if refusal.is_some() {
-                    break;
-                }
-            }
+            self.details(ids, unseen, seen).await;
         }
-        Ok(chunk
-            .iter()
-            .map(|id| {
-                seen.remove(id).unwrap_or_else(|| {
-                    let e = refusal
-                        .as_ref()
-                        .map(|r| not_sent(VENDOR, r))
-                        .unwrap_or_else(|| {
-                            Error::new(
-                                ErrorKind::MissingFromResponse,
-                                format!("phone `{id}` was neither listed nor read"),
-                            )
-                            .with_vendor(VENDOR)
-                        });
-                    PhoneOutcome::failed(id.clone(), e)
-                })
-            })
-            .collect())
+        Ok(())
     }
 }

@@ -1,19 +1,49 @@
-//! `wait`: pending phones with jobs followed through list-jobs, then their state confirmed;
-//! the others polled by status; a refusal ends the wait with every outcome kept.
+//! `wait`: pending phones with jobs followed through list-jobs, then their state confirmed
+//! once; the others polled by status; a refusal ends the wait with every outcome kept.
+//!
+//! At fleet scale the wait holds the outcomes it returns and small indexes into them: job id
+//! (borrowed from the report waited on) → phone, and per request id the phones still
+//! followed. A round lists the jobs of the request ids that still have unfinished jobs only;
+//! a phone whose job succeeded has its state confirmed once, together with the others, when
+//! no followed job is left running (or at the deadline): with list pages that is one listing
+//! for the whole fleet rather than one per round.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 
 use cloudphone_core::raw::progress;
-use cloudphone_core::raw::wait::{align, check_origin, deadline_after, needs_watch, observe};
+use cloudphone_core::raw::wait::{check_origin, deadline_after, needs_watch, observe};
 use cloudphone_core::{
-    BatchReport, CloudPhoneProvider, Error, JobState, Outcome, PhoneId, Result, WaitOptions,
+    BatchReport, Error, ErrorKind, JobState, Outcome, PhoneId, Result, WaitOptions,
 };
 
+use super::jobs::Listed;
 use super::HuaweiCphProvider;
 use crate::VENDOR;
 
+/// How a phone is being watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Track {
+    /// Settled (or never watched).
+    No,
+    /// Its job is followed through list-jobs.
+    Job,
+    /// Its job succeeded: its state is to be confirmed once.
+    Confirm,
+    /// Polled by status every round.
+    Status,
+}
+
+/// A request id whose jobs are followed.
+struct Request<'r> {
+    rid: &'r str,
+    /// Jobs it created (stray ones too): how many list-jobs pages to ask for.
+    jobs: usize,
+    /// Phones whose job of it is still followed.
+    watched: Vec<usize>,
+}
+
 impl HuaweiCphProvider {
-    /// The wait (see [`CloudPhoneProvider::wait`]).
+    /// The wait (see [`CloudPhoneProvider::wait`](cloudphone_core::CloudPhoneProvider::wait)).
     pub(super) async fn wait_for(
         &self,
         report: &BatchReport,
@@ -23,73 +53,113 @@ impl HuaweiCphProvider {
         let target = options.resolve_target(report.operation)?;
         let deadline = deadline_after(options.timeout);
         let mut outcomes = report.outcomes.clone();
-        // Phones whose job is followed through list-jobs; the others are polled by status.
-        let mut by_job: BTreeSet<usize> = BTreeSet::new();
-        let mut by_status: BTreeSet<usize> = BTreeSet::new();
-        for (i, o) in outcomes.iter().enumerate() {
+        let mut track = vec![Track::No; outcomes.len()];
+        // Followed jobs: job id → phone; request id → its phones.
+        let mut job_of: HashMap<&str, usize> = HashMap::new();
+        let mut by_rid: HashMap<&str, usize> = HashMap::new();
+        let mut requests: Vec<Request<'_>> = Vec::new();
+        // Phones settled in the current round, reported to an observing caller.
+        let mut settled: Vec<usize> = Vec::new();
+        for (i, o) in report.outcomes.iter().enumerate() {
             if !needs_watch(o, target) {
                 continue;
             }
-            let has_request = o
+            if let Some(why) = o.phone.invalid_reason() {
+                // Never sent anywhere: as the status read of it would fail.
+                outcomes[i].wait_error = Some(
+                    Error::new(ErrorKind::InvalidArgument, why.to_owned()).with_vendor(VENDOR),
+                );
+                settled.push(i);
+                continue;
+            }
+            let rid = o
                 .job
                 .as_ref()
-                .is_some_and(|j| j.request_id.as_ref().is_some_and(|r| !r.is_empty()));
-            if o.is_pending() && has_request {
-                by_job.insert(i);
-            } else {
-                by_status.insert(i);
+                .and_then(|j| j.request_id.as_deref())
+                .filter(|r| !r.is_empty());
+            match (o.is_pending(), rid, &o.job) {
+                (true, Some(rid), Some(job)) => {
+                    let r = *by_rid.entry(rid).or_insert_with(|| {
+                        requests.push(Request {
+                            rid,
+                            jobs: 0,
+                            watched: Vec::new(),
+                        });
+                        requests.len() - 1
+                    });
+                    requests[r].watched.push(i);
+                    job_of.insert(job.job_id.as_str(), i);
+                    track[i] = Track::Job;
+                }
+                _ => track[i] = Track::Status,
             }
         }
-        // How many jobs each request created (stray ones too): how many list-jobs pages to
-        // ask for at once.
-        let mut totals: HashMap<String, usize> = HashMap::new();
-        let all_jobs = outcomes
+        let all_jobs = report
+            .outcomes
             .iter()
             .filter_map(|o| o.job.as_ref())
             .chain(report.stray_jobs.iter().map(|s| &s.job));
         for j in all_jobs {
-            if let Some(r) = &j.request_id {
-                *totals.entry(r.clone()).or_default() += 1;
+            if let Some(&r) = j.request_id.as_deref().and_then(|r| by_rid.get(r)) {
+                requests[r].jobs += 1;
             }
         }
+        drop(by_rid);
+        let watching = |track: &[Track]| track.iter().any(|t| *t != Track::No);
         let mut rounds = 0u32;
-        // Phones settled in the current round, reported to an observing caller.
-        let mut settled: Vec<usize> = Vec::new();
         let mut refused: Option<Error> = None;
-        while !by_job.is_empty() || !by_status.is_empty() {
+        // Set when the deadline passed with states still to confirm: one more read, no
+        // job listing.
+        let mut confirm_only = false;
+        while watching(&track) || !settled.is_empty() {
             rounds += 1;
-            if !by_job.is_empty() {
-                let mut groups: HashMap<String, HashSet<String>> = HashMap::new();
-                for &i in &by_job {
-                    let j = outcomes[i].job.as_ref().expect("watched by job");
-                    groups
-                        .entry(j.request_id.clone().unwrap_or_default())
-                        .or_default()
-                        .insert(j.job_id.clone());
-                }
-                let (found, error) = self.jobs_by_request(&groups, &totals).await;
-                let watched: Vec<usize> = by_job.iter().copied().collect();
-                for i in watched {
-                    let job_id = &outcomes[i].job.as_ref().expect("watched").job_id;
-                    let Some((_, job)) = found.get(job_id) else {
-                        if let Some(e) = &error {
-                            outcomes[i].wait_error = Some(e.clone());
-                        }
-                        continue;
-                    };
+            requests.retain(|r| !r.watched.is_empty());
+            if !requests.is_empty() && !confirm_only {
+                let listed: Vec<Listed<'_>> = requests
+                    .iter()
+                    .map(|r| Listed {
+                        rid: r.rid,
+                        jobs: r.jobs,
+                        wanted: r.watched.len(),
+                    })
+                    .collect();
+                let (found, error) = self
+                    .jobs_by_request(listed, &job_of, outcomes.len(), false)
+                    .await;
+                let mut sighted = vec![false; outcomes.len()];
+                for s in found {
+                    let i = s.slot;
+                    sighted[i] = true;
                     outcomes[i].wait_error = None;
-                    match job.state() {
+                    match s.state {
                         JobState::Running => {}
-                        JobState::Succeeded => {
-                            by_job.remove(&i);
-                            by_status.insert(i);
-                        }
+                        JobState::Succeeded => track[i] = Track::Confirm,
                         _ => {
-                            by_job.remove(&i);
-                            outcomes[i].outcome = Outcome::Failed(self.scrub(job.failure()));
+                            track[i] = Track::No;
+                            let e = s.failure.unwrap_or_else(|| {
+                                Error::new(ErrorKind::Other, "the vendor job failed")
+                                    .with_vendor(VENDOR)
+                            });
+                            outcomes[i].outcome = Outcome::Failed(self.scrub(e));
                             settled.push(i);
                         }
                     }
+                }
+                for r in &mut requests {
+                    r.watched.retain(|&i| {
+                        if !sighted[i] {
+                            if let Some(e) = &error {
+                                outcomes[i].wait_error = Some(e.clone());
+                            }
+                        }
+                        let followed = track[i] == Track::Job;
+                        if !followed {
+                            if let Some(job) = &report.outcomes[i].job {
+                                job_of.remove(job.job_id.as_str());
+                            }
+                        }
+                        followed
+                    });
                 }
                 match error {
                     Some(e) if e.kind().is_auth() => refused = Some(e),
@@ -100,36 +170,41 @@ impl HuaweiCphProvider {
                     None => {}
                 }
             }
-            if refused.is_none() && !by_status.is_empty() {
-                let ids: Vec<PhoneId> = by_status
-                    .iter()
-                    .map(|&i| outcomes[i].phone.clone())
-                    .collect();
-                match self.status(&ids).await {
-                    Ok(seen) => {
-                        let mut seen = align(&ids, seen.outcomes).into_iter();
-                        // `by_status` iterates in the order `ids` was built from.
-                        by_status.retain(|&i| {
-                            let done = match seen.next().flatten() {
-                                Some(s) => observe(&mut outcomes[i], s, target, report.operation),
-                                None => false,
-                            };
-                            if done {
-                                settled.push(i);
-                            }
-                            !done
-                        });
-                    }
-                    Err(e) => {
-                        // The read failed as a whole: the outcomes stand, with the reason.
-                        for &i in &by_status {
-                            outcomes[i].wait_error = Some(e.clone());
+            // Confirmed once, all together: when no followed job is left running, or in the
+            // last round.
+            let jobs_left = requests.iter().any(|r| !r.watched.is_empty());
+            let last_round = confirm_only || tokio::time::Instant::now() >= deadline;
+            let confirm = !jobs_left || last_round;
+            let read: Vec<usize> = (0..outcomes.len())
+                .filter(|&i| track[i] == Track::Status || (confirm && track[i] == Track::Confirm))
+                .collect();
+            if refused.is_none() && !read.is_empty() {
+                let ids: Vec<PhoneId> = read.iter().map(|&i| outcomes[i].phone.clone()).collect();
+                let op = report.operation;
+                let (outcomes_ref, track_ref, settled_ref) =
+                    (&mut outcomes, &mut track, &mut settled);
+                let res = self
+                    .read_states(&ids, &mut |slot, seen| {
+                        let i = read[slot];
+                        if observe(&mut outcomes_ref[i], seen, target, op) {
+                            track_ref[i] = Track::No;
+                            settled_ref.push(i);
+                        } else {
+                            track_ref[i] = Track::Status;
                         }
-                        if e.kind().is_auth() {
-                            refused = Some(e);
-                        } else if !e.is_temporary() {
-                            // Asking again would fail the same way.
-                            by_status.clear();
+                    })
+                    .await;
+                if let Err(e) = res {
+                    // The read failed as a whole: the outcomes stand, with the reason.
+                    for &i in &read {
+                        outcomes[i].wait_error = Some(e.clone());
+                    }
+                    if e.kind().is_auth() {
+                        refused = Some(e);
+                    } else if !e.is_temporary() {
+                        // Asking again would fail the same way.
+                        for &i in &read {
+                            track[i] = Track::No;
                         }
                     }
                 }
@@ -138,28 +213,35 @@ impl HuaweiCphProvider {
                 progress::waited(
                     VENDOR,
                     report.operation,
-                    settled.drain(..).map(|i| &outcomes[i]),
+                    settled.iter().map(|&i| &outcomes[i]),
                 );
             }
             settled.clear();
             // A refusal seen anywhere (a status read of one phone included) ends the wait.
             if let Some(e) = refused.clone().or_else(|| self.engine().refusal()) {
-                for &i in by_job.iter().chain(by_status.iter()) {
-                    outcomes[i].wait_error = Some(e.clone());
+                for (i, t) in track.iter().enumerate() {
+                    if *t != Track::No {
+                        outcomes[i].wait_error = Some(e.clone());
+                    }
                 }
                 refused = Some(e);
                 break;
             }
             let now = tokio::time::Instant::now();
-            if (by_job.is_empty() && by_status.is_empty()) || now >= deadline {
+            let unconfirmed = track.contains(&Track::Confirm);
+            if !watching(&track) || (now >= deadline && (confirm || !unconfirmed)) {
                 break;
+            }
+            if now >= deadline {
+                confirm_only = true;
+                continue;
             }
             tokio::time::sleep(options.poll_interval.min(deadline - now)).await;
         }
         tracing::debug!(
             vendor = VENDOR,
             rounds,
-            unfinished = by_job.len() + by_status.len(),
+            unfinished = track.iter().filter(|t| **t != Track::No).count(),
             refused = refused.is_some(),
             "wait finished"
         );

@@ -1,0 +1,166 @@
+//! Waiting at the vendor minimum: a round lists only the request ids that still have
+//! unfinished jobs, and each phone's state is confirmed once (one listing for the fleet), not
+//! once per round.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloudphone_core::{CloudPhoneProvider, PhoneId, PhoneState, ResetOptions, WaitOptions};
+use cloudphone_huawei_cph::HuaweiCphProvider;
+use common::*;
+use mockito::{Matcher, Server};
+use serde_json::{json, Value};
+
+/// 1,000 phones reset in ten requests of 100. The jobs of the first five requests succeed the
+/// first time they are listed; the others run until their third listing.
+#[tokio::test]
+async fn later_rounds_list_only_unfinished_requests_and_states_are_confirmed_once() {
+    let mut s = Server::new_async().await;
+    let phones: Vec<String> = (0..1000).map(|i| format!("p{i:04}")).collect();
+    let requests: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
+    let reqs = requests.clone();
+    s.mock("POST", format!("{BASE}/phones/batch-reset").as_str())
+        .with_body_from_request(move |req| {
+            let body: Value = serde_json::from_slice(req.body().unwrap()).unwrap();
+            let ids: Vec<String> = body["phones"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["phone_id"].as_str().unwrap().to_owned())
+                .collect();
+            let rid = format!("req-{}", ids[0]);
+            let jobs: Vec<Value> = ids
+                .iter()
+                .map(|p| json!({"phone_id": p, "job_id": format!("job-{p}")}))
+                .collect();
+            reqs.lock().unwrap().insert(
+                rid.clone(),
+                ids.iter().map(|p| format!("job-{p}")).collect(),
+            );
+            serde_json::to_vec(&json!({"request_id": rid, "jobs": jobs})).unwrap()
+        })
+        .expect(10)
+        .create_async()
+        .await;
+
+    // Every list-jobs call: the request ids it named.
+    let calls: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let sightings: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let (reqs, calls2, seen) = (requests.clone(), calls.clone(), sightings.clone());
+    s.mock(
+        "GET",
+        Matcher::Regex(r"^/v1/proj-1/cloud-phone/jobs\?".into()),
+    )
+    .with_body_from_request(move |req| {
+        let rids: Vec<String> = param(req, "request_ids")
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        let offset: usize = param(req, "offset").unwrap().parse().unwrap();
+        let limit: usize = param(req, "limit").unwrap().parse().unwrap();
+        calls2.lock().unwrap().push(rids.clone());
+        let reqs = reqs.lock().unwrap();
+        let mut all: Vec<(String, String)> = rids
+            .iter()
+            .flat_map(|r| reqs[r].iter().map(move |j| (r.clone(), j.clone())))
+            .collect();
+        all.sort();
+        let mut seen = seen.lock().unwrap();
+        let jobs: Vec<Value> = all
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(rid, job)| {
+                let n = seen.entry(job.clone()).or_default();
+                *n += 1;
+                // Phones p0000–p0499 are in the first five requests.
+                let quick = job.as_str() < "job-p0500";
+                let status = if quick || *n >= 3 { 2 } else { 1 };
+                json!({"job_id": job, "phone_id": &job[4..], "request_id": rid, "status": status})
+            })
+            .collect();
+        serde_json::to_vec(&json!({"jobs": jobs})).unwrap()
+    })
+    .create_async()
+    .await;
+
+    let list_calls = Arc::new(AtomicUsize::new(0));
+    let (lc, all_phones) = (list_calls.clone(), phones.clone());
+    s.mock(
+        "GET",
+        Matcher::Regex(r"^/v1/proj-1/cloud-phone/phones\?".into()),
+    )
+    .with_body_from_request(move |req| {
+        lc.fetch_add(1, Ordering::SeqCst);
+        let offset: usize = param(req, "offset").unwrap().parse().unwrap();
+        let limit: usize = param(req, "limit").unwrap().parse().unwrap();
+        let page: Vec<Value> = all_phones
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|p| json!({"phone_id": p, "phone_name": format!("n-{p}"), "status": 2}))
+            .collect();
+        serde_json::to_vec(&json!({"count": 1000, "phones": page})).unwrap()
+    })
+    .create_async()
+    .await;
+    let details = s
+        .mock(
+            "GET",
+            Matcher::Regex(r"^/v1/proj-1/cloud-phone/phones/".into()),
+        )
+        .expect(0)
+        .create_async()
+        .await;
+
+    let p = HuaweiCphProvider::new(config(&s.url()).with_token(TOKEN.to_owned().into())).unwrap();
+    let all: Vec<PhoneId> = phones.iter().map(|p| p.as_str().into()).collect();
+    let report = p.reset(&all, &ResetOptions::default()).await.unwrap();
+    assert_eq!(report.summary().pending, 1000);
+    let opts = WaitOptions::default()
+        .poll_interval(Duration::from_millis(5))
+        .timeout(Duration::from_secs(30));
+    let done = p.wait(&report, &opts).await.unwrap();
+
+    // Every phone: one outcome, done, running, its job kept, in request order.
+    assert_eq!(done.outcomes.len(), 1000);
+    for (o, id) in done.outcomes.iter().zip(&all) {
+        assert_eq!(&o.phone, id);
+        assert!(o.is_done(), "{o:?}");
+        assert_eq!(o.phone_state(), Some(PhoneState::Running));
+        assert_eq!(o.job.as_ref().unwrap().job_id, format!("job-{id}"));
+        assert_eq!(o.name.as_deref(), Some(format!("n-{id}").as_str()));
+    }
+    let calls = calls.lock().unwrap().clone();
+    // Round 1: the ten requests' 1,000 jobs, ten pages. Rounds 2 and 3: only the five
+    // unfinished requests, five pages each.
+    assert_eq!(calls.len(), 20, "{calls:?}");
+    let quick = [
+        "req-p0000",
+        "req-p0100",
+        "req-p0200",
+        "req-p0300",
+        "req-p0400",
+    ];
+    assert!(calls[..10].iter().all(|rids| rids.len() == 10));
+    for rids in &calls[10..] {
+        assert_eq!(rids.len(), 5, "{rids:?}");
+        assert!(
+            rids.iter().all(|r| !quick.contains(&r.as_str())),
+            "{rids:?}"
+        );
+    }
+    let seen = sightings.lock().unwrap().clone();
+    assert!(seen
+        .iter()
+        .all(|(j, &n)| n == if j.as_str() < "job-p0500" { 1 } else { 3 }));
+    // The states are confirmed once, by one listing of 5 pages of 200 — not after each round
+    // in which jobs finished — and with no detail call.
+    assert_eq!(list_calls.load(Ordering::SeqCst), 5);
+    details.assert_async().await;
+}
