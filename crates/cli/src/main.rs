@@ -90,6 +90,13 @@ async fn run(cli: Cli) -> Result<Exit, UsageError> {
         _ => {}
     }
     let config = Config::from_path(&cli.config).map_err(|e| UsageError(e.to_string()))?;
+    // A shared rate-limit store that cannot be reached stops the command here, before any call.
+    if !matches!(cli.command, Command::Providers | Command::Journal(_)) {
+        config
+            .check_rate_limit_stores()
+            .await
+            .map_err(|e| UsageError(e.message().to_owned()))?;
+    }
     let mut fleet = Fleet::from_config(&config).map_err(|e| UsageError(e.to_string()))?;
     // Only commands that change phones (or read the journal) open it.
     let journaled = matches!(
