@@ -376,7 +376,8 @@ fn huawei_job(v: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huawei_killed_before_any_answer_then_resumed_by_looking() {
-    let env = Env::new("huawei-cph", HUAWEI_PHONES, Duration::ZERO, 0.5).await;
+    // Resets take 4 s: resume looks well before the applied ones finish.
+    let env = Env::new("huawei-cph", HUAWEI_PHONES, Duration::ZERO, 0.8).await;
     // The vendor carries out each batch reset at once, then its answer hangs: applied, answer
     // lost — the case where sending again would wipe the phones twice.
     env.sim.huawei().set_faults(Faults {
