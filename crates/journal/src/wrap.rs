@@ -92,7 +92,6 @@ fn answer_of(o: &PhoneOutcome) -> Update {
         Outcome::Failed(_) => (Answer::Refused, Some(End::Failed)),
         Outcome::Unknown(_) => (Answer::Unknown, None),
         // A future outcome kind: keep the entry open, so that resume looks.
-        #[allow(unreachable_patterns)]
         _ => (Answer::Unknown, None),
     };
     Update {
