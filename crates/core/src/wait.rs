@@ -152,6 +152,17 @@ pub fn align(ids: &[PhoneId], seen: Vec<PhoneOutcome>) -> Vec<Option<PhoneOutcom
     ids.iter().map(|id| by_id.remove(id)).collect()
 }
 
+/// Phones per status read of a wait round: whole status batches, enough of them to keep the
+/// most concurrent provider busy for a few waves. A provider without a batch status call
+/// (batch size 1, perhaps reading list pages) is read in one piece, as a listing is paid per
+/// read, not per phone.
+fn status_slice<P: CloudPhoneProvider + ?Sized>(provider: &P) -> usize {
+    match provider.capabilities().batch_sizes.get(&Operation::Status) {
+        Some(&b) if b > 1 => b.saturating_mul(crate::options::MAX_CONCURRENCY * 4),
+        _ => usize::MAX,
+    }
+}
+
 /// Polls `provider.status` until every watched phone of `report` reaches the target state,
 /// fails, or the deadline passes. The default [`CloudPhoneProvider::wait`].
 ///
@@ -174,48 +185,62 @@ where
     let mut watch: Vec<usize> = (0..outcomes.len())
         .filter(|&i| needs_watch(&outcomes[i], target))
         .collect();
+    let slice = status_slice(provider);
     let mut rounds = 0u32;
+    let mut stop = false;
     while !watch.is_empty() {
-        let ids: Vec<PhoneId> = watch.iter().map(|&i| outcomes[i].phone.clone()).collect();
         rounds += 1;
-        match provider.status(&ids).await {
-            Ok(seen) => {
-                let mut seen = align(&ids, seen.outcomes);
-                let mut k = 0;
-                let mut settled = Vec::new();
-                watch.retain(|&i| {
-                    let s = seen[k].take();
-                    k += 1;
-                    let done = match s {
-                        Some(s) => observe(&mut outcomes[i], s, target, report.operation),
-                        None => false,
-                    };
-                    if done {
-                        settled.push(i);
-                    }
-                    !done
-                });
-                if crate::progress::is_observed() {
-                    crate::progress::waited(
-                        provider.vendor(),
-                        report.operation,
-                        settled.iter().map(|&i| &outcomes[i]),
-                    );
-                }
+        let mut settled = Vec::new();
+        let mut still = Vec::with_capacity(watch.len());
+        // A round reads the watched phones a slice at a time: each status report holds a
+        // slice, not the fleet, and slices are whole status batches (no extra call).
+        for part in watch.chunks(slice) {
+            if stop {
+                still.extend_from_slice(part);
+                continue;
             }
-            Err(e) => {
-                // The read failed as a whole: the outcomes stand, with the reason attached.
-                for &i in &watch {
-                    outcomes[i].wait_error = Some(e.clone());
+            let ids: Vec<PhoneId> = part.iter().map(|&i| outcomes[i].phone.clone()).collect();
+            match provider.status(&ids).await {
+                Ok(seen) => {
+                    for (&i, s) in part.iter().zip(align(&ids, seen.outcomes)) {
+                        let done = match s {
+                            Some(s) => observe(&mut outcomes[i], s, target, report.operation),
+                            None => false,
+                        };
+                        if done {
+                            settled.push(i);
+                        } else {
+                            still.push(i);
+                        }
+                    }
                 }
-                if e.kind().is_auth() || !e.is_temporary() {
-                    // Refused credentials are never sent again: stop at once.
-                    break;
+                Err(e) => {
+                    // The read failed as a whole: the outcomes stand, with the reason attached.
+                    for &i in part {
+                        outcomes[i].wait_error = Some(e.clone());
+                    }
+                    still.extend_from_slice(part);
+                    if e.kind().is_auth() || !e.is_temporary() {
+                        // Refused credentials are never sent again, and a permanent failure
+                        // would repeat: stop at once, every watched phone carrying the error.
+                        for &i in &watch {
+                            outcomes[i].wait_error = Some(e.clone());
+                        }
+                        stop = true;
+                    }
                 }
             }
         }
+        watch = still;
+        if crate::progress::is_observed() {
+            crate::progress::waited(
+                provider.vendor(),
+                report.operation,
+                settled.iter().map(|&i| &outcomes[i]),
+            );
+        }
         let now = Instant::now();
-        if watch.is_empty() || now >= deadline {
+        if stop || watch.is_empty() || now >= deadline {
             break;
         }
         tokio::time::sleep(options.poll_interval.min(deadline - now)).await;
@@ -266,6 +291,26 @@ mod tests {
         for (before, after) in accepted.outcomes.iter().zip(&waited.outcomes) {
             assert_eq!(before.job, after.job, "job of {} kept", before.phone);
             assert_eq!(after.phone_state(), Some(PhoneState::Resetting));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_round_read_in_slices_costs_whole_status_batches_only() {
+        // 30,000 phones: a slice of 25,600 and one of 4,400, both whole batches of 100.
+        let n = 30_000;
+        let fake = FakeProvider::builder().phones(n).settle_polls(2).build();
+        let phones = ids(n);
+        let stopping = fake.stop(&phones).await.unwrap();
+        let before = fake.requests();
+        let opts = WaitOptions::default().poll_interval(Duration::from_secs(1));
+        let waited = fake.wait(&stopping, &opts).await.unwrap();
+        assert!(waited.all_done(), "{:?}", waited.summary());
+        let reads = fake.requests() - before;
+        // Every round reads every watched phone in batches of 100: 300 calls a round.
+        assert!(reads > 0 && reads % 300 == 0, "{reads} status calls");
+        for (o, id) in waited.outcomes.iter().zip(&phones) {
+            assert_eq!(&o.phone, id);
+            assert_eq!(o.phone_state(), Some(PhoneState::Stopped));
         }
     }
 
