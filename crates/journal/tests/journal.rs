@@ -321,3 +321,53 @@ fn two_processes_share_one_file() {
         300
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_latest_entry_of_a_phone_decides_whether_it_is_unsettled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let fake = Arc::new(FakeProvider::builder().phones(1).settle_polls(1).build());
+    let phone = ids(1);
+    // An earlier process reset the phone and stopped before waiting.
+    {
+        let first = Journal::open(&path).unwrap();
+        journaled(&first, &fake)
+            .reset(&phone, &ResetOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            first
+                .unsettled("lab", Operation::Reset, &phone)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    // A later one reset it again (forced) and saw it finish: the phone is settled, the earlier
+    // entry stays unfinished for resume to look at.
+    let second = Journal::open(&path).unwrap();
+    let p = journaled(&second, &fake);
+    let r = p.reset(&phone, &ResetOptions::default()).await.unwrap();
+    p.wait(
+        &r,
+        &WaitOptions::default().poll_interval(Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    assert!(second
+        .unsettled("lab", Operation::Reset, &phone)
+        .unwrap()
+        .is_empty());
+    let open = second.unfinished().unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].id, 1);
+    // Another provider name or operation is another matter.
+    assert!(second
+        .unsettled("other", Operation::Reset, &phone)
+        .unwrap()
+        .is_empty());
+    assert!(second
+        .unsettled("lab", Operation::Stop, &phone)
+        .unwrap()
+        .is_empty());
+}
