@@ -13,6 +13,9 @@ pub(crate) struct Ideal {
     pub(crate) op_calls: u64,
     /// Minimum calls per poll round while waiting (0 for status).
     pub(crate) round_calls: u64,
+    /// Minimum state reads of a wait beyond its poll rounds: each phone's state confirmed once
+    /// (0 for status, and where the poll rounds are state reads themselves).
+    pub(crate) confirm_calls: u64,
     /// Seconds: operation + (simulated transition + one poll interval + one poll round).
     pub(crate) seconds: f64,
 }
@@ -61,14 +64,12 @@ pub(crate) fn ideal(
     };
     // The simulator's default transitions, scaled.
     let t = (vendor.transitions)(&Timings::default());
+    let status_calls = match vendor.status_by {
+        StatusBy::Batch => n.div_ceil(batch(Operation::Status)),
+        StatusBy::Listing => n.div_ceil(batch(Operation::List)).min(n),
+    };
     let (op_calls, round_calls, transition) = match op {
-        "status" => {
-            let calls = match vendor.status_by {
-                StatusBy::Batch => n.div_ceil(batch(Operation::Status)),
-                StatusBy::Listing => n.div_ceil(batch(Operation::List)).min(n),
-            };
-            (calls, 0, 0.0)
-        }
+        "status" => (status_calls, 0, 0.0),
         "stop" => (
             n.div_ceil(batch(Operation::Stop)),
             round,
@@ -86,9 +87,15 @@ pub(crate) fn ideal(
             + args.poll_interval.as_secs_f64()
             + ideal_calls(round_calls, conc, lat, &budgets);
     }
+    let confirm_calls = if round_calls > 0 && !vendor.endpoints.confirm.is_empty() {
+        status_calls
+    } else {
+        0
+    };
     Ideal {
         op_calls,
         round_calls,
+        confirm_calls,
         seconds,
     }
 }

@@ -56,20 +56,14 @@ fn provider(
     config.build(&sim.provider).map_err(|e| e.to_string())
 }
 
-/// CPU time of this process (every thread), from Linux's per-task schedstat, in nanoseconds.
+/// CPU time of this process, every thread including those that have ended, from the
+/// process CPU clock (`CLOCK_PROCESS_CPUTIME_ID`, nanosecond-exact).
+///
+/// The bench used to sum `/proc/self/task/*/schedstat`: that misses the threads that ended
+/// during the operation (a runtime's blocking pool lets idle ones go) and moves in scheduler
+/// ticks for the reading thread.
 fn cpu_time() -> Duration {
-    let mut total = 0u64;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            if let Some(ns) = std::fs::read_to_string(task.path().join("schedstat"))
-                .ok()
-                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            {
-                total += ns;
-            }
-        }
-    }
-    Duration::from_nanos(total)
+    cloudphone_sim::process_cpu_time()
 }
 
 /// Resets the peak resident set size (`VmHWM`) to the current one; false where not allowed.
@@ -205,6 +199,7 @@ pub(crate) async fn measure(
             continue;
         }
         admin.reset_calls().await?;
+        let sim_before = admin.stats().await?;
         let probe = Probe::start();
         let accepted = match op {
             "status" => p.status(&ids).await,
@@ -238,7 +233,15 @@ pub(crate) async fn measure(
             }
         };
         let (wall, cpu, peak, peak_reset) = probe.stop();
-        let calls = admin.calls().await?;
+        let sim_after = admin.stats().await?;
+        let calls = sim_after.calls;
+        // The simulator's own CPU: in its handlers (per endpoint), and the whole process's
+        // (HTTP and runtime too) over the operation.
+        let sim_cpu_s = sim_after.cpu_ns.values().sum::<u64>() as f64 / 1e9;
+        let sim_process_cpu_s = sim_after
+            .process_cpu_ns
+            .saturating_sub(sim_before.process_cpu_ns) as f64
+            / 1e9;
         let summary = report.as_ref().map(BatchReport::summary);
         let first_failure = report.as_ref().and_then(|r| {
             r.outcomes
@@ -246,6 +249,14 @@ pub(crate) async fn measure(
                 .find_map(|o| o.error().map(|e| e.to_string()))
         });
         let total: u64 = calls.values().sum();
+        let sim_by_endpoint: serde_json::Map<String, Value> = sim_after
+            .cpu_ns
+            .iter()
+            .map(|(k, ns)| {
+                let n = calls.get(k).copied().unwrap_or(0).max(1);
+                (k.clone(), json!(*ns as f64 / 1e3 / n as f64))
+            })
+            .collect();
         let op_name = match op {
             "status" => "status",
             "stop" => "stop + wait",
@@ -269,6 +280,13 @@ pub(crate) async fn measure(
             "rounds": rounds,
             "cpu_s": cpu,
             "cpu_us_per_phone": cpu * 1e6 / n as f64,
+            "cpu_us_per_call": cpu * 1e6 / total.max(1) as f64,
+            "min_confirm_calls": ideal.confirm_calls,
+            "sim_cpu_s": sim_cpu_s,
+            "sim_cpu_us_per_call": sim_cpu_s * 1e6 / total.max(1) as f64,
+            "sim_cpu_us_by_endpoint": sim_by_endpoint,
+            "sim_process_cpu_s": sim_process_cpu_s,
+            "sim_process_cpu_us_per_call": sim_process_cpu_s * 1e6 / total.max(1) as f64,
             "peak_rss_mib": peak,
             "peak_is_per_operation": peak_reset,
             "succeeded": summary.map_or(0, |s| s.succeeded),

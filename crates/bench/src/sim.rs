@@ -129,6 +129,17 @@ impl SimProcess {
     }
 }
 
+/// What `GET /_sim/stats` tells, endpoints shortened ([`short_endpoint`]).
+pub(crate) struct SimStats {
+    /// Vendor calls per endpoint since the last reset.
+    pub(crate) calls: BTreeMap<String, u64>,
+    /// CPU time in each endpoint's handlers since the last reset, in nanoseconds.
+    pub(crate) cpu_ns: BTreeMap<String, u64>,
+    /// CPU time of the whole simulator process since it started (every thread: HTTP, runtime
+    /// and handlers), in nanoseconds.
+    pub(crate) process_cpu_ns: u64,
+}
+
 /// The admin API of the simulator (not counted as vendor calls).
 pub(crate) struct Admin {
     pub(crate) http: reqwest::Client,
@@ -160,17 +171,25 @@ impl Admin {
         Ok(())
     }
 
-    /// Vendor calls per endpoint since the last reset.
-    pub(crate) async fn calls(&self) -> Result<BTreeMap<String, u64>, Error> {
-        let v = self.get("/_sim/calls").await?;
-        Ok(v["counts"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, n)| (short_endpoint(k), n.as_u64().unwrap_or(0)))
-                    .collect()
-            })
-            .unwrap_or_default())
+    /// Vendor calls and the simulator's CPU time since the last reset (`GET /_sim/stats`).
+    pub(crate) async fn stats(&self) -> Result<SimStats, Error> {
+        let v = self.get("/_sim/stats").await?;
+        let by_endpoint = |key: &str| -> BTreeMap<String, u64> {
+            v[key]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, n)| (short_endpoint(k), n.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let process = v["process_cpu_ns"].as_u64();
+        Ok(SimStats {
+            calls: by_endpoint("calls"),
+            cpu_ns: by_endpoint("cpu_ns"),
+            process_cpu_ns: process.ok_or("simulator admin /_sim/stats: no process_cpu_ns")?,
+        })
     }
 
     /// The ids of the simulator's `n` phones, in seed order.
@@ -198,8 +217,12 @@ impl Admin {
 }
 
 /// `POST /v1/{project_id}/cloud-phone/phones/batch-stop` → `batch-stop`;
-/// `GET …/cloud-phone/jobs` → `GET jobs`; `POST /open/v1/phone/status` → `status`.
+/// `GET …/cloud-phone/jobs` → `GET jobs`; `POST /open/v1/phone/status` → `status`;
+/// `POST / DescribeTasks` (an RPC action) → `DescribeTasks`.
 pub(crate) fn short_endpoint(key: &str) -> String {
+    if let Some(action) = key.strip_prefix("POST / ") {
+        return action.to_owned();
+    }
     let (method, path) = key.split_once(' ').unwrap_or(("", key));
     let tail = path
         .rsplit_once("/cloud-phone/")
@@ -234,5 +257,6 @@ mod tests {
             short_endpoint("GET /v1/{project_id}/cloud-phone/jobs"),
             "GET jobs"
         );
+        assert_eq!(short_endpoint("POST / DescribeTasks"), "DescribeTasks");
     }
 }

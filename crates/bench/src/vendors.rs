@@ -75,6 +75,10 @@ pub(crate) struct Endpoints {
     pub(crate) reset: &'static [&'static str],
     /// A poll round.
     pub(crate) poll: &'static str,
+    /// The state reads of a wait beyond its poll rounds (confirming each phone's state once),
+    /// and, where the client reads states before a change, those reads too; empty where the
+    /// poll rounds are state reads themselves.
+    pub(crate) confirm: &'static [&'static str],
 }
 
 impl Endpoints {
@@ -114,6 +118,7 @@ impl Vendor {
                     stop: &[],
                     reset: &[],
                     poll: "",
+                    confirm: &[],
                 },
             })
     }
@@ -140,7 +145,7 @@ pub(crate) fn known(name: &str) -> Option<&'static Vendor> {
 }
 
 /// What the bench knows of each vendor.
-static KNOWN: [Vendor; 2] = [
+static KNOWN: [Vendor; 3] = [
     Vendor {
         name: "geelark",
         type_name: cloudphone::geelark::VENDOR,
@@ -160,6 +165,7 @@ static KNOWN: [Vendor; 2] = [
             stop: &["stop"],
             reset: &["newOne"],
             poll: "status",
+            confirm: &[],
         },
     },
     Vendor {
@@ -181,6 +187,33 @@ static KNOWN: [Vendor; 2] = [
             stop: &["phones/batch-stop"],
             reset: &["phones/batch-reset"],
             poll: "GET jobs",
+            confirm: &["GET phones", "GET phones/{id}"],
+        },
+    },
+    Vendor {
+        name: "alibaba",
+        type_name: cloudphone::alibaba::VENDOR,
+        // The maximum ids per call. `check_states` stays at its default (on), as a user gets
+        // it: its state reads before each change are counted with the wait's state reads
+        // (`confirm`), against the minimum of one read per phone.
+        tuning: "batch_size = 100\n",
+        // Alibaba publishes no eds-aic quota: the simulator's 100 per second per action.
+        limits_on: "rate_limit_per_second = 100\n",
+        limits_off: "rate_limit_per_second = 0\n",
+        naive: "batch_size = 1\n",
+        status_by: StatusBy::Batch,
+        // DescribeTasks by a request's InvokeId (Level 2) or by TaskIds, 100 per page.
+        poll: Poll::JobPages(100),
+        transitions: |_| Transitions {
+            stop: cloudphone_sim::alibaba::durations::STOP,
+            reset: cloudphone_sim::alibaba::durations::RESET,
+        },
+        endpoints: Endpoints {
+            status: &["DescribeAndroidInstances"],
+            stop: &["StopAndroidInstance"],
+            reset: &["ResetAndroidInstancesInGroup"],
+            poll: "DescribeTasks",
+            confirm: &["DescribeAndroidInstances"],
         },
     },
 ];

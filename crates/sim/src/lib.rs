@@ -216,6 +216,7 @@ use tokio::task::JoinHandle;
 
 pub use cli::{serve_until_ctrl_c, SimArgs, VendorFlags};
 pub use config::{Faults, SimConfig, SimCredentials, Timings, GEELARK_MAX_CLOCK_SKEW};
+pub use engine::process_cpu_time;
 pub use engine::{
     CallRecord, CallStats, EndpointRates, RateStats, TableOptions, VendorControl, VendorHandle,
     VendorSim,

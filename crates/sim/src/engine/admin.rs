@@ -180,7 +180,7 @@ fn shared<V: SimVendor>(
         ["calls"] if *m == Method::GET => admin_ok(json!(sim.calls())),
         ["stats"] if *m == Method::GET => {
             // The process clock is read first: the handlers' sums never exceed it.
-            let process = super::cpu::process_cpu();
+            let process = super::cpu::process_cpu_time();
             let st = sim.lock();
             let cpu = st.calls.cpu_ns();
             admin_ok(json!({

@@ -24,9 +24,10 @@ pub(crate) fn thread_cpu() -> Duration {
     }
 }
 
-/// CPU time of the whole process so far, every thread (zero where the platform has no such
-/// clock).
-pub(crate) fn process_cpu() -> Duration {
+/// CPU time of the calling process so far: every thread, those that have ended included
+/// (`CLOCK_PROCESS_CPUTIME_ID`; zero where the platform has no such clock). What
+/// `GET /_sim/stats` reports for the simulator's process; a fleet test can read its own with it.
+pub fn process_cpu_time() -> Duration {
     #[cfg(target_os = "linux")]
     {
         clock(rustix::time::ClockId::ProcessCPUTime)
@@ -91,7 +92,7 @@ mod tests {
             assert!(spent > Duration::ZERO, "the loop took CPU time");
             // The 30 ms sleep is not CPU time; the loop takes well under that here.
             assert!(spent < Duration::from_millis(30), "{spent:?}");
-            assert!(process_cpu() >= spent);
+            assert!(process_cpu_time() >= spent);
         }
     }
 }

@@ -34,6 +34,7 @@ use crate::config::{Faults, SimConfig};
 
 pub use calls::{CallRecord, CallStats};
 pub use control::{TableOptions, VendorControl, VendorHandle};
+pub use cpu::process_cpu_time;
 pub use meter::{EndpointRates, RateStats};
 pub use state::VendorSim;
 

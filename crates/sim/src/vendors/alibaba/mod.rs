@@ -58,6 +58,23 @@ use crate::config::SimConfig;
 use crate::engine::{AdminReq, Req, SimVendor, VendorSim, VendorState};
 use crate::Simulator;
 
+/// The default durations of the simulated transitions, before `time_scale` (the `alibaba`
+/// section's `start_ms`, `stop_ms`, `reboot_ms`, `reset_ms`, `reimage_ms` override them).
+pub mod durations {
+    use std::time::Duration;
+
+    /// `StartAndroidInstance`: `STARTING` → `RUNNING`.
+    pub const START: Duration = Duration::from_millis(3_000);
+    /// `StopAndroidInstance`: `STOPPING` → `STOPPED`.
+    pub const STOP: Duration = Duration::from_millis(2_000);
+    /// `RebootAndroidInstancesInGroup`: `REBOOTING` → `RUNNING`.
+    pub const REBOOT: Duration = Duration::from_millis(4_000);
+    /// `ResetAndroidInstancesInGroup`: `RESETTING` → `RUNNING`.
+    pub const RESET: Duration = Duration::from_millis(6_000);
+    /// `UpdateInstanceImage`: `RESETTING` → `RUNNING`.
+    pub const REIMAGE: Duration = Duration::from_millis(8_000);
+}
+
 /// eds-aic instance states as the simulator's status codes, and their strings.
 pub mod status {
     /// `CREATING`.

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::{status, Alibaba};
+use super::{durations, status, Alibaba};
 use crate::engine::{self, Clock, SimPhone, VendorLimits, VendorState, Window};
 
 pub(crate) const DEFAULT_IMAGE: &str = "imgc-075cllfeuazh0d4wd";
@@ -230,6 +230,10 @@ pub struct Settings {
     pub(crate) reimage_ms: u64,
 }
 
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -242,11 +246,11 @@ impl Default for Settings {
             region: "cn-hangzhou".into(),
             reimage: true,
             max_clock_skew_secs: 15 * 60,
-            start_ms: 3_000,
-            stop_ms: 2_000,
-            reboot_ms: 4_000,
-            reset_ms: 6_000,
-            reimage_ms: 8_000,
+            start_ms: ms(durations::START),
+            stop_ms: ms(durations::STOP),
+            reboot_ms: ms(durations::REBOOT),
+            reset_ms: ms(durations::RESET),
+            reimage_ms: ms(durations::REIMAGE),
         }
     }
 }
