@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
@@ -70,6 +71,8 @@ impl BatchEngine {
             }
         };
         let mut valid = Vec::with_capacity(ids.len());
+        // The slot of each valid id.
+        let mut valid_slot: Vec<usize> = Vec::with_capacity(ids.len());
         let mut invalid = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             match id.invalid_reason() {
@@ -84,23 +87,27 @@ impl BatchEngine {
                     slots[i] = Some(PhoneOutcome::failed(id.clone(), err));
                     invalid.push(i);
                 }
-                None => valid.push(id.clone()),
+                None => {
+                    valid.push(id.clone());
+                    valid_slot.push(i);
+                }
             }
         }
         if !invalid.is_empty() && progress::is_observed() {
             emit(&mut invalid.iter().filter_map(|&i| slots[i].clone()));
         }
 
-        let chunks: Vec<Vec<PhoneId>> = valid
-            .chunks(chunk_size.max(1))
-            .map(<[PhoneId]>::to_vec)
+        // Chunks as ranges of `valid` (a batch of one-id calls holds no vector per phone).
+        let size = chunk_size.max(1);
+        let chunks: Vec<Range<usize>> = (0..valid.len())
+            .step_by(size)
+            .map(|a| a..(a.saturating_add(size)).min(valid.len()))
             .collect();
-        drop(valid);
         // Which chunk each slot was sent in: an answer may only fill the slots of its chunk.
         let mut chunk_of = vec![usize::MAX; ids.len()];
-        for (k, chunk) in chunks.iter().enumerate() {
-            for id in chunk {
-                chunk_of[index[id]] = k;
+        for (k, r) in chunks.iter().enumerate() {
+            for &i in &valid_slot[r.clone()] {
+                chunk_of[i] = k;
             }
         }
         let started: Vec<AtomicBool> = chunks.iter().map(|_| AtomicBool::new(false)).collect();
@@ -110,8 +117,10 @@ impl BatchEngine {
         // one chunk goes alone, so that a wrong key is sent once, not `concurrency` times
         // (Huawei locks an AK/SK after five failures).
         let attempt = |k: usize| {
-            let (rejected, run, started, chunks) = (&rejected, &run, &started, &chunks);
+            let (rejected, run, started, chunks, valid) =
+                (&rejected, &run, &started, &chunks, &valid);
             async move {
+                let chunk = &valid[chunks[k].clone()];
                 if rejected.load(Ordering::SeqCst) {
                     return (k, None);
                 }
@@ -120,9 +129,9 @@ impl BatchEngine {
                     provider: None,
                     vendor: self.vendor,
                     operation,
-                    kind: EventKind::Sent(chunks[k].clone()),
+                    kind: EventKind::Sent(chunk.to_vec()),
                 });
-                let answer = run(chunks[k].clone())
+                let answer = run(chunk.to_vec())
                     .await
                     .map_err(|e| self.scrubber.scrub_error(e).with_operation(operation));
                 if matches!(&answer, Err(e) if e.kind().is_auth()) {
@@ -150,7 +159,8 @@ impl BatchEngine {
         let mut stray = Vec::new();
         while let Some((k, answer)) = answers.next().await {
             answered[k] = true;
-            let chunk = &chunks[k];
+            let chunk = &valid[chunks[k].clone()];
+            let chunk_slots = &valid_slot[chunks[k].clone()];
             let whole =
                 matches!(&answer, Some(Ok(o)) if chunks.len() == 1 && in_order(o, chunk, &ids));
             if !whole {
@@ -195,8 +205,8 @@ impl BatchEngine {
                             slots[i] = Some(o);
                         }
                     }
-                    for id in chunk {
-                        let slot = &mut slots[index[id]];
+                    for (id, &i) in chunk.iter().zip(chunk_slots) {
+                        let slot = &mut slots[i];
                         if slot.is_none() {
                             let err = Error::new(
                                 ErrorKind::MissingFromResponse,
@@ -220,8 +230,8 @@ impl BatchEngine {
                         auth_error = Some(e.clone());
                     }
                     let unknown = changes && e.may_have_applied();
-                    for id in chunk {
-                        slots[index[id]] = Some(if unknown {
+                    for (id, &i) in chunk.iter().zip(chunk_slots) {
+                        slots[i] = Some(if unknown {
                             PhoneOutcome::unknown(id.clone(), e.clone())
                         } else {
                             PhoneOutcome::failed(id.clone(), e.clone())
@@ -236,13 +246,13 @@ impl BatchEngine {
                         )
                         .with_vendor(self.vendor)
                     });
-                    for id in chunk {
-                        slots[index[id]] = Some(PhoneOutcome::failed(id.clone(), e.clone()));
+                    for (id, &i) in chunk.iter().zip(chunk_slots) {
+                        slots[i] = Some(PhoneOutcome::failed(id.clone(), e.clone()));
                     }
                 }
             }
             if progress::is_observed() {
-                emit(&mut chunk.iter().filter_map(|id| slots[index[id]].clone()));
+                emit(&mut chunk_slots.iter().filter_map(|&i| slots[i].clone()));
             }
             if auth_error.is_some() {
                 // Abandon what is in flight: it carries the refused credentials too.
@@ -262,20 +272,21 @@ impl BatchEngine {
                 ),
             )
             .with_vendor(self.vendor);
-            for (k, chunk) in chunks.iter().enumerate() {
+            for (k, r) in chunks.iter().enumerate() {
                 if answered[k] {
                     continue;
                 }
                 let in_flight = started[k].load(Ordering::SeqCst);
-                for id in chunk {
-                    slots[index[id]] = Some(if in_flight && changes {
+                let chunk_slots = &valid_slot[r.clone()];
+                for (id, &i) in valid[r.clone()].iter().zip(chunk_slots) {
+                    slots[i] = Some(if in_flight && changes {
                         PhoneOutcome::unknown(id.clone(), abandoned.clone())
                     } else {
                         PhoneOutcome::failed(id.clone(), not_sent.clone())
                     });
                 }
                 if progress::is_observed() {
-                    emit(&mut chunk.iter().filter_map(|id| slots[index[id]].clone()));
+                    emit(&mut chunk_slots.iter().filter_map(|&i| slots[i].clone()));
                 }
             }
             let accepted = slots

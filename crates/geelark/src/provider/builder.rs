@@ -124,6 +124,7 @@ impl GeelarkProviderBuilder {
                 .trace_ids
                 .unwrap_or_else(|| Arc::new(auth::new_trace_id)),
             locked: Mutex::new(HashMap::new()),
+            urls: Mutex::new(HashMap::new()),
             max_listed: self.max_listed,
             config,
         })

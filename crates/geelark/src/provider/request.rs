@@ -37,6 +37,17 @@ impl GeelarkProvider {
         }
     }
 
+    /// The URL of `path`, parsed on first use.
+    fn url(&self, path: &'static str) -> Option<reqwest::Url> {
+        let mut urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = urls.get(path) {
+            return Some(u.clone());
+        }
+        let url = reqwest::Url::parse(&format!("{}{path}", self.base_url)).ok()?;
+        urls.insert(path, url.clone());
+        Some(url)
+    }
+
     /// One signed attempt through the shared HTTP rules (no redirects, capped body): the
     /// envelope of the answer, and the attempt's clock and request id. Every error names the
     /// request id (our `traceId`, and the vendor's echo when it differs).
@@ -48,9 +59,12 @@ impl GeelarkProvider {
         self.check_lock(path)?;
         let trace_id = (self.trace_ids)();
         let ts = (self.clock)();
-        let request = self
-            .client
-            .post(format!("{}{path}", self.base_url))
+        let request = match self.url(path) {
+            Some(url) => self.client.post(url),
+            // Unparseable: reqwest reports it as the request's error, as before.
+            None => self.client.post(format!("{}{path}", self.base_url)),
+        };
+        let request = request
             .headers(auth::headers(&self.credentials, &trace_id, ts))
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .timeout(self.timeout)
