@@ -66,29 +66,63 @@ pub(crate) struct IsoSecs(pub(crate) i64);
 #[derive(Clone, Copy)]
 pub(crate) struct SpacedSecs(pub(crate) i64);
 
-fn write_date(f: &mut fmt::Formatter<'_>, unix: i64, sep: char, zone: &str) -> fmt::Result {
+fn write_date(f: &mut fmt::Formatter<'_>, unix: i64, sep: u8, zone: &str) -> fmt::Result {
     let t = OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    write!(
-        f,
-        "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}{zone}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let (year, month, day) = t.to_calendar_date();
+    let (hour, minute, second) = t.to_hms();
+    // `YYYY-MM-DD?hh:mm:ss` written digit by digit: `write!` with padding cost more than the
+    // rest of a record (three dates in each listed instance). Years outside 0–9999 cannot occur
+    // (the epoch stands in for anything out of range) but keep their own form.
+    if !(0..=9999).contains(&year) {
+        return write!(
+            f,
+            "{year:04}-{:02}-{day:02}{}{hour:02}:{minute:02}:{second:02}{zone}",
+            u8::from(month),
+            char::from(sep)
+        );
+    }
+    let year = year as u32;
+    let two = |n: u8| [b'0' + n / 10, b'0' + n % 10];
+    let [m0, m1] = two(u8::from(month));
+    let [d0, d1] = two(day);
+    let [h0, h1] = two(hour);
+    let [i0, i1] = two(minute);
+    let [s0, s1] = two(second);
+    let digit = |n: u32| b'0' + (n % 10) as u8;
+    let buf = [
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        b'-',
+        m0,
+        m1,
+        b'-',
+        d0,
+        d1,
+        sep,
+        h0,
+        h1,
+        b':',
+        i0,
+        i1,
+        b':',
+        s0,
+        s1,
+    ];
+    f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)?;
+    f.write_str(zone)
 }
 
 impl fmt::Display for IsoSecs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_date(f, self.0, 'T', "Z")
+        write_date(f, self.0, b'T', "Z")
     }
 }
 
 impl fmt::Display for SpacedSecs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_date(f, self.0, ' ', "")
+        write_date(f, self.0, b' ', "")
     }
 }
 

@@ -129,10 +129,20 @@ pub mod status {
     /// The `AndroidInstanceStatus` of a code; any other code shows as `STATUS_{code}` (an
     /// undocumented state, for clients to keep raw).
     pub fn name(code: i32) -> String {
-        usize::try_from(code - 1)
-            .ok()
-            .and_then(|i| NAMES.get(i))
-            .map_or_else(|| format!("STATUS_{code}"), |n| (*n).to_string())
+        Name(code).to_string()
+    }
+
+    /// [`name`] without the allocation, for answers written straight out.
+    pub(crate) struct Name(pub(crate) i32);
+
+    impl std::fmt::Display for Name {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let code = self.0;
+            match usize::try_from(code - 1).ok().and_then(|i| NAMES.get(i)) {
+                Some(n) => f.write_str(n),
+                None => write!(f, "STATUS_{code}"),
+            }
+        }
     }
 
     /// The code of an `AndroidInstanceStatus`.

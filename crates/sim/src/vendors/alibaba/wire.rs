@@ -42,7 +42,7 @@ pub(crate) struct Instance<'a> {
     android_instance_group_name: Text<Concat<'a>>,
     android_instance_id: &'a str,
     android_instance_name: &'a str,
-    android_instance_status: String,
+    android_instance_status: Text<status::Name>,
     charge_type: &'static str,
     cpu: &'static str,
     disks: [Disk; 1],
@@ -78,7 +78,7 @@ impl<'a> Instance<'a> {
             android_instance_group_name: Text(Concat("sim-group-", group_part(&d.group_id))),
             android_instance_id: &p.id,
             android_instance_name: &d.name,
-            android_instance_status: status::name(p.life.status_at(now)),
+            android_instance_status: Text(status::Name(p.life.status_at(now))),
             charge_type: "PostPaid",
             cpu: "4",
             disks: [Disk {
@@ -145,7 +145,7 @@ pub(crate) struct Listed<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     instance_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    instance_status: Option<String>,
+    instance_status: Option<Text<status::Name>>,
     invoke_id: &'a str,
     level: u8,
     param: &'static str,
@@ -216,7 +216,7 @@ impl<'a> Listed<'a> {
             v.instance_id = Some(&p.id);
             v.resource_id = Some(&p.id);
             v.instance_name = Some(&p.data.name);
-            v.instance_status = Some(status::name(p.life.status_at(now)));
+            v.instance_status = Some(Text(status::Name(p.life.status_at(now))));
             v.error_code = Some(f.map(|f| f.code).unwrap_or_default());
             v.error_msg = Some(f.map(|f| f.message.as_str()).unwrap_or_default());
             v.result = Some(if status == "Finished" {
