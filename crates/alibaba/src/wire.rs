@@ -179,15 +179,22 @@ const INSTANCE_EXTRAS: &[(&str, &str)] = &[
 
 impl Instance {
     pub fn from_value(v: &Value) -> Instance {
-        let extra = INSTANCE_EXTRAS
+        let mut i = Instance::brief(v);
+        i.extra = INSTANCE_EXTRAS
             .iter()
             .filter_map(|(k, name)| Some(((*name).to_owned(), text(v, k)?)))
             .collect();
+        i
+    }
+
+    /// Id, name and status only: what a status read keeps (the 25 other fields are for
+    /// listings).
+    pub fn brief(v: &Value) -> Instance {
         Instance {
             id: text(v, "AndroidInstanceId"),
             name: text(v, "AndroidInstanceName"),
             status: text(v, "AndroidInstanceStatus").unwrap_or_default(),
-            extra,
+            extra: BTreeMap::new(),
         }
     }
 
@@ -205,11 +212,20 @@ pub(crate) struct InstancePage {
 }
 
 pub(crate) fn instance_page(body: &[u8]) -> Result<InstancePage> {
+    instance_page_with(body, Instance::from_value)
+}
+
+/// A page of `DescribeAndroidInstances` with only what a status read keeps of each phone.
+pub(crate) fn instance_states(body: &[u8]) -> Result<InstancePage> {
+    instance_page_with(body, Instance::brief)
+}
+
+fn instance_page_with(body: &[u8], read: fn(&Value) -> Instance) -> Result<InstancePage> {
     const ACTION: &str = "DescribeAndroidInstances";
     let v = Value::Object(object(ACTION, body)?);
     let instances = array(ACTION, &v, "InstanceModel")?
         .iter()
-        .map(Instance::from_value)
+        .map(read)
         .collect();
     Ok(InstancePage {
         total: uint(&v, "TotalCount"),
@@ -258,6 +274,8 @@ pub(crate) struct Task {
     pub error_code: Option<String>,
     pub error_msg: Option<String>,
     pub task_type: Option<String>,
+    /// The phone's state an instance task reports (`InstanceStatus`), if it does.
+    pub instance_status: Option<String>,
 }
 
 impl Task {
@@ -273,6 +291,7 @@ impl Task {
             error_code: text(v, "ErrorCode"),
             error_msg: text(v, "ErrorMsg"),
             task_type: text(v, "TaskType"),
+            instance_status: text(v, "InstanceStatus"),
         }
     }
 

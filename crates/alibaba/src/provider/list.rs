@@ -24,7 +24,7 @@ impl AlibabaProvider {
             .set("MaxResults", size)
             .opt("NextToken", cursor)
             .opt("BizRegionId", self.region.as_deref());
-        let page = self.describe_page(&params).await?;
+        let page = self.describe_page(&params, false).await?;
         Ok(list_page_of(page, cursor))
     }
 }

@@ -21,14 +21,21 @@ impl AlibabaProvider {
             .await
     }
 
-    /// One page of `DescribeAndroidInstances`.
-    pub(super) async fn describe_page(&self, params: &Params) -> Result<InstancePage> {
+    /// One page of `DescribeAndroidInstances`; `brief` keeps only id, name and state of each
+    /// phone (a status read), not the listing's extra fields.
+    pub(super) async fn describe_page(&self, params: &Params, brief: bool) -> Result<InstancePage> {
         self.client
             .call(
                 DESCRIBE_INSTANCES,
                 Idempotency::ReadOnly,
                 params,
-                |body, _| wire::instance_page(body),
+                |body, _| {
+                    if brief {
+                        wire::instance_states(body)
+                    } else {
+                        wire::instance_page(body)
+                    }
+                },
             )
             .await
     }
@@ -46,7 +53,7 @@ impl AlibabaProvider {
                 .ids("AndroidInstanceIds", &chunk)
                 .set("MaxResults", PAGE_SIZE)
                 .opt("NextToken", token.as_deref());
-            let page = self.describe_page(&params).await?;
+            let page = self.describe_page(&params, true).await?;
             for inst in page.instances {
                 let asked = inst.id.as_deref().is_some_and(|i| wanted.contains(i));
                 if asked && seen.insert(inst.id.clone().unwrap_or_default()) {

@@ -8,12 +8,13 @@ use std::collections::{BTreeSet, HashMap};
 use cloudphone_core::raw::progress;
 use cloudphone_core::raw::wait::{align, deadline_after, needs_watch, observe};
 use cloudphone_core::{
-    BatchReport, CloudPhoneProvider, Error, JobState, Outcome, PhoneId, Result, WaitOptions,
+    BatchReport, CloudPhoneProvider, Error, JobState, ObservedState, Outcome, PhoneId, Result,
+    WaitOptions,
 };
 
 use super::decode::is_invoke;
 use super::AlibabaProvider;
-use crate::wire::Task;
+use crate::wire::{phone_state, Task};
 use crate::VENDOR;
 
 /// What a task (or its absence) means for its phone: watch on, look at the state, or failed.
@@ -36,15 +37,33 @@ fn follow(
     o.wait_error = None;
     match task.state() {
         JobState::Running => Next::Stay,
-        JobState::Succeeded => Next::ToStatus,
+        // An instance task that names its phone's state confirms it: no state read.
+        JobState::Succeeded => match task.instance_status.as_deref() {
+            Some(s) => Next::Seen(ObservedState::new(phone_state(s), s)),
+            None => Next::ToStatus,
+        },
         JobState::Failed => Next::Failed(task.failure()),
         _ => Next::Stay,
     }
 }
 
+/// Folds a finished task's report of its phone's state into the outcome, as a state read
+/// would be: whether the phone is settled.
+fn seen_in(
+    o: &mut cloudphone_core::PhoneOutcome,
+    state: ObservedState,
+    target: cloudphone_core::PhoneState,
+    operation: cloudphone_core::Operation,
+) -> bool {
+    let seen = cloudphone_core::PhoneOutcome::done(o.phone.clone()).with_state(state);
+    observe(o, seen, target, operation)
+}
+
 enum Next {
     Stay,
     ToStatus,
+    /// Finished, the phone seen in this state.
+    Seen(ObservedState),
     Failed(Error),
 }
 
@@ -101,6 +120,14 @@ impl AlibabaProvider {
                             by_task.remove(&i);
                             by_status.insert(i);
                         }
+                        Next::Seen(state) => {
+                            by_task.remove(&i);
+                            if seen_in(&mut outcomes[i], state, target, report.operation) {
+                                settled.push(i);
+                            } else {
+                                by_status.insert(i);
+                            }
+                        }
                         Next::Failed(e) => {
                             by_task.remove(&i);
                             outcomes[i].outcome = Outcome::Failed(self.scrub(e));
@@ -132,6 +159,14 @@ impl AlibabaProvider {
                         Next::ToStatus => {
                             by_invoke.remove(&i);
                             by_status.insert(i);
+                        }
+                        Next::Seen(state) => {
+                            by_invoke.remove(&i);
+                            if seen_in(&mut outcomes[i], state, target, report.operation) {
+                                settled.push(i);
+                            } else {
+                                by_status.insert(i);
+                            }
                         }
                         Next::Failed(e) => {
                             by_invoke.remove(&i);
@@ -177,7 +212,8 @@ impl AlibabaProvider {
                     }
                 }
             }
-            if !settled.is_empty() && progress::is_observed() {
+            // Once per round, even when none settled.
+            if progress::is_observed() {
                 progress::waited(
                     VENDOR,
                     report.operation,
