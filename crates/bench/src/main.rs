@@ -20,12 +20,15 @@
 //! * [`sim`]: the simulator process and its admin API;
 //! * [`vendors`]: the simulator's vendors, and what the bench knows of them (tuning,
 //!   endpoints, the ideal's model);
-//! * [`report`]: the results as Markdown.
+//! * [`report`]: the results as Markdown;
+//! * [`shared_budget`]: `cloudphone-bench shared-budget`, processes sharing one rate budget in
+//!   Redis.
 
 mod ideal;
 mod measure;
 mod report;
 mod run;
+mod shared_budget;
 mod sim;
 mod vendors;
 
@@ -149,6 +152,10 @@ fn duration(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
+    // `cloudphone-bench shared-budget …`: processes sharing one rate budget (its own flags).
+    if let Some(code) = shared_budget::dispatch() {
+        return code;
+    }
     let args = BenchArgs::parse();
     init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread()
