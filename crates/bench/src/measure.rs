@@ -287,6 +287,7 @@ pub(crate) async fn measure(
             "sim_cpu_us_by_endpoint": sim_by_endpoint,
             "sim_process_cpu_s": sim_process_cpu_s,
             "sim_process_cpu_us_per_call": sim_process_cpu_s * 1e6 / total.max(1) as f64,
+            "sim_peak_rss_mib": sim_after.peak_rss_kib.map(|k| k as f64 / 1024.0),
             "peak_rss_mib": peak,
             "peak_is_per_operation": peak_reset,
             "succeeded": summary.map_or(0, |s| s.succeeded),

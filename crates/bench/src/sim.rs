@@ -138,6 +138,8 @@ pub(crate) struct SimStats {
     /// CPU time of the whole simulator process since it started (every thread: HTTP, runtime
     /// and handlers), in nanoseconds.
     pub(crate) process_cpu_ns: u64,
+    /// The simulator process's peak resident set so far (its whole life), in KiB.
+    pub(crate) peak_rss_kib: Option<u64>,
 }
 
 /// The admin API of the simulator (not counted as vendor calls).
@@ -189,6 +191,7 @@ impl Admin {
             calls: by_endpoint("calls"),
             cpu_ns: by_endpoint("cpu_ns"),
             process_cpu_ns: process.ok_or("simulator admin /_sim/stats: no process_cpu_ns")?,
+            peak_rss_kib: v["peak_rss_kib"].as_u64(),
         })
     }
 

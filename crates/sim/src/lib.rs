@@ -137,6 +137,7 @@
 //! | GET, PUT/POST, DELETE | `/_sim/faults` | read, replace (missing fields take defaults), clear |
 //! | GET, PUT/POST | `/_sim/limits` | read, replace ([`GeelarkLimits`] / [`HuaweiLimits`]) |
 //! | GET, DELETE | `/_sim/calls` (also POST `/_sim/calls/reset`) | [`CallStats`]; reset |
+//! | GET | `/_sim/stats` | `{calls, cpu_ns, cpu_ns_total, process_cpu_ns, peak_rss_kib}`: calls and handler CPU time per endpoint since the last reset of the calls, the process's CPU time and peak RSS since start |
 //! | POST | `/_sim/tokens` | Huawei: issue a valid token `{token}` |
 //! | POST | `/_sim/tokens/expire` | Huawei: expire every issued token |
 //! | GET, PUT/POST | `/_sim/tokens/ttl` `{"seconds":s}` | Huawei: token lifetime for new tokens |

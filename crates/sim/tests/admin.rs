@@ -249,3 +249,40 @@ async fn banner_names_urls_and_credentials() {
     assert_eq!(sim.iam_url(), sim.huawei_url());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn stats_count_calls_and_their_handlers_cpu_time() {
+    let sim = sim(fast()).await;
+    let c = client();
+    let base = format!("{}/_sim", sim.geelark_url());
+    let ids = sim.geelark_phone_ids();
+    for _ in 0..3 {
+        gl(&c, &sim, "/open/v1/phone/status", json!({"ids": ids})).await;
+    }
+    let key = "POST /open/v1/phone/status";
+    let (st, v) = admin(&c, Method::GET, format!("{base}/stats"), None).await;
+    assert_eq!(st, 200);
+    assert_eq!(v["calls"][key], 3, "{v}");
+    let cpu = v["cpu_ns"][key].as_u64().unwrap();
+    assert_eq!(v["cpu_ns_total"].as_u64(), Some(cpu));
+    if cfg!(target_os = "linux") {
+        // Three status calls of 20 phones took some CPU, and no more than the process used.
+        assert!(cpu > 0, "{v}");
+        assert!(v["process_cpu_ns"].as_u64().unwrap() >= cpu, "{v}");
+        assert!(v["peak_rss_kib"].as_u64().unwrap() > 0, "{v}");
+    }
+    // The admin calls themselves are neither counted nor timed; a reset of the calls zeroes both.
+    let (_, again) = admin(&c, Method::GET, format!("{base}/stats"), None).await;
+    assert_eq!(again["calls"], v["calls"]);
+    assert_eq!(again["cpu_ns"], v["cpu_ns"]);
+    admin(&c, Method::DELETE, format!("{base}/calls"), None).await;
+    let (_, zero) = admin(&c, Method::GET, format!("{base}/stats"), None).await;
+    assert_eq!(zero["calls"], json!({}));
+    assert_eq!(zero["cpu_ns"], json!({}));
+    assert_eq!(zero["cpu_ns_total"], 0);
+    // The CallStats of the in-process control carry the same handler times.
+    gl(&c, &sim, "/open/v1/phone/status", json!({"ids": ids})).await;
+    let stats = sim.geelark().calls();
+    assert_eq!(stats.count(key), 1);
+    assert!(stats.cpu_ns.contains_key(key));
+}

@@ -188,6 +188,7 @@ fn shared<V: SimVendor>(
                 "cpu_ns": cpu,
                 "cpu_ns_total": cpu.values().sum::<u64>(),
                 "process_cpu_ns": u64::try_from(process.as_nanos()).unwrap_or(u64::MAX),
+                "peak_rss_kib": super::cpu::peak_rss_kib(),
             }))
         }
         ["calls"] if *m == Method::DELETE => {

@@ -5,7 +5,7 @@
 //! moves in scheduler ticks): only the work done for that request counts, not its latency sleep
 //! and not the other requests sharing the worker thread, wherever the runtime moves the task.
 //! `GET /_sim/stats` reports the sums with the whole process's CPU clock beside them (which also
-//! counts HTTP parsing and writing, outside the handlers).
+//! counts HTTP parsing and writing, outside the handlers) and its peak resident set.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +36,13 @@ pub fn process_cpu_time() -> Duration {
     {
         Duration::ZERO
     }
+}
+
+/// The process's peak resident set (`VmHWM` of `/proc/self/status`) in KiB, where Linux tells.
+pub(crate) fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(target_os = "linux")]
