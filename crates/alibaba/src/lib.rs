@@ -86,6 +86,7 @@ pub mod fuzzing;
 mod provider;
 pub mod signer;
 mod wire;
+mod wire_rows;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{AlibabaConfig, DEFAULT_SITE, SITES};

@@ -31,7 +31,7 @@ impl AlibabaProvider {
                 params,
                 |body, _| {
                     if brief {
-                        wire::instance_states(body)
+                        crate::wire_rows::instance_states(body)
                     } else {
                         wire::instance_page(body)
                     }
