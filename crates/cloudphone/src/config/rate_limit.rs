@@ -335,6 +335,43 @@ mod tests {
         assert!(stores.get(IN_PROCESS, None).unwrap().is_none());
     }
 
+    #[cfg(all(feature = "redis", feature = "fake"))]
+    #[test]
+    fn a_vendor_that_cannot_share_its_budget_is_refused_not_ignored() {
+        let doc = |own: &str| {
+            format!(
+                "[rate_limit]\nstore = \"redis://127.0.0.1:1/0\"\n\n[providers.f]\ntype = \"fake\"\n{own}"
+            )
+        };
+        let c = Config::from_toml_str(&doc("")).unwrap();
+        let e = c.build("f").unwrap_err().to_string();
+        assert!(
+            e.contains("provider `f`") && e.contains("rate-limit store"),
+            "{e}"
+        );
+        let c = Config::from_toml_str(&doc("rate_limit_store = \"in-process\"\n")).unwrap();
+        assert!(c.build("f").is_ok());
+    }
+
+    #[cfg(all(feature = "redis", feature = "geelark"))]
+    #[test]
+    fn providers_take_the_global_store_or_their_own() {
+        let c = Config::from_toml_str(
+            "[rate_limit]\nstore = \"redis://127.0.0.1:1/0\"\nprefix = \"env-a\"\n\n\
+             [providers.a]\ntype = \"geelark\"\ntoken = \"t\"\n\n\
+             [providers.b]\ntype = \"geelark\"\ntoken = \"t\"\nrate_limit_store = \"redis://127.0.0.1:2/0\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.rate_limit().unwrap().prefix.as_deref(), Some("env-a"));
+        let (a, b) = (&c.providers()["a"], &c.providers()["b"]);
+        assert_eq!(c.store_url(a), Some("redis://127.0.0.1:1/0"));
+        assert_eq!(c.store_url(b), Some("redis://127.0.0.1:2/0"));
+        assert_eq!(b.rate_limit_store(), Some("redis://127.0.0.1:2/0"));
+        // Building connects to nothing yet.
+        c.build("a").unwrap();
+        c.build("b").unwrap();
+    }
+
     #[cfg(not(feature = "redis"))]
     #[test]
     fn without_the_feature_a_store_names_it() {
