@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::wire::{self, Instance, InstancePage};
+use crate::wire::{self, Instance, InstancePage, Task, TaskPage};
 use cloudphone_core::Result;
 
 #[derive(Deserialize)]
@@ -31,6 +31,12 @@ struct StateRow<'a> {
     status: Option<Cow<'a, str>>,
 }
 
+/// `body` when it is a JSON object (serde would read a struct from an array too).
+fn object(body: &[u8]) -> Option<&[u8]> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
+    (*first == b'{').then_some(body)
+}
+
 /// A non-empty string, as [`wire::text`] reads one.
 fn text(s: Option<Cow<'_, str>>) -> Option<String> {
     s.filter(|s| !s.is_empty()).map(Cow::into_owned)
@@ -38,7 +44,8 @@ fn text(s: Option<Cow<'_, str>>) -> Option<String> {
 
 /// Id, name and state of each instance of a `DescribeAndroidInstances` page.
 pub(crate) fn instance_states(body: &[u8]) -> Result<InstancePage> {
-    let Ok(page) = serde_json::from_slice::<StatesPage<'_>>(body) else {
+    let Some(page) = object(body).and_then(|b| serde_json::from_slice::<StatesPage<'_>>(b).ok())
+    else {
         return wire::instance_states(body);
     };
     let instances = page
@@ -56,6 +63,66 @@ pub(crate) fn instance_states(body: &[u8]) -> Result<InstancePage> {
         total: page.total,
         next: text(page.next).filter(|t| !t.trim().is_empty()),
         instances,
+    })
+}
+
+#[derive(Deserialize)]
+struct TasksPage<'a> {
+    #[serde(rename = "NextToken", default, borrow)]
+    next: Option<Cow<'a, str>>,
+    #[serde(rename = "Data", default, borrow)]
+    tasks: Option<Vec<TaskRow<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct TaskRow<'a> {
+    #[serde(rename = "TaskId", default, borrow)]
+    task_id: Option<Cow<'a, str>>,
+    #[serde(rename = "TaskStatus", default, borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(rename = "Level", default)]
+    level: Option<u64>,
+    #[serde(rename = "InstanceId", default, borrow)]
+    instance_id: Option<Cow<'a, str>>,
+    #[serde(rename = "ResourceId", default, borrow)]
+    resource_id: Option<Cow<'a, str>>,
+    #[serde(rename = "InvokeId", default, borrow)]
+    invoke_id: Option<Cow<'a, str>>,
+    #[serde(rename = "ErrorCode", default, borrow)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(rename = "ErrorMsg", default, borrow)]
+    error_msg: Option<Cow<'a, str>>,
+    #[serde(rename = "TaskType", default, borrow)]
+    task_type: Option<Cow<'a, str>>,
+    #[serde(rename = "InstanceStatus", default, borrow)]
+    instance_status: Option<Cow<'a, str>>,
+}
+
+/// A `DescribeTasks` page, as [`wire::task_page`] reads it.
+pub(crate) fn task_page(body: &[u8]) -> Result<TaskPage> {
+    let Some(page) = object(body).and_then(|b| serde_json::from_slice::<TasksPage<'_>>(b).ok())
+    else {
+        return wire::task_page(body);
+    };
+    let tasks = page
+        .tasks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| Task {
+            task_id: text(r.task_id),
+            status: text(r.status).unwrap_or_default(),
+            level: r.level,
+            instance_id: text(r.instance_id).or_else(|| text(r.resource_id)),
+            invoke_id: text(r.invoke_id),
+            error_code: text(r.error_code),
+            error_msg: text(r.error_msg),
+            task_type: text(r.task_type),
+            instance_status: text(r.instance_status),
+        })
+        .collect();
+    Ok(TaskPage {
+        next: text(page.next).filter(|t| !t.trim().is_empty()),
+        tasks,
     })
 }
 
@@ -97,10 +164,36 @@ mod tests {
             r#"{"InstanceModel":[1,{"AndroidInstanceId":"y","AndroidInstanceId":"z"}]}"#,
             r#"{"InstanceModel":"nope"}"#,
             r#"[1,2]"#,
+            r#"[null,null,[]]"#,
             "not json",
             r#"{"TotalCount":-1,"InstanceModel":[]}"#,
         ] {
             same(body);
+        }
+    }
+
+    #[test]
+    fn task_pages_read_alike_too() {
+        for body in [
+            r#"{"NextToken":"n","Data":[{"TaskId":"t-a","TaskStatus":"Finished","Level":2,"InstanceId":"acp-a","InvokeId":"r1","TaskType":"RebootInstance","ErrorCode":"","InstanceStatus":"RUNNING"},{"TaskId":"t-b","TaskStatus":"Failed","ResourceId":"acp-b","ErrorCode":"X","ErrorMsg":"no"}]}"#,
+            r#"{"Data":[{"TaskId":"t","Level":"2"}]}"#,
+            r#"{"Data":{"Item":[{"TaskId":"t"}]}}"#,
+            r#"{"Data":null,"NextToken":""}"#,
+            r#"{"Data":7}"#,
+            "[]",
+            r#"[null,[]]"#,
+        ] {
+            let (fast, slow) = (task_page(body.as_bytes()), wire::task_page(body.as_bytes()));
+            match (fast, slow) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.next, b.next, "{body}");
+                    let a: Vec<String> = a.tasks.iter().map(|t| format!("{t:?}")).collect();
+                    let b: Vec<String> = b.tasks.iter().map(|t| format!("{t:?}")).collect();
+                    assert_eq!(a, b, "{body}");
+                }
+                (Err(a), Err(b)) => assert_eq!(a.message(), b.message(), "{body}"),
+                (a, b) => panic!("{body}: {a:?} vs {b:?}"),
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use super::decode::{is_invoke, job_infos};
 use super::{AlibabaProvider, DESCRIBE_TASKS, EXTRA_PAGES, PAGE_SIZE};
 use crate::client::Params;
-use crate::wire::{self, Task};
+use crate::wire::Task;
 use crate::VENDOR;
 
 /// Tasks found by id, and the error that cut the search short, if any (a refusal stops it at
@@ -31,7 +31,7 @@ impl AlibabaProvider {
             let page = self
                 .client
                 .call(DESCRIBE_TASKS, Idempotency::ReadOnly, &params, |body, _| {
-                    wire::task_page(body)
+                    crate::wire_rows::task_page(body)
                 })
                 .await?;
             out.extend(page.tasks);
