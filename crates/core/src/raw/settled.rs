@@ -40,29 +40,127 @@ pub fn merge_settled(
         Some(Err(e)) => return Err(e),
     };
     let stray = sent.stray_jobs;
-    let mut sent: HashMap<PhoneId, PhoneOutcome> = sent
-        .outcomes
-        .into_iter()
-        .map(|o| (o.phone.clone(), o))
-        .collect();
-    let outcomes = order
-        .into_iter()
-        .map(|id| {
-            settled
-                .remove(&id)
-                .or_else(|| sent.remove(&id))
-                .unwrap_or_else(|| {
-                    let e = Error::new(
-                        ErrorKind::MissingFromResponse,
-                        format!("no outcome was recorded for phone `{id}`"),
-                    )
-                    .with_vendor(vendor);
-                    PhoneOutcome::failed(id, e)
-                })
-        })
-        .collect();
+    let missing = |id: PhoneId| {
+        let e = Error::new(
+            ErrorKind::MissingFromResponse,
+            format!("no outcome was recorded for phone `{id}`"),
+        )
+        .with_vendor(vendor);
+        PhoneOutcome::failed(id, e)
+    };
+    // The vendor's answer is in `to_send` order (one outcome per id, as every batch call
+    // gives): merged by walking both, without a map of the sent outcomes.
+    let in_order = sent.outcomes.len() == to_send.len()
+        && sent
+            .outcomes
+            .iter()
+            .zip(to_send)
+            .all(|(o, id)| &o.phone == id);
+    let outcomes: Vec<PhoneOutcome> = if in_order {
+        let mut sent = sent.outcomes.into_iter().peekable();
+        order
+            .into_iter()
+            .map(|id| match settled.remove(&id) {
+                Some(o) => o,
+                None => match sent.next_if(|o| o.phone == id) {
+                    Some(o) => o,
+                    None => missing(id),
+                },
+            })
+            .collect()
+    } else {
+        let mut sent: HashMap<PhoneId, PhoneOutcome> = sent
+            .outcomes
+            .into_iter()
+            .map(|o| (o.phone.clone(), o))
+            .collect();
+        order
+            .into_iter()
+            .map(|id| {
+                settled
+                    .remove(&id)
+                    .or_else(|| sent.remove(&id))
+                    .unwrap_or_else(|| missing(id))
+            })
+            .collect()
+    };
     let mut report = BatchReport::new(operation, outcomes);
     report.stray_jobs = stray;
     report.origin = Some(origin);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<PhoneId> {
+        v.iter().map(|s| PhoneId::from(*s)).collect()
+    }
+
+    #[test]
+    fn settled_and_sent_outcomes_come_back_in_request_order() {
+        let origin = Origin {
+            vendor: "v",
+            instance: 1,
+        };
+        let order = ids(&["a", "b", "c", "d"]);
+        let to_send = ids(&["a", "c", "d"]);
+        for sent_order in [["a", "c", "d"], ["d", "a", "c"]] {
+            let settled: HashMap<PhoneId, PhoneOutcome> =
+                [(PhoneId::from("b"), PhoneOutcome::done("b".into()))].into();
+            let sent = BatchReport::new(
+                Operation::Stop,
+                sent_order
+                    .iter()
+                    .map(|s| PhoneOutcome::pending(PhoneId::from(*s)))
+                    .collect(),
+            );
+            let r = merge_settled(
+                Operation::Stop,
+                "v",
+                order.clone(),
+                settled,
+                &to_send,
+                Some(Ok(sent)),
+                origin,
+            )
+            .unwrap();
+            let got: Vec<(&str, &str)> = r
+                .outcomes
+                .iter()
+                .map(|o| (o.phone.as_str(), o.outcome.as_str()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    ("a", "pending"),
+                    ("b", "done"),
+                    ("c", "pending"),
+                    ("d", "pending")
+                ],
+                "{sent_order:?}"
+            );
+        }
+        // An answer missing a phone: that phone alone has no recorded outcome.
+        let sent = BatchReport::new(
+            Operation::Stop,
+            vec![
+                PhoneOutcome::pending("a".into()),
+                PhoneOutcome::pending("d".into()),
+            ],
+        );
+        let r = merge_settled(
+            Operation::Stop,
+            "v",
+            order,
+            HashMap::new(),
+            &ids(&["a", "b", "c", "d"]),
+            Some(Ok(sent)),
+            origin,
+        )
+        .unwrap();
+        let kinds: Vec<&str> = r.outcomes.iter().map(|o| o.outcome.as_str()).collect();
+        assert_eq!(kinds, ["pending", "failed", "failed", "pending"]);
+    }
 }
