@@ -78,12 +78,12 @@ impl GeelarkProviderBuilder {
         ]);
         // Who GeeLark counts calls for (a shared rate-limit store keys budgets by it): the
         // app, or the token's fingerprint; never a secret in clear.
+        // `https://h/` and `https://h` are one account.
+        let base = config.base_url.trim_end_matches('/');
         let account = match &credentials {
-            crate::config::Credentials::Key { app_id, .. } => {
-                account_id(&[&config.base_url, "app", app_id])
-            }
+            crate::config::Credentials::Key { app_id, .. } => account_id(&[base, "app", app_id]),
             crate::config::Credentials::Token(token) => {
-                account_id(&[&config.base_url, "token", token.expose_secret()])
+                account_id(&[base, "token", token.expose_secret()])
             }
         };
         let engine = BatchEngine::new(
