@@ -87,6 +87,9 @@ struct Probe {
     t0: Instant,
     cpu0: Duration,
     peak_reset: bool,
+    /// Wall and CPU time of the bench's own look at the simulator in the middle of the
+    /// operation, taken off the operation's.
+    excluded: (Duration, Duration),
 }
 
 impl Probe {
@@ -96,13 +99,30 @@ impl Probe {
             t0: Instant::now(),
             cpu0: cpu_time(),
             peak_reset,
+            excluded: (Duration::ZERO, Duration::ZERO),
         }
+    }
+
+    /// Runs `f` (the bench's own work) without counting its time towards the operation.
+    async fn aside<T>(&mut self, f: impl std::future::Future<Output = T>) -> T {
+        let (t, c) = (Instant::now(), cpu_time());
+        let out = f.await;
+        self.excluded.0 += t.elapsed();
+        self.excluded.1 += cpu_time().saturating_sub(c);
+        out
     }
 
     /// Wall seconds, CPU seconds, peak MiB, and whether the peak is this operation's own.
     fn stop(self) -> (f64, f64, f64, bool) {
-        let wall = self.t0.elapsed().as_secs_f64();
-        let cpu = cpu_time().saturating_sub(self.cpu0).as_secs_f64();
+        let wall = self
+            .t0
+            .elapsed()
+            .saturating_sub(self.excluded.0)
+            .as_secs_f64();
+        let cpu = cpu_time()
+            .saturating_sub(self.cpu0)
+            .saturating_sub(self.excluded.1)
+            .as_secs_f64();
         (wall, cpu, peak_rss_mib(), self.peak_reset)
     }
 }
@@ -200,7 +220,7 @@ pub(crate) async fn measure(
         }
         admin.reset_calls().await?;
         let sim_before = admin.stats().await?;
-        let probe = Probe::start();
+        let mut probe = Probe::start();
         let accepted = match op {
             "status" => p.status(&ids).await,
             "stop" => p.stop(&ids).await,
@@ -208,6 +228,9 @@ pub(crate) async fn measure(
         };
         let mut error = None;
         let mut accept_s = None;
+        // Calls made by the change itself (before the wait): what a client reads first shows
+        // here, apart from the wait's reads.
+        let mut before_wait = None;
         let mut rounds = 0;
         let report = match accepted {
             Err(e) => {
@@ -217,6 +240,7 @@ pub(crate) async fn measure(
             Ok(r) if op == "status" => Some(r),
             Ok(r) => {
                 accept_s = Some(probe.t0.elapsed().as_secs_f64());
+                before_wait = Some(probe.aside(admin.stats()).await?.calls);
                 let target = if op == "stop" {
                     PhoneState::Stopped
                 } else {
@@ -270,6 +294,7 @@ pub(crate) async fn measure(
             "operation": op_name,
             "wall_s": wall,
             "accept_s": accept_s,
+            "calls_before_wait": before_wait,
             "ideal_s": ideal.seconds,
             "ratio": wall / ideal.seconds,
             "calls": calls,
