@@ -14,11 +14,11 @@ use crate::client::Params;
 use crate::wire::Task;
 use crate::VENDOR;
 
-/// Tasks found by id, and the error that cut the search short, if any (a refusal stops it at
-/// once).
-pub(crate) type ById = (HashMap<String, Task>, Option<Error>);
+/// Tasks found by id (as `keep` made of each), and the error that cut the search short, if any
+/// (a refusal stops it at once).
+pub(crate) type ById<V = Task> = (HashMap<String, V>, Option<Error>);
 /// Instance tasks found per request id and phone, and the error that cut the search short.
-pub(crate) type ByInvoke = (HashMap<(String, String), Task>, Option<Error>);
+pub(crate) type ByInvoke<V = Task> = (HashMap<(String, String), V>, Option<Error>);
 
 impl AlibabaProvider {
     /// Every page of one query, within `max_pages`; a repeated token ends it.
@@ -44,7 +44,7 @@ impl AlibabaProvider {
     }
 
     /// Tasks by id, 100 ids per call.
-    pub(super) async fn tasks_by_id(&self, ids: &[String]) -> ById {
+    pub(super) async fn tasks_by_id<V>(&self, ids: &[String], keep: impl Fn(Task) -> V) -> ById<V> {
         let mut unique: Vec<String> = ids.to_vec();
         unique.sort();
         unique.dedup();
@@ -63,7 +63,7 @@ impl AlibabaProvider {
                     let asked: HashSet<&str> = chunk.iter().map(String::as_str).collect();
                     for t in tasks {
                         if let Some(id) = t.task_id.clone().filter(|i| asked.contains(i.as_str())) {
-                            found.entry(id).or_insert(t);
+                            found.entry(id).or_insert_with(|| keep(t));
                         }
                     }
                 }
@@ -78,7 +78,11 @@ impl AlibabaProvider {
 
     /// The instance tasks of start and stop requests, by `InvokeId` (`Level=2`); `phones` is
     /// how many phones each request carried (how many pages to allow).
-    pub(super) async fn tasks_by_invoke(&self, phones: &HashMap<String, usize>) -> ByInvoke {
+    pub(super) async fn tasks_by_invoke<V>(
+        &self,
+        phones: &HashMap<String, usize>,
+        keep: impl Fn(Task) -> V,
+    ) -> ByInvoke<V> {
         let mut rids: Vec<(String, usize)> = phones.iter().map(|(r, n)| (r.clone(), *n)).collect();
         rids.sort();
         let mut found = HashMap::new();
@@ -100,7 +104,7 @@ impl AlibabaProvider {
                         let ours = t.invoke_id.as_deref().is_none_or(|i| i == rid)
                             && t.level.is_none_or(|l| l == 2);
                         if let (true, Some(phone)) = (ours, t.instance_id.clone()) {
-                            found.entry((rid.clone(), phone)).or_insert(t);
+                            found.entry((rid.clone(), phone)).or_insert_with(|| keep(t));
                         }
                     }
                 }
@@ -135,13 +139,13 @@ impl AlibabaProvider {
         let (by_id, id_error) = if task_ids.is_empty() {
             (HashMap::new(), None)
         } else {
-            self.tasks_by_id(&task_ids).await
+            self.tasks_by_id(&task_ids, |t| t).await
         };
         let refused = id_error.as_ref().filter(|e| e.kind().is_auth()).cloned();
         let (by_invoke, invoke_error) = if invokes.is_empty() || refused.is_some() {
             (HashMap::new(), None)
         } else {
-            self.tasks_by_invoke(&invokes).await
+            self.tasks_by_invoke(&invokes, |t| t).await
         };
         let refusal = refused.or_else(|| invoke_error.clone().filter(|e| e.kind().is_auth()));
         let mut learned = false;

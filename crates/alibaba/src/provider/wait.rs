@@ -17,9 +17,27 @@ use super::AlibabaProvider;
 use crate::wire::{phone_state, Task};
 use crate::VENDOR;
 
+/// What a wait keeps of a task: its state, the phone state it reports, why it failed.
+struct Seen {
+    state: JobState,
+    instance_status: Option<String>,
+    failure: Option<Error>,
+}
+
+impl From<Task> for Seen {
+    fn from(t: Task) -> Seen {
+        let state = t.state();
+        Seen {
+            state,
+            failure: (state == JobState::Failed).then(|| t.failure()),
+            instance_status: t.instance_status,
+        }
+    }
+}
+
 /// What a task (or its absence) means for its phone: watch on, look at the state, or failed.
 fn follow(
-    task: Option<&Task>,
+    task: Option<&Seen>,
     error: &Option<Error>,
     o: &mut cloudphone_core::PhoneOutcome,
 ) -> Next {
@@ -35,14 +53,17 @@ fn follow(
         };
     };
     o.wait_error = None;
-    match task.state() {
+    match task.state {
         JobState::Running => Next::Stay,
         // An instance task that names its phone's state confirms it: no state read.
         JobState::Succeeded => match task.instance_status.as_deref() {
             Some(s) => Next::Seen(ObservedState::new(phone_state(s), s)),
             None => Next::ToStatus,
         },
-        JobState::Failed => Next::Failed(task.failure()),
+        JobState::Failed => Next::Failed(task.failure.clone().unwrap_or_else(|| {
+            Error::new(cloudphone_core::ErrorKind::Other, "the vendor task failed")
+                .with_vendor(VENDOR)
+        })),
         _ => Next::Stay,
     }
 }
@@ -109,7 +130,7 @@ impl AlibabaProvider {
                             .clone()
                     })
                     .collect();
-                let (found, error) = self.tasks_by_id(&ids).await;
+                let (found, error) = self.tasks_by_id(&ids, Seen::from).await;
                 let watched: Vec<usize> = by_task.iter().copied().collect();
                 for i in watched {
                     let id = &outcomes[i].job.as_ref().expect("watched").job_id;
@@ -147,7 +168,7 @@ impl AlibabaProvider {
                     let rid = &outcomes[i].job.as_ref().expect("watched by invoke").job_id;
                     *phones.entry(rid.clone()).or_default() += 1;
                 }
-                let (found, error) = self.tasks_by_invoke(&phones).await;
+                let (found, error) = self.tasks_by_invoke(&phones, Seen::from).await;
                 let watched: Vec<usize> = by_invoke.iter().copied().collect();
                 for i in watched {
                     let key = (
