@@ -307,7 +307,10 @@ mod tests {
         assert!(waited.all_done(), "{:?}", waited.summary());
         let reads = fake.requests() - before;
         // Every round reads every watched phone in batches of 100: 300 calls a round.
-        assert!(reads > 0 && reads.is_multiple_of(300), "{reads} status calls");
+        assert!(
+            reads > 0 && reads.is_multiple_of(300),
+            "{reads} status calls"
+        );
         for (o, id) in waited.outcomes.iter().zip(&phones) {
             assert_eq!(&o.phone, id);
             assert_eq!(o.phone_state(), Some(PhoneState::Stopped));
