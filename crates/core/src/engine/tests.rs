@@ -44,6 +44,42 @@ async fn chunks_respect_the_maximum_and_outcomes_keep_request_order() {
 }
 
 #[tokio::test]
+async fn answers_keep_the_callers_ids_whole_batch_or_chunked_in_any_order() {
+    let phones: Vec<PhoneId> = (0..300).map(|i| PhoneId::new(format!("p{i}"))).collect();
+    // The vendor's copies of the ids, in order (one chunk: taken whole) and reversed.
+    for (size, reverse) in [
+        (usize::MAX, false),
+        (usize::MAX, true),
+        (64, false),
+        (64, true),
+    ] {
+        let report = engine()
+            .run_chunks(Operation::Status, &phones, size, |chunk| async move {
+                let mut out: Vec<PhoneOutcome> = chunk
+                    .iter()
+                    .map(|id| PhoneOutcome::done(PhoneId::new(id.as_str().to_owned())))
+                    .collect();
+                if reverse {
+                    out.reverse();
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.outcomes.len(), 300);
+        for (o, id) in report.outcomes.iter().zip(&phones) {
+            assert!(o.is_done(), "{o:?}");
+            // The same allocation as the caller's id, not the vendor's copy.
+            assert_eq!(
+                o.phone.as_str().as_ptr(),
+                id.as_str().as_ptr(),
+                "{size} {reverse}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn duplicates_are_sent_once_and_reported_once() {
     let sent = Mutex::new(Vec::new());
     let report = engine()
