@@ -73,10 +73,15 @@ fn reset_peak() -> bool {
 
 /// `VmHWM` in MiB.
 fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// A memory figure of `/proc/self/status` (`VmHWM:`, `VmRSS:`) in MiB.
+fn status_mib(key: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let line = s.lines().find(|l| l.starts_with(key))?;
             line.split_whitespace().nth(1)?.parse::<f64>().ok()
         })
         .map_or(0.0, |kb| kb / 1024.0)
@@ -87,6 +92,9 @@ struct Probe {
     t0: Instant,
     cpu0: Duration,
     peak_reset: bool,
+    /// The resident set when the operation started (the phone list, the runtime, the
+    /// provider): the part of the peak that is not the operation's own.
+    rss0: f64,
     /// Wall and CPU time of the bench's own look at the simulator in the middle of the
     /// operation, taken off the operation's.
     excluded: (Duration, Duration),
@@ -96,6 +104,7 @@ impl Probe {
     fn start() -> Probe {
         let peak_reset = reset_peak();
         Probe {
+            rss0: status_mib("VmRSS:"),
             t0: Instant::now(),
             cpu0: cpu_time(),
             peak_reset,
@@ -113,7 +122,7 @@ impl Probe {
     }
 
     /// Wall seconds, CPU seconds, peak MiB, and whether the peak is this operation's own.
-    fn stop(self) -> (f64, f64, f64, bool) {
+    fn stop(&self) -> (f64, f64, f64, bool) {
         let wall = self
             .t0
             .elapsed()
@@ -315,6 +324,7 @@ pub(crate) async fn measure(
             "sim_peak_rss_mib": sim_after.peak_rss_kib.map(|k| k as f64 / 1024.0),
             "peak_rss_mib": peak,
             "peak_is_per_operation": peak_reset,
+            "rss_at_start_mib": probe.rss0,
             "succeeded": summary.map_or(0, |s| s.succeeded),
             "pending": summary.map_or(0, |s| s.pending),
             "failed": summary.map_or(n, |s| s.failed),
