@@ -33,7 +33,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::{Operation, PhoneId, PhoneOutcome};
+use crate::{Error, Operation, PhoneId, PhoneOutcome};
 
 /// What happened to a chunk.
 #[derive(Debug, Clone)]
@@ -62,7 +62,9 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-type Sink = Arc<dyn Fn(Event) + Send + Sync>;
+/// A sink answers whether the event may go on: only a tap ([`tap`]) can refuse, and only a
+/// refusal of [`EventKind::Sent`] has an effect (the chunk is not sent).
+type Sink = Arc<dyn Fn(Event) -> Result<(), Error> + Send + Sync>;
 
 tokio::task_local! {
     static SINK: Sink;
@@ -70,7 +72,11 @@ tokio::task_local! {
 
 /// Runs `fut`, handing every progress event of the batch calls it makes to `sink`.
 pub async fn observe<F: Future>(sink: impl Fn(Event) + Send + Sync + 'static, fut: F) -> F::Output {
-    SINK.scope(Arc::new(sink), fut).await
+    let sink: Sink = Arc::new(move |ev| {
+        sink(ev);
+        Ok(())
+    });
+    SINK.scope(sink, fut).await
 }
 
 /// Runs `fut` so that its events carry `provider` as their provider name (for fleets), still
@@ -95,12 +101,21 @@ pub async fn tagged<F: Future>(provider: &str, fut: F) -> F::Output {
 /// For wrappers that must act on an event before anyone else learns of it: a journal writes
 /// a chunk as sent before its request goes out, and its answer before the caller is handed
 /// it. Unlike [`observe`], an outer observer keeps receiving every event.
-pub async fn tap<F: Future>(tap: impl Fn(&Event) + Send + Sync + 'static, fut: F) -> F::Output {
+///
+/// A tap that returns an error for an [`EventKind::Sent`] event stops that chunk: its request
+/// is not sent and its phones fail with the error, marked not applied (a journal that cannot
+/// record a change as sent lets nothing go out unrecorded). Errors for other events are
+/// ignored: what they report has already happened.
+pub async fn tap<F: Future>(
+    tap: impl Fn(&Event) -> Result<(), Error> + Send + Sync + 'static,
+    fut: F,
+) -> F::Output {
     let outer = SINK.try_with(Sink::clone).ok();
     let sink: Sink = Arc::new(move |ev: Event| {
-        tap(&ev);
-        if let Some(outer) = &outer {
-            outer(ev)
+        tap(&ev)?;
+        match &outer {
+            Some(outer) => outer(ev),
+            None => Ok(()),
         }
     });
     SINK.scope(sink, fut).await
@@ -129,6 +144,12 @@ pub fn waited<'a>(
 /// Hands an event to the current sink; `make` runs only when there is one.
 pub fn emit(make: impl FnOnce() -> Event) {
     let _ = SINK.try_with(|sink| sink(make()));
+}
+
+/// Hands an [`EventKind::Sent`] event to the current sink and returns a tap's refusal, if
+/// one refused: the request must then not be sent (see [`tap`]).
+pub fn announce(make: impl FnOnce() -> Event) -> Result<(), Error> {
+    SINK.try_with(|sink| sink(make())).unwrap_or(Ok(()))
 }
 
 /// Running counts of a followed call: outcomes by kind as chunks are answered, and requests

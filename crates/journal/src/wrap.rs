@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use cloudphone_core::progress::{self, Event, EventKind};
 use cloudphone_core::wait::needs_watch;
 use cloudphone_core::{
-    BatchReport, Capabilities, CloudPhoneProvider, Error, JobInfo, JobRef, ListRequest, Operation,
-    Origin, Outcome, PhoneId, PhoneOutcome, PhonePage, PhoneState, ResetOptions, Result,
+    BatchReport, Capabilities, CloudPhoneProvider, Error, ErrorKind, JobInfo, JobRef, ListRequest,
+    Operation, Origin, Outcome, PhoneId, PhoneOutcome, PhonePage, PhoneState, ResetOptions, Result,
     StartOptions, WaitOptions,
 };
 
@@ -141,28 +141,31 @@ struct Call {
 }
 
 impl Call {
-    fn on_event(&self, ev: &Event) {
+    /// Records an event; a chunk that cannot be recorded as sent is refused (not sent), so
+    /// that no change goes out that a crash could leave unaccounted for.
+    fn on_event(&self, ev: &Event) -> Result<()> {
         if ev.operation != self.operation {
-            return;
+            return Ok(());
         }
         match &ev.kind {
             EventKind::Sent(ids) => {
-                match self
+                let rows = self
                     .journal
                     .record_sent(&self.provider, self.vendor, self.operation, ids)
-                {
-                    Ok(rows) => {
-                        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-                        sent.extend(ids.iter().cloned().zip(rows));
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, provider = %self.provider, "the journal could not record a chunk as sent")
-                    }
-                }
+                    .map_err(|e| {
+                        tracing::error!(error = %e, provider = %self.provider, "the journal could not record a chunk as sent; it is not sent");
+                        Error::new(
+                            ErrorKind::Unavailable,
+                            format!("not sent: the journal could not record it as sent ({e})"),
+                        )
+                    })?;
+                let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+                sent.extend(ids.iter().cloned().zip(rows));
             }
             EventKind::Answered(outcomes) => self.answered(outcomes),
             _ => {}
         }
+        Ok(())
     }
 
     /// Writes the answers of entries still waiting for one (one transaction).
@@ -318,6 +321,7 @@ impl CloudPhoneProvider for Journaled {
                 if let (EventKind::Waited(settled), true) = (&ev.kind, ev.operation == operation) {
                     settle(&journal, &name, operation, target, settled);
                 }
+                Ok(())
             },
             self.inner.wait(report, options),
         )

@@ -371,3 +371,33 @@ async fn the_latest_entry_of_a_phone_decides_whether_it_is_unsettled() {
         .unwrap()
         .is_empty());
 }
+
+/// A journal that cannot record a chunk as sent (another process holds the file's write lock
+/// past the busy timeout) stops it: nothing goes out that a crash could leave unaccounted for,
+/// and the phones fail as not applied. Once the lock is gone, the next call goes through.
+#[tokio::test]
+async fn a_chunk_the_journal_cannot_record_is_not_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let options = JournalOptions::default().busy_timeout(Duration::from_millis(50));
+    let journal = Journal::open_with(&path, &options).unwrap();
+    let fake = Arc::new(FakeProvider::builder().phones(4).batch_size(2).build());
+    let p = journaled(&journal, &fake);
+
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let r = p.reset(&ids(4), &ResetOptions::default()).await.unwrap();
+    assert_eq!(r.outcomes.len(), 4);
+    for (o, id) in r.outcomes.iter().zip(ids(4)) {
+        let e = o.error().unwrap_or_else(|| panic!("{o:?} should have failed"));
+        assert!(!e.may_have_applied(), "{e:?}");
+        assert!(e.to_string().contains("journal"), "{e}");
+        assert_eq!(fake.applied(Operation::Reset, &id), 0, "{id} was reset");
+    }
+    assert_eq!(fake.requests(), 0, "no request went out");
+    holder.execute_batch("ROLLBACK").unwrap();
+
+    let r = p.reset(&ids(4), &ResetOptions::default()).await.unwrap();
+    assert!(r.outcomes.iter().all(|o| o.error().is_none()), "{r:?}");
+    assert_eq!(journal.list(false).unwrap().len(), 4);
+}

@@ -125,12 +125,22 @@ impl BatchEngine {
                     return (k, None);
                 }
                 started[k].store(true, Ordering::SeqCst);
-                progress::emit(|| Event {
+                // A tap may refuse the chunk (a journal that could not record it as sent):
+                // then it is not sent, and its phones fail as not applied.
+                let announced = progress::announce(|| Event {
                     provider: None,
                     vendor: self.vendor,
                     operation,
                     kind: EventKind::Sent(chunk.to_vec()),
                 });
+                if let Err(e) = announced {
+                    let e = self
+                        .scrubber
+                        .scrub_error(e)
+                        .with_operation(operation)
+                        .with_not_applied(true);
+                    return (k, Some(Err(e)));
+                }
                 let answer = run(chunk.to_vec())
                     .await
                     .map_err(|e| self.scrubber.scrub_error(e).with_operation(operation));
