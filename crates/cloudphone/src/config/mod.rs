@@ -377,7 +377,7 @@ impl Config {
             .transpose()?;
         if let Some(key) = root.keys().next() {
             return Err(syntax(format!(
-                "unknown top-level key `{key}` (expected only [providers.NAME] tables)"
+                "unknown top-level key `{key}` (expected [providers.NAME] tables, [journal] and [rate_limit])"
             )));
         }
         let mut config = Config::new();
