@@ -8,7 +8,7 @@ use cloudphone_core::{Error, ErrorKind, ListRequest, PhonePage, Result};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::request::to_json;
+use super::request::{to_json, Data};
 use super::{GeelarkProvider, LIST, MAX_PAGE_SIZE};
 use crate::wire;
 use crate::VENDOR;
@@ -161,11 +161,14 @@ impl GeelarkProvider {
         })?;
         let data = self
             .engine
-            .guarded(
-                self.request(LIST, Idempotency::ReadOnly, body, false, |data, _| {
-                    list_data(data)
-                }),
-            )
+            .guarded(self.request(
+                LIST,
+                Idempotency::ReadOnly,
+                body,
+                false,
+                Data::Keep,
+                |data, _| list_data(data),
+            ))
             .await?;
         Ok(list_page_of(data, at, size))
     }

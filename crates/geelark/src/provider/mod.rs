@@ -103,6 +103,7 @@ impl GeelarkProvider {
                 Idempotency::ReadOnly,
                 b"{}".to_vec(),
                 false,
+                request::Data::Skip,
                 |_, _| Ok(()),
             ))
             .await

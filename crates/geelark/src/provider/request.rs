@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::batch::batch_outcomes;
 use super::GeelarkProvider;
 use crate::codes::{self, vendor_error};
-use crate::wire::Envelope;
+use crate::wire::{BareEnvelope, Envelope};
 use crate::{auth, VENDOR};
 
 impl GeelarkProvider {
@@ -55,6 +55,7 @@ impl GeelarkProvider {
         &self,
         path: &'static str,
         body: &[u8],
+        data: Data,
     ) -> Result<(Envelope, Reply)> {
         self.check_lock(path)?;
         let trace_id = (self.trace_ids)();
@@ -72,7 +73,10 @@ impl GeelarkProvider {
         let answer = http::send(request, self.max_body)
             .await
             .map_err(|e| e.with_vendor(VENDOR).with_request_id(trace_id.clone()))?;
-        let envelope = serde_json::from_slice::<Envelope>(&answer.body);
+        let envelope = match data {
+            Data::Keep => serde_json::from_slice::<Envelope>(&answer.body),
+            Data::Skip => serde_json::from_slice::<BareEnvelope>(&answer.body).map(Envelope::from),
+        };
         let echoed = envelope.as_ref().ok().and_then(|e| e.trace_id.as_deref());
         let request_id = request_id(&trace_id, echoed);
         tracing::debug!(
@@ -97,12 +101,13 @@ impl GeelarkProvider {
         idempotency: Idempotency,
         body: Vec<u8>,
         details_ok: bool,
+        data: Data,
         decode: impl Fn(Option<Value>, &Reply) -> Result<T>,
     ) -> Result<T> {
         let (body, decode) = (&body, &decode);
         self.engine
             .call(path, idempotency, || async move {
-                let (envelope, reply) = self.attempt(path, body).await?;
+                let (envelope, reply) = self.attempt(path, body, data).await?;
                 let code = envelope.code;
                 let data = envelope_data(envelope, details_ok, path, reply.ts).map_err(|e| {
                     if code == codes::LOCKED {
@@ -135,7 +140,7 @@ impl GeelarkProvider {
         self.engine
             .run_chunks(operation, phones, chunk_size, |chunk| async move {
                 let bytes = body(chunk.iter().map(PhoneId::as_str).collect())?;
-                self.request(path, idempotency, bytes, true, |data, reply| {
+                self.request(path, idempotency, bytes, true, Data::Keep, |data, reply| {
                     batch_outcomes(
                         operation,
                         path,
@@ -168,6 +173,7 @@ impl GeelarkProvider {
                     Idempotency::StateChanging,
                     bytes,
                     false,
+                    Data::Skip,
                     |_, _| Ok(()),
                 )
                 .await?;
@@ -175,6 +181,14 @@ impl GeelarkProvider {
             })
             .await
     }
+}
+
+/// Whether a request's decoder reads the envelope's `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Data {
+    Keep,
+    /// Skipped unbuilt: the decoder gets `None`.
+    Skip,
 }
 
 /// What an answered attempt tells the decoder besides `data`.
