@@ -148,19 +148,25 @@ async fn wait_rounds(
         .poll_interval(poll);
     let rounds = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let counter = rounds.clone();
+    let operation = report.operation;
+    // Handed over, as the `*_and_wait` helpers do: the wait updates the outcomes in place.
     let waited = cloudphone::progress::observe(
         move |ev| {
             if let cloudphone::progress::EventKind::Waited(_) = ev.kind {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         },
-        p.wait(&report, &options),
+        p.wait_owned(report, &options),
     )
     .await;
     let rounds = rounds.load(std::sync::atomic::Ordering::Relaxed);
     match waited {
         Ok(r) => (r, rounds, None),
-        Err(e) => (report, rounds, Some(e.to_string())),
+        Err(e) => (
+            BatchReport::new(operation, Vec::new()),
+            rounds,
+            Some(e.to_string()),
+        ),
     }
 }
 

@@ -423,4 +423,12 @@ impl CloudPhoneProvider for FakeProvider {
             })
             .collect())
     }
+
+    async fn wait_owned(
+        &self,
+        report: BatchReport,
+        options: &crate::WaitOptions,
+    ) -> Result<BatchReport> {
+        crate::wait::wait_by_status_owned(self, report, options).await
+    }
 }

@@ -45,7 +45,7 @@ pub enum EventKind {
     Answered(Vec<PhoneOutcome>),
     /// A poll round of a wait ended; it settled these phones (reached the target, failed, or
     /// can be told no more) — their final outcomes — possibly none. One event per round.
-    Waited(Vec<PhoneOutcome>),
+    Waited(Settled),
 }
 
 /// One progress event.
@@ -127,7 +127,8 @@ pub fn is_observed() -> bool {
 }
 
 /// Reports the end of a wait round and the phones it settled (for wait implementations; call
-/// it once per round, even when none settled).
+/// it once per round, even when none settled). Copies the settled outcomes; a wait that holds
+/// its outcomes in a `Vec` lends them instead with [`waited_in`].
 pub fn waited<'a>(
     vendor: &'static str,
     operation: Operation,
@@ -137,8 +138,146 @@ pub fn waited<'a>(
         provider: None,
         vendor,
         operation,
-        kind: EventKind::Waited(settled.cloned().collect()),
+        kind: EventKind::Waited(Settled::from(settled.cloned().collect::<Vec<_>>())),
     })
+}
+
+/// Reports the end of a wait round and the phones it settled — `outcomes[i]` for each `i` of
+/// `settled` — without copying them: the wait's outcomes are lent to the event and taken back
+/// once the sink is done with it. Only an observer that keeps the event (sends it on, stores
+/// it) costs the wait one copy of `outcomes`. Does nothing when nobody observes.
+pub fn waited_in(
+    vendor: &'static str,
+    operation: Operation,
+    outcomes: &mut Vec<PhoneOutcome>,
+    settled: &[usize],
+) {
+    if !is_observed() {
+        return;
+    }
+    debug_assert!(settled.iter().all(|&i| i < outcomes.len()));
+    let all = Arc::new(std::mem::take(outcomes));
+    emit(|| Event {
+        provider: None,
+        vendor,
+        operation,
+        kind: EventKind::Waited(Settled {
+            all: all.clone(),
+            picked: Some(settled.into()),
+        }),
+    });
+    *outcomes = Arc::try_unwrap(all).unwrap_or_else(|kept| (*kept).clone());
+}
+
+/// The phones a wait round settled ([`EventKind::Waited`]): their final outcomes, read in
+/// place from the wait's own (shared, not copied), in the order the wait settled them.
+#[derive(Clone)]
+pub struct Settled {
+    /// The outcomes the settled ones are read from.
+    all: Arc<Vec<PhoneOutcome>>,
+    /// Positions in `all` of the settled ones; `None`: all of them.
+    picked: Option<Arc<[usize]>>,
+}
+
+impl Settled {
+    /// How many phones settled.
+    pub fn len(&self) -> usize {
+        self.picked.as_ref().map_or(self.all.len(), |p| p.len())
+    }
+
+    /// Whether none settled.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The settled outcomes.
+    pub fn iter(&self) -> SettledIter<'_> {
+        SettledIter {
+            settled: self,
+            at: 0,
+        }
+    }
+
+    fn nth_outcome(&self, n: usize) -> Option<&PhoneOutcome> {
+        match &self.picked {
+            Some(p) => p.get(n).and_then(|&i| self.all.get(i)),
+            None => self.all.get(n),
+        }
+    }
+}
+
+impl From<Vec<PhoneOutcome>> for Settled {
+    fn from(outcomes: Vec<PhoneOutcome>) -> Self {
+        Settled {
+            all: Arc::new(outcomes),
+            picked: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Settled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The outcomes of [`Settled`], borrowed.
+#[derive(Debug, Clone)]
+pub struct SettledIter<'a> {
+    settled: &'a Settled,
+    at: usize,
+}
+
+impl<'a> Iterator for SettledIter<'a> {
+    type Item = &'a PhoneOutcome;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let o = self.settled.nth_outcome(self.at)?;
+        self.at += 1;
+        Some(o)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.settled.len().saturating_sub(self.at);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for SettledIter<'_> {}
+
+impl<'a> IntoIterator for &'a Settled {
+    type Item = &'a PhoneOutcome;
+    type IntoIter = SettledIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for Settled {
+    type Item = PhoneOutcome;
+    type IntoIter = std::vec::IntoIter<PhoneOutcome>;
+
+    /// The settled outcomes, owned: moved out when nothing else shares them, else copied.
+    fn into_iter(self) -> Self::IntoIter {
+        match (self.picked, Arc::try_unwrap(self.all)) {
+            (None, Ok(all)) => all.into_iter(),
+            (None, Err(all)) => (*all).clone().into_iter(),
+            (Some(p), Ok(mut all)) => p
+                .iter()
+                .map(|&i| {
+                    let phone = all[i].phone.clone();
+                    std::mem::replace(&mut all[i], PhoneOutcome::pending(phone))
+                })
+                .collect::<Vec<_>>()
+                .into_iter(),
+            (Some(p), Err(all)) => p
+                .iter()
+                .map(|&i| all[i].clone())
+                .collect::<Vec<_>>()
+                .into_iter(),
+        }
+    }
 }
 
 /// Hands an event to the current sink; `make` runs only when there is one.

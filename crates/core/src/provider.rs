@@ -273,6 +273,18 @@ pub trait CloudPhoneProvider: Debug + Send + Sync {
     async fn wait(&self, report: &BatchReport, options: &WaitOptions) -> Result<BatchReport> {
         crate::wait::wait_by_status(self, report, options).await
     }
+
+    /// [`CloudPhoneProvider::wait`], handed the report instead of lent it: a wait that
+    /// implements it updates the report's outcomes in place rather than working on a copy
+    /// (at 100,000 phones the copy is tens of MB). The `*_and_wait` helpers call it.
+    ///
+    /// The default lends the report to [`CloudPhoneProvider::wait`]; a provider relying on
+    /// the default `wait` should implement this with
+    /// [`wait_by_status_owned`](crate::wait::wait_by_status_owned), and wrappers should
+    /// forward it.
+    async fn wait_owned(&self, report: BatchReport, options: &WaitOptions) -> Result<BatchReport> {
+        self.wait(&report, options).await
+    }
 }
 
 /// Helpers on top of [`CloudPhoneProvider`].
@@ -286,7 +298,7 @@ pub trait CloudPhoneProviderExt: CloudPhoneProvider {
     where
         Self: Sync,
     {
-        Box::pin(async move { self.wait(&self.stop(phones).await?, wait).await })
+        Box::pin(async move { self.wait_owned(self.stop(phones).await?, wait).await })
     }
 
     /// Starts `phones` and waits until they run.
@@ -299,7 +311,10 @@ pub trait CloudPhoneProviderExt: CloudPhoneProvider {
     where
         Self: Sync,
     {
-        Box::pin(async move { self.wait(&self.start(phones, options).await?, wait).await })
+        Box::pin(async move {
+            self.wait_owned(self.start(phones, options).await?, wait)
+                .await
+        })
     }
 
     /// Restarts `phones` and waits until they run again.
@@ -311,7 +326,7 @@ pub trait CloudPhoneProviderExt: CloudPhoneProvider {
     where
         Self: Sync,
     {
-        Box::pin(async move { self.wait(&self.restart(phones).await?, wait).await })
+        Box::pin(async move { self.wait_owned(self.restart(phones).await?, wait).await })
     }
 
     /// Resets `phones` and waits until they run again.
@@ -324,7 +339,10 @@ pub trait CloudPhoneProviderExt: CloudPhoneProvider {
     where
         Self: Sync,
     {
-        Box::pin(async move { self.wait(&self.reset(phones, options).await?, wait).await })
+        Box::pin(async move {
+            self.wait_owned(self.reset(phones, options).await?, wait)
+                .await
+        })
     }
 
     /// Every phone of the account, page after page, as a stream.

@@ -179,9 +179,25 @@ where
     P: CloudPhoneProvider + ?Sized,
 {
     check_origin(provider, report)?;
+    options.resolve_target(report.operation)?;
+    wait_by_status_owned(provider, report.clone(), options).await
+}
+
+/// [`wait_by_status`] handed the report: its outcomes are updated in place, not copied (the
+/// default [`CloudPhoneProvider::wait_owned`] of providers without their own wait should call
+/// this).
+pub async fn wait_by_status_owned<P>(
+    provider: &P,
+    mut report: BatchReport,
+    options: &WaitOptions,
+) -> Result<BatchReport>
+where
+    P: CloudPhoneProvider + ?Sized,
+{
+    check_origin(provider, &report)?;
     let target = options.resolve_target(report.operation)?;
     let deadline = deadline_after(options.timeout);
-    let mut outcomes = report.outcomes.clone();
+    let mut outcomes = std::mem::take(&mut report.outcomes);
     let mut watch: Vec<usize> = (0..outcomes.len())
         .filter(|&i| needs_watch(&outcomes[i], target))
         .collect();
@@ -232,13 +248,7 @@ where
             }
         }
         watch = still;
-        if crate::progress::is_observed() {
-            crate::progress::waited(
-                provider.vendor(),
-                report.operation,
-                settled.iter().map(|&i| &outcomes[i]),
-            );
-        }
+        crate::progress::waited_in(provider.vendor(), report.operation, &mut outcomes, &settled);
         let now = Instant::now();
         if stop || watch.is_empty() || now >= deadline {
             break;
@@ -252,7 +262,7 @@ where
         "wait finished"
     );
     let mut waited = BatchReport::new(report.operation, outcomes);
-    waited.stray_jobs = report.stray_jobs.clone();
+    waited.stray_jobs = report.stray_jobs;
     waited.origin = report.origin;
     Ok(waited)
 }
@@ -262,8 +272,8 @@ mod tests {
     use std::time::Duration;
 
     use crate::{
-        CloudPhoneProvider, Error, ErrorKind, FakeProvider, Operation, PhoneId, PhoneState,
-        ResetOptions, WaitOptions,
+        CloudPhoneProvider, Error, ErrorKind, FakeProvider, Operation, PhoneId, PhoneOutcome,
+        PhoneState, ResetOptions, WaitOptions,
     };
 
     fn ids(n: usize) -> Vec<PhoneId> {
@@ -491,5 +501,92 @@ mod tests {
         let opts = WaitOptions::default().poll_interval(Duration::from_secs(1));
         let waited = fake.wait(&stopping, &opts).await.unwrap();
         assert!(waited.all_done(), "{waited:?}");
+    }
+
+    /// The owned wait lends its outcomes to each round's `Waited` event: whether the observer
+    /// drops the event or keeps it, every phone is settled once, with its final outcome, and
+    /// the report is the one the lent wait returns.
+    #[tokio::test(start_paused = true)]
+    async fn an_owned_wait_lends_settled_outcomes_to_observers_that_keep_them_or_not() {
+        use std::sync::{Arc, Mutex};
+
+        use crate::progress::{self, Event, EventKind};
+
+        let phones = ids(20);
+        let opts = WaitOptions::default().poll_interval(Duration::from_secs(1));
+        let run = |keep: bool| {
+            let (phones, opts) = (phones.clone(), opts.clone());
+            async move {
+                let fake = FakeProvider::builder().phones(20).settle_polls(2).build();
+                let stopping = fake.stop(&phones).await.unwrap();
+                fake.set_state(&phones[3], PhoneState::Failed);
+                let lent = fake.wait(&stopping, &opts).await.unwrap();
+                let fake = FakeProvider::builder().phones(20).settle_polls(2).build();
+                let stopping = fake.stop(&phones).await.unwrap();
+                fake.set_state(&phones[3], PhoneState::Failed);
+                let kept: Arc<Mutex<Vec<Event>>> = Arc::default();
+                let seen: Arc<Mutex<Vec<(PhoneId, &'static str)>>> = Arc::default();
+                let (k, s) = (kept.clone(), seen.clone());
+                let owned = progress::observe(
+                    move |ev| {
+                        if let EventKind::Waited(settled) = &ev.kind {
+                            let mut s = s.lock().unwrap();
+                            s.extend(
+                                settled
+                                    .iter()
+                                    .map(|o| (o.phone.clone(), o.outcome.as_str())),
+                            );
+                        }
+                        if keep {
+                            k.lock().unwrap().push(ev);
+                        }
+                    },
+                    fake.wait_owned(stopping, &opts),
+                )
+                .await
+                .unwrap();
+                let seen = seen.lock().unwrap().clone();
+                (lent, owned, seen, kept)
+            }
+        };
+        for keep in [false, true] {
+            let (lent, owned, seen, kept) = run(keep).await;
+            assert_eq!(owned.summary(), lent.summary(), "keep {keep}");
+            assert_eq!(owned.summary().failed, 1);
+            assert_eq!(owned.summary().succeeded, 19);
+            for (a, b) in lent.outcomes.iter().zip(&owned.outcomes) {
+                assert_eq!(a.phone, b.phone);
+                assert_eq!(a.outcome.as_str(), b.outcome.as_str());
+            }
+            let mut settled: Vec<_> = seen.iter().map(|(p, _)| p.clone()).collect();
+            settled.sort();
+            let mut all = phones.clone();
+            all.sort();
+            assert_eq!(
+                settled, all,
+                "every phone settled exactly once (keep {keep})"
+            );
+            for (p, kind) in &seen {
+                assert_eq!(*kind, owned.get(p).unwrap().outcome.as_str());
+            }
+            // Kept events still read the outcomes as they were when the round settled them.
+            let kept: Vec<PhoneOutcome> = kept
+                .lock()
+                .unwrap()
+                .drain(..)
+                .filter_map(|ev| match ev.kind {
+                    EventKind::Waited(s) => Some(s),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            assert_eq!(kept.len(), if keep { 20 } else { 0 });
+            for o in &kept {
+                assert_eq!(
+                    o.outcome.as_str(),
+                    owned.get(&o.phone).unwrap().outcome.as_str()
+                );
+            }
+        }
     }
 }

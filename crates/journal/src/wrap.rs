@@ -231,12 +231,12 @@ impl Call {
 }
 
 /// Records how waited outcomes ended, for the entries this process knows to be open.
-fn settle(
+fn settle<'a>(
     journal: &Journal,
     provider: &str,
     operation: Operation,
     target: Option<PhoneState>,
-    outcomes: &[PhoneOutcome],
+    outcomes: impl IntoIterator<Item = &'a PhoneOutcome>,
 ) {
     let mut updates = Vec::new();
     let mut ended = Vec::new();
@@ -326,6 +326,36 @@ impl CloudPhoneProvider for Journaled {
             self.inner.wait(report, options),
         )
         .await;
+        self.settle_waited(operation, target, result)
+    }
+
+    /// The wrapped provider's owned wait, journalled as [`CloudPhoneProvider::wait`] is.
+    async fn wait_owned(&self, report: BatchReport, options: &WaitOptions) -> Result<BatchReport> {
+        let operation = report.operation;
+        let target = options.resolve_target(operation).ok();
+        let (journal, name) = (self.journal.clone(), self.name.clone());
+        let result = progress::tap(
+            move |ev| {
+                if let (EventKind::Waited(settled), true) = (&ev.kind, ev.operation == operation) {
+                    settle(&journal, &name, operation, target, settled);
+                }
+                Ok(())
+            },
+            self.inner.wait_owned(report, options),
+        )
+        .await;
+        self.settle_waited(operation, target, result)
+    }
+}
+
+impl Journaled {
+    /// Ends the open entries of the phones a finished wait settled.
+    fn settle_waited(
+        &self,
+        operation: Operation,
+        target: Option<PhoneState>,
+        result: Result<BatchReport>,
+    ) -> Result<BatchReport> {
         if let Ok(waited) = &result {
             settle(
                 &self.journal,

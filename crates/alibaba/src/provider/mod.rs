@@ -187,6 +187,12 @@ impl CloudPhoneProvider for AlibabaProvider {
     /// unknown outcomes are polled by state. A failed task fails its phone with the task's
     /// `ErrorCode`. Every outcome is kept; a refusal of the credentials ends the wait at once.
     async fn wait(&self, report: &BatchReport, options: &WaitOptions) -> Result<BatchReport> {
+        cloudphone_core::raw::wait::check_origin(self, report)?;
+        self.wait_for(report.clone(), options).await
+    }
+
+    /// The same wait, updating the handed report's outcomes in place instead of a copy.
+    async fn wait_owned(&self, report: BatchReport, options: &WaitOptions) -> Result<BatchReport> {
         self.wait_for(report, options).await
     }
 }

@@ -92,13 +92,14 @@ impl AlibabaProvider {
     /// The wait (see [`CloudPhoneProvider::wait`]).
     pub(super) async fn wait_for(
         &self,
-        report: &BatchReport,
+        mut report: BatchReport,
         options: &WaitOptions,
     ) -> Result<BatchReport> {
-        cloudphone_core::raw::wait::check_origin(self, report)?;
+        cloudphone_core::raw::wait::check_origin(self, &report)?;
         let target = options.resolve_target(report.operation)?;
         let deadline = deadline_after(options.timeout);
-        let mut outcomes = report.outcomes.clone();
+        // Updated in place: the report was handed over.
+        let mut outcomes = std::mem::take(&mut report.outcomes);
         let mut by_task: BTreeSet<usize> = BTreeSet::new();
         let mut by_invoke: BTreeSet<usize> = BTreeSet::new();
         let mut by_status: BTreeSet<usize> = BTreeSet::new();
@@ -234,13 +235,7 @@ impl AlibabaProvider {
                 }
             }
             // Once per round, even when none settled.
-            if progress::is_observed() {
-                progress::waited(
-                    VENDOR,
-                    report.operation,
-                    settled.iter().map(|&i| &outcomes[i]),
-                );
-            }
+            progress::waited_in(VENDOR, report.operation, &mut outcomes, &settled);
             if let Some(e) = refused.clone().or_else(|| self.engine().refusal()) {
                 for &i in by_task.iter().chain(&by_invoke).chain(&by_status) {
                     outcomes[i].wait_error = Some(e.clone());
@@ -263,7 +258,7 @@ impl AlibabaProvider {
             "wait finished"
         );
         let mut done = BatchReport::new(report.operation, outcomes);
-        done.stray_jobs = report.stray_jobs.clone();
+        done.stray_jobs = report.stray_jobs;
         done.origin = report.origin;
         Ok(done)
     }

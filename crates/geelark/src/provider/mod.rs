@@ -190,6 +190,15 @@ impl CloudPhoneProvider for GeelarkProvider {
     async fn list_page(&self, request: &ListRequest) -> Result<PhonePage> {
         self.list(request).await
     }
+
+    /// The default wait (status polls), updating the report's outcomes in place.
+    async fn wait_owned(
+        &self,
+        report: BatchReport,
+        options: &cloudphone_core::WaitOptions,
+    ) -> Result<BatchReport> {
+        cloudphone_core::raw::wait::wait_by_status_owned(self, report, options).await
+    }
 }
 
 #[cfg(test)]

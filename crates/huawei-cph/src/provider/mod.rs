@@ -205,6 +205,12 @@ impl CloudPhoneProvider for HuaweiCphProvider {
     /// a failure to look is attached as [`PhoneOutcome::wait_error`](cloudphone_core::PhoneOutcome::wait_error), and a refusal of the
     /// credentials ends the wait at once (nothing more is sent), the report still `Ok`.
     async fn wait(&self, report: &BatchReport, options: &WaitOptions) -> Result<BatchReport> {
+        cloudphone_core::raw::wait::check_origin(self, report)?;
+        self.wait_for(report.clone(), options).await
+    }
+
+    /// The same wait, updating the handed report's outcomes in place instead of a copy.
+    async fn wait_owned(&self, report: BatchReport, options: &WaitOptions) -> Result<BatchReport> {
         self.wait_for(report, options).await
     }
 }

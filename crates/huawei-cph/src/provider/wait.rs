@@ -1,9 +1,10 @@
 //! `wait`: pending phones with jobs followed through list-jobs, then their state confirmed
 //! once; the others polled by status; a refusal ends the wait with every outcome kept.
 //!
-//! At fleet scale the wait holds the outcomes it returns and small indexes into them: job id
-//! (borrowed from the report waited on) → phone, and per request id the phones still
-//! followed. A round lists the jobs of the request ids that still have unfinished jobs only;
+//! At fleet scale the wait holds the outcomes it returns (the report handed to it, updated in
+//! place) and small indexes into them: job id → phone, and per request id the phones still
+//! followed — borrowed from the job references, which are set aside while the outcomes change
+//! and put back at the end. A round lists the jobs of the request ids that still have unfinished jobs only;
 //! a phone whose job succeeded has its state confirmed once, together with the others, when
 //! no followed job is left running (or at the deadline): with list pages that is one listing
 //! for the whole fleet rather than one per round.
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use cloudphone_core::raw::progress;
 use cloudphone_core::raw::wait::{check_origin, deadline_after, needs_watch, observe};
 use cloudphone_core::{
-    BatchReport, Error, ErrorKind, JobState, Outcome, PhoneId, Result, WaitOptions,
+    BatchReport, Error, ErrorKind, JobRef, JobState, Outcome, PhoneId, Result, WaitOptions,
 };
 
 use super::jobs::Listed;
@@ -46,13 +47,17 @@ impl HuaweiCphProvider {
     /// The wait (see [`CloudPhoneProvider::wait`](cloudphone_core::CloudPhoneProvider::wait)).
     pub(super) async fn wait_for(
         &self,
-        report: &BatchReport,
+        mut report: BatchReport,
         options: &WaitOptions,
     ) -> Result<BatchReport> {
-        check_origin(self, report)?;
+        check_origin(self, &report)?;
         let target = options.resolve_target(report.operation)?;
         let deadline = deadline_after(options.timeout);
-        let mut outcomes = report.outcomes.clone();
+        // Updated in place: the report was handed over. The job references are set aside for
+        // the indexes below to borrow (moved, not copied) and put back before returning.
+        let mut outcomes = std::mem::take(&mut report.outcomes);
+        let jobs: Vec<Option<JobRef>> = outcomes.iter_mut().map(|o| o.job.take()).collect();
+        let stray_jobs = std::mem::take(&mut report.stray_jobs);
         let mut track = vec![Track::No; outcomes.len()];
         // Followed jobs: job id → phone; request id → its phones.
         let mut job_of: HashMap<&str, usize> = HashMap::new();
@@ -60,24 +65,23 @@ impl HuaweiCphProvider {
         let mut requests: Vec<Request<'_>> = Vec::new();
         // Phones settled in the current round, reported to an observing caller.
         let mut settled: Vec<usize> = Vec::new();
-        for (i, o) in report.outcomes.iter().enumerate() {
+        for (i, (o, job)) in outcomes.iter_mut().zip(&jobs).enumerate() {
             if !needs_watch(o, target) {
                 continue;
             }
             if let Some(why) = o.phone.invalid_reason() {
                 // Never sent anywhere: as the status read of it would fail.
-                outcomes[i].wait_error = Some(
+                o.wait_error = Some(
                     Error::new(ErrorKind::InvalidArgument, why.to_owned()).with_vendor(VENDOR),
                 );
                 settled.push(i);
                 continue;
             }
-            let rid = o
-                .job
+            let rid = job
                 .as_ref()
                 .and_then(|j| j.request_id.as_deref())
                 .filter(|r| !r.is_empty());
-            match (o.is_pending(), rid, &o.job) {
+            match (o.is_pending(), rid, job) {
                 (true, Some(rid), Some(job)) => {
                     let r = *by_rid.entry(rid).or_insert_with(|| {
                         requests.push(Request {
@@ -94,11 +98,10 @@ impl HuaweiCphProvider {
                 _ => track[i] = Track::Status,
             }
         }
-        let all_jobs = report
-            .outcomes
+        let all_jobs = jobs
             .iter()
-            .filter_map(|o| o.job.as_ref())
-            .chain(report.stray_jobs.iter().map(|s| &s.job));
+            .flatten()
+            .chain(stray_jobs.iter().map(|s| &s.job));
         for j in all_jobs {
             if let Some(&r) = j.request_id.as_deref().and_then(|r| by_rid.get(r)) {
                 requests[r].jobs += 1;
@@ -154,7 +157,7 @@ impl HuaweiCphProvider {
                         }
                         let followed = track[i] == Track::Job;
                         if !followed {
-                            if let Some(job) = &report.outcomes[i].job {
+                            if let Some(job) = &jobs[i] {
                                 job_of.remove(job.job_id.as_str());
                             }
                         }
@@ -173,6 +176,11 @@ impl HuaweiCphProvider {
             // Confirmed once, all together: when no followed job is left running, or in the
             // last round.
             let jobs_left = requests.iter().any(|r| !r.watched.is_empty());
+            if !jobs_left && job_of.capacity() > 0 {
+                // No job is followed any more: free the index (MBs at fleet scale) before the
+                // state confirmation, the wait's largest read.
+                job_of = HashMap::new();
+            }
             let last_round = confirm_only || tokio::time::Instant::now() >= deadline;
             let confirm = !jobs_left || last_round;
             let read: Vec<usize> = (0..outcomes.len())
@@ -210,11 +218,12 @@ impl HuaweiCphProvider {
                 }
             }
             if progress::is_observed() {
-                progress::waited(
-                    VENDOR,
-                    report.operation,
-                    settled.iter().map(|&i| &outcomes[i]),
-                );
+                // The settled outcomes are final: they carry their job reference (a copy; the
+                // one set aside may still be borrowed by the indexes).
+                for &i in &settled {
+                    outcomes[i].job.clone_from(&jobs[i]);
+                }
+                progress::waited_in(VENDOR, report.operation, &mut outcomes, &settled);
             }
             settled.clear();
             // A refusal seen anywhere (a status read of one phone included) ends the wait.
@@ -245,8 +254,14 @@ impl HuaweiCphProvider {
             refused = refused.is_some(),
             "wait finished"
         );
+        drop((job_of, requests));
+        for (o, job) in outcomes.iter_mut().zip(jobs) {
+            if o.job.is_none() {
+                o.job = job;
+            }
+        }
         let mut done = BatchReport::new(report.operation, outcomes);
-        done.stray_jobs = report.stray_jobs.clone();
+        done.stray_jobs = stray_jobs;
         done.origin = report.origin;
         Ok(done)
     }
