@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cloudphone_core::progress::{self, EventKind};
 use cloudphone_core::{CloudPhoneProvider, PhoneId, PhoneState, ResetOptions, WaitOptions};
 use cloudphone_huawei_cph::HuaweiCphProvider;
 use common::*;
@@ -125,7 +126,34 @@ async fn later_rounds_list_only_unfinished_requests_and_states_are_confirmed_onc
     let opts = WaitOptions::default()
         .poll_interval(Duration::from_millis(5))
         .timeout(Duration::from_secs(30));
-    let done = p.wait(&report, &opts).await.unwrap();
+    // Handed over and observed: each round's settled phones carry their final outcome, job
+    // reference included.
+    let settled: Arc<Mutex<Vec<(PhoneId, bool, Option<String>)>>> = Arc::default();
+    let log = settled.clone();
+    let done = progress::observe(
+        move |ev| {
+            if let EventKind::Waited(s) = &ev.kind {
+                log.lock().unwrap().extend(s.iter().map(|o| {
+                    (
+                        o.phone.clone(),
+                        o.is_done(),
+                        o.job.as_ref().map(|j| j.job_id.clone()),
+                    )
+                }));
+            }
+        },
+        p.wait_owned(report, &opts),
+    )
+    .await
+    .unwrap();
+    let mut settled = settled.lock().unwrap().clone();
+    settled.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(settled.len(), 1000, "every phone settled once");
+    for ((phone, is_done, job), id) in settled.iter().zip(&all) {
+        assert_eq!(phone, id);
+        assert!(is_done);
+        assert_eq!(job.as_deref(), Some(format!("job-{id}").as_str()));
+    }
 
     // Every phone: one outcome, done, running, its job kept, in request order.
     assert_eq!(done.outcomes.len(), 1000);
