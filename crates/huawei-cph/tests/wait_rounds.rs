@@ -128,7 +128,9 @@ async fn later_rounds_list_only_unfinished_requests_and_states_are_confirmed_onc
         .timeout(Duration::from_secs(30));
     // Handed over and observed: each round's settled phones carry their final outcome, job
     // reference included.
-    let settled: Arc<Mutex<Vec<(PhoneId, bool, Option<String>)>>> = Arc::default();
+    // (phone, done, job id) per settled phone.
+    type Settled = Vec<(PhoneId, bool, Option<String>)>;
+    let settled: Arc<Mutex<Settled>> = Arc::default();
     let log = settled.clone();
     let done = progress::observe(
         move |ev| {

@@ -56,7 +56,30 @@ pub fn merge_settled(
             .iter()
             .zip(to_send)
             .all(|(o, id)| &o.phone == id);
-    let outcomes: Vec<PhoneOutcome> = if in_order {
+    let outcomes: Vec<PhoneOutcome> = if in_order && fits_in_place(&order, &settled, &sent.outcomes)
+    {
+        // In the answer's own vector, from the back: no second fleet-sized vector.
+        let mut out = sent.outcomes;
+        let mut j = out.len();
+        out.reserve_exact(order.len() - j);
+        out.extend(
+            order[j..]
+                .iter()
+                .map(|id| PhoneOutcome::pending(id.clone())),
+        );
+        for (k, id) in order.into_iter().enumerate().rev() {
+            let o = match settled.remove(&id) {
+                Some(o) => o,
+                None if j > 0 && out[j - 1].phone == id => {
+                    j -= 1;
+                    std::mem::replace(&mut out[j], PhoneOutcome::pending(id))
+                }
+                None => missing(id),
+            };
+            out[k] = o;
+        }
+        out
+    } else if in_order {
         let mut sent = sent.outcomes.into_iter().peekable();
         order
             .into_iter()
@@ -88,6 +111,29 @@ pub fn merge_settled(
     report.stray_jobs = stray;
     report.origin = Some(origin);
     Ok(report)
+}
+
+/// Whether the backward walk of [`merge_settled`] can place every sent outcome inside the
+/// answer's vector: each one is placed (none dropped), and never before one not yet placed is
+/// overwritten. Checked without moving anything, so that the walk cannot go wrong half-way.
+fn fits_in_place(
+    order: &[PhoneId],
+    settled: &HashMap<PhoneId, PhoneOutcome>,
+    sent: &[PhoneOutcome],
+) -> bool {
+    if order.len() < sent.len() {
+        return false;
+    }
+    let mut j = sent.len();
+    for (k, id) in order.iter().enumerate().rev() {
+        if !settled.contains_key(id) && j > 0 && &sent[j - 1].phone == id {
+            j -= 1;
+        }
+        if j > k {
+            return false;
+        }
+    }
+    j == 0
 }
 
 #[cfg(test)]
@@ -162,5 +208,57 @@ mod tests {
         .unwrap();
         let kinds: Vec<&str> = r.outcomes.iter().map(|o| o.outcome.as_str()).collect();
         assert_eq!(kinds, ["pending", "failed", "failed", "pending"]);
+    }
+
+    /// The answer's vector is reused (merged from the back): settled phones, sent ones and a
+    /// phone in neither each land in their request position, every sent outcome kept.
+    #[test]
+    fn an_in_order_answer_is_merged_in_place() {
+        let origin = Origin {
+            vendor: "v",
+            instance: 1,
+        };
+        let order = ids(&["a", "b", "c", "d", "e", "f"]);
+        let to_send = ids(&["a", "c", "e"]);
+        let settled: HashMap<PhoneId, PhoneOutcome> = [
+            (PhoneId::from("b"), PhoneOutcome::done("b".into())),
+            (PhoneId::from("f"), PhoneOutcome::done("f".into())),
+        ]
+        .into();
+        let sent = BatchReport::new(
+            Operation::Stop,
+            to_send.iter().cloned().map(PhoneOutcome::pending).collect(),
+        );
+        let r = merge_settled(
+            Operation::Stop,
+            "v",
+            order.clone(),
+            settled,
+            &to_send,
+            Some(Ok(sent)),
+            origin,
+        )
+        .unwrap();
+        let got: Vec<(&str, &str)> = r
+            .outcomes
+            .iter()
+            .map(|o| (o.phone.as_str(), o.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", "pending"),
+                ("b", "done"),
+                ("c", "pending"),
+                ("d", "failed"),
+                ("e", "pending"),
+                ("f", "done")
+            ]
+        );
+        assert!(!fits_in_place(
+            &order[..2],
+            &HashMap::new(),
+            &r.outcomes[..3]
+        ));
     }
 }
