@@ -18,7 +18,7 @@ use crate::VENDOR;
 /// (a refusal stops it at once).
 pub(crate) type ById<V = Task> = (HashMap<String, V>, Option<Error>);
 /// Instance tasks found per request id and phone, and the error that cut the search short.
-pub(crate) type ByInvoke<V = Task> = (HashMap<(String, String), V>, Option<Error>);
+pub(crate) type ByInvoke<V = Task> = (HashMap<String, HashMap<String, V>>, Option<Error>);
 
 impl AlibabaProvider {
     /// Every page of one query, within `max_pages`; a repeated token ends it.
@@ -44,11 +44,20 @@ impl AlibabaProvider {
     }
 
     /// Tasks by id, 100 ids per call.
-    pub(super) async fn tasks_by_id<V>(&self, ids: &[String], keep: impl Fn(Task) -> V) -> ById<V> {
-        let mut unique: Vec<String> = ids.to_vec();
-        unique.sort();
+    pub(super) async fn tasks_by_id<V>(
+        &self,
+        ids: Vec<String>,
+        keep: impl Fn(Task) -> V,
+    ) -> ById<V> {
+        // The ids are moved into their chunks, not copied (100,000 task ids in a fleet wait).
+        let mut unique = ids;
+        unique.sort_unstable();
         unique.dedup();
-        let chunks: Vec<Vec<String>> = unique.chunks(PAGE_SIZE).map(<[String]>::to_vec).collect();
+        let mut ids = unique.into_iter().peekable();
+        let mut chunks: Vec<Vec<String>> = Vec::new();
+        while ids.peek().is_some() {
+            chunks.push(ids.by_ref().take(PAGE_SIZE).collect());
+        }
         let mut found = HashMap::new();
         let mut error = None;
         let mut pages = std::pin::pin!(self.fan_out(chunks, |chunk: Vec<String>| async move {
@@ -99,12 +108,21 @@ impl AlibabaProvider {
         while let Some((rid, res)) = pages.next().await {
             match res {
                 Ok(tasks) => {
+                    // Per request id, its phones' tasks: the request id is kept once, not
+                    // once per phone.
+                    let mut mine: HashMap<String, V> = HashMap::new();
                     for t in tasks {
                         // Only instance tasks of this request (a vendor may ignore a filter).
                         let ours = t.invoke_id.as_deref().is_none_or(|i| i == rid)
                             && t.level.is_none_or(|l| l == 2);
                         if let (true, Some(phone)) = (ours, t.instance_id.clone()) {
-                            found.entry((rid.clone(), phone)).or_insert_with(|| keep(t));
+                            mine.entry(phone).or_insert_with(|| keep(t));
+                        }
+                    }
+                    if !mine.is_empty() {
+                        let kept = found.entry(rid).or_insert_with(HashMap::new);
+                        for (phone, v) in mine {
+                            kept.entry(phone).or_insert(v);
                         }
                     }
                 }
@@ -139,7 +157,7 @@ impl AlibabaProvider {
         let (by_id, id_error) = if task_ids.is_empty() {
             (HashMap::new(), None)
         } else {
-            self.tasks_by_id(&task_ids, |t| t).await
+            self.tasks_by_id(task_ids, |t| t).await
         };
         let refused = id_error.as_ref().filter(|e| e.kind().is_auth()).cloned();
         let (by_invoke, invoke_error) = if invokes.is_empty() || refused.is_some() {
@@ -153,10 +171,9 @@ impl AlibabaProvider {
         for j in unique {
             let (tasks, error): (Vec<&Task>, &Option<Error>) = if is_invoke(j) {
                 let mut t: Vec<&Task> = by_invoke
-                    .iter()
-                    .filter(|((rid, _), _)| *rid == j.job_id)
-                    .map(|(_, t)| t)
-                    .collect();
+                    .get(&j.job_id)
+                    .map(|m| m.values().collect())
+                    .unwrap_or_default();
                 t.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
                 (t, &invoke_error)
             } else {

@@ -131,7 +131,7 @@ impl AlibabaProvider {
                             .clone()
                     })
                     .collect();
-                let (found, error) = self.tasks_by_id(&ids, Seen::from).await;
+                let (found, error) = self.tasks_by_id(ids, Seen::from).await;
                 let watched: Vec<usize> = by_task.iter().copied().collect();
                 for i in watched {
                     let id = &outcomes[i].job.as_ref().expect("watched").job_id;
@@ -172,11 +172,10 @@ impl AlibabaProvider {
                 let (found, error) = self.tasks_by_invoke(&phones, Seen::from).await;
                 let watched: Vec<usize> = by_invoke.iter().copied().collect();
                 for i in watched {
-                    let key = (
-                        outcomes[i].job.as_ref().expect("watched").job_id.clone(),
-                        outcomes[i].phone.as_str().to_owned(),
-                    );
-                    match follow(found.get(&key), &error, &mut outcomes[i]) {
+                    let task = found
+                        .get(&outcomes[i].job.as_ref().expect("watched").job_id)
+                        .and_then(|m| m.get(outcomes[i].phone.as_str()));
+                    match follow(task, &error, &mut outcomes[i]) {
                         Next::Stay => {}
                         Next::ToStatus => {
                             by_invoke.remove(&i);
