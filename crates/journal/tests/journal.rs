@@ -389,7 +389,9 @@ async fn a_chunk_the_journal_cannot_record_is_not_sent() {
     let r = p.reset(&ids(4), &ResetOptions::default()).await.unwrap();
     assert_eq!(r.outcomes.len(), 4);
     for (o, id) in r.outcomes.iter().zip(ids(4)) {
-        let e = o.error().unwrap_or_else(|| panic!("{o:?} should have failed"));
+        let e = o
+            .error()
+            .unwrap_or_else(|| panic!("{o:?} should have failed"));
         assert!(!e.may_have_applied(), "{e:?}");
         assert!(e.to_string().contains("journal"), "{e}");
         assert_eq!(fake.applied(Operation::Reset, &id), 0, "{id} was reset");
