@@ -313,25 +313,31 @@ impl CloudPhoneProvider for Journaled {
     /// The wrapped provider's wait; each phone it settles ends its open entries (done, failed,
     /// or unknown when looking cannot tell), written before the settled outcome moves on.
     async fn wait(&self, report: &BatchReport, options: &WaitOptions) -> Result<BatchReport> {
-        let operation = report.operation;
-        let target = options.resolve_target(operation).ok();
-        let (journal, name) = (self.journal.clone(), self.name.clone());
-        let result = progress::tap(
-            move |ev| {
-                if let (EventKind::Waited(settled), true) = (&ev.kind, ev.operation == operation) {
-                    settle(&journal, &name, operation, target, settled);
-                }
-                Ok(())
-            },
-            self.inner.wait(report, options),
-        )
-        .await;
-        self.settle_waited(operation, target, result)
+        self.waited(report.operation, options, self.inner.wait(report, options))
+            .await
     }
 
     /// The wrapped provider's owned wait, journalled as [`CloudPhoneProvider::wait`] is.
     async fn wait_owned(&self, report: BatchReport, options: &WaitOptions) -> Result<BatchReport> {
         let operation = report.operation;
+        self.waited(operation, options, self.inner.wait_owned(report, options))
+            .await
+    }
+}
+
+impl Journaled {
+    /// Runs the wrapped provider's wait `fut` for `operation`: the phones each round settles
+    /// end their open entries as the round's event passes, and those the finished wait
+    /// settled (whatever no event reported) when it returns.
+    async fn waited<F>(
+        &self,
+        operation: Operation,
+        options: &WaitOptions,
+        fut: F,
+    ) -> Result<BatchReport>
+    where
+        F: std::future::Future<Output = Result<BatchReport>> + Send,
+    {
         let target = options.resolve_target(operation).ok();
         let (journal, name) = (self.journal.clone(), self.name.clone());
         let result = progress::tap(
@@ -341,21 +347,9 @@ impl CloudPhoneProvider for Journaled {
                 }
                 Ok(())
             },
-            self.inner.wait_owned(report, options),
+            fut,
         )
         .await;
-        self.settle_waited(operation, target, result)
-    }
-}
-
-impl Journaled {
-    /// Ends the open entries of the phones a finished wait settled.
-    fn settle_waited(
-        &self,
-        operation: Operation,
-        target: Option<PhoneState>,
-        result: Result<BatchReport>,
-    ) -> Result<BatchReport> {
         if let Ok(waited) = &result {
             settle(
                 &self.journal,
