@@ -111,16 +111,10 @@ impl BatchEngine {
     /// Records the vendor's lock of `endpoint` (an error carrying [`Error::lockout`]) in the
     /// store, for every process sharing it.
     pub(super) async fn share_lockout(&self, endpoint: &'static str, e: &Error) {
-        let Some(duration) = e.lockout() else {
-            return;
-        };
-        let lockout = Lockout::new(
-            LockScope::Endpoint,
-            e.vendor_code().map(str::to_owned),
-            e.message(),
-            duration,
-        );
-        self.record(endpoint, &lockout).await;
+        if let Some(duration) = e.lockout() {
+            self.record(endpoint, LockScope::Endpoint, e, duration)
+                .await;
+        }
     }
 
     /// Records a refusal of the credentials this engine met (once) in a shared store, for
@@ -140,19 +134,27 @@ impl BatchEngine {
             }
         };
         let endpoint = error.endpoint().unwrap_or("*");
-        let lockout = Lockout::new(
-            LockScope::Account,
-            error.vendor_code().map(str::to_owned),
-            error.message(),
-            CREDENTIALS_LOCKOUT,
-        );
-        self.record(endpoint, &lockout).await;
+        self.record(endpoint, LockScope::Account, &error, CREDENTIALS_LOCKOUT)
+            .await;
     }
 
-    async fn record(&self, endpoint: &'static str, lockout: &Lockout) {
+    /// Records a lock-out of `scope` for `duration`, because of the vendor's `error`.
+    async fn record(
+        &self,
+        endpoint: &'static str,
+        scope: LockScope,
+        error: &Error,
+        duration: Duration,
+    ) {
+        let lockout = Lockout::new(
+            scope,
+            error.vendor_code().map(str::to_owned),
+            error.message(),
+            duration,
+        );
         if let Err(e) = self
             .store
-            .lock_out(&self.budget_key(endpoint), lockout)
+            .lock_out(&self.budget_key(endpoint), &lockout)
             .await
         {
             // This process honours it anyway; the others will meet the vendor's refusal.

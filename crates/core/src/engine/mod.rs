@@ -304,6 +304,8 @@ impl BatchEngine {
         self.config
             .retry
             .run_budgeted(idempotency, &may_retry, || async move {
+                // Refused already: take no budget (a shared one is every process's). Checked
+                // again after the wait, in case a refusal arrived meanwhile.
                 if let Some(e) = self.not_sent() {
                     return Err(e);
                 }
