@@ -88,7 +88,61 @@ enum Next {
     Failed(Error),
 }
 
+/// Where a phone followed by its task goes after a look-up.
+enum Route {
+    /// Still followed by its task.
+    Stay,
+    /// Polled by state from now on.
+    Status,
+    /// Settled this round.
+    Settled,
+}
+
+impl Route {
+    /// Whether the phone stays followed by its task; if not, it is put where it goes next.
+    fn keep(self, i: usize, by_status: &mut BTreeSet<usize>, settled: &mut Vec<usize>) -> bool {
+        match self {
+            Route::Stay => true,
+            Route::Status => {
+                by_status.insert(i);
+                false
+            }
+            Route::Settled => {
+                settled.push(i);
+                false
+            }
+        }
+    }
+}
+
 impl AlibabaProvider {
+    /// What a look-up of phone `o`'s task means for it ([`follow`]), applied: a reported
+    /// state folded in, a failure scrubbed and set.
+    fn after_look_up(
+        &self,
+        task: Option<&Seen>,
+        error: &Option<Error>,
+        o: &mut cloudphone_core::PhoneOutcome,
+        target: cloudphone_core::PhoneState,
+        operation: cloudphone_core::Operation,
+    ) -> Route {
+        match follow(task, error, o) {
+            Next::Stay => Route::Stay,
+            Next::ToStatus => Route::Status,
+            Next::Seen(state) => {
+                if seen_in(o, state, target, operation) {
+                    Route::Settled
+                } else {
+                    Route::Status
+                }
+            }
+            Next::Failed(e) => {
+                o.outcome = Outcome::Failed(self.scrub(e));
+                Route::Settled
+            }
+        }
+    }
+
     /// The wait (see [`CloudPhoneProvider::wait`]).
     pub(super) async fn wait_for(
         &self,
@@ -132,36 +186,12 @@ impl AlibabaProvider {
                     })
                     .collect();
                 let (found, error) = self.tasks_by_id(ids, Seen::from).await;
-                let watched: Vec<usize> = by_task.iter().copied().collect();
-                for i in watched {
-                    let id = &outcomes[i].job.as_ref().expect("watched").job_id;
-                    let task = found.get(id);
-                    match follow(task, &error, &mut outcomes[i]) {
-                        Next::Stay => {}
-                        Next::ToStatus => {
-                            by_task.remove(&i);
-                            by_status.insert(i);
-                        }
-                        Next::Seen(state) => {
-                            by_task.remove(&i);
-                            if seen_in(&mut outcomes[i], state, target, report.operation) {
-                                settled.push(i);
-                            } else {
-                                by_status.insert(i);
-                            }
-                        }
-                        Next::Failed(e) => {
-                            by_task.remove(&i);
-                            outcomes[i].outcome = Outcome::Failed(self.scrub(e));
-                            settled.push(i);
-                        }
-                    }
-                }
-                if let Some(e) = error {
-                    if e.kind().is_auth() {
-                        refused = Some(e);
-                    }
-                }
+                by_task.retain(|&i| {
+                    let task = found.get(&outcomes[i].job.as_ref().expect("watched").job_id);
+                    self.after_look_up(task, &error, &mut outcomes[i], target, report.operation)
+                        .keep(i, &mut by_status, &mut settled)
+                });
+                refused = error.filter(|e| e.kind().is_auth());
             }
             if refused.is_none() && !by_invoke.is_empty() {
                 let mut phones: HashMap<String, usize> = HashMap::new();
@@ -170,37 +200,14 @@ impl AlibabaProvider {
                     *phones.entry(rid.clone()).or_default() += 1;
                 }
                 let (found, error) = self.tasks_by_invoke(&phones, Seen::from).await;
-                let watched: Vec<usize> = by_invoke.iter().copied().collect();
-                for i in watched {
+                by_invoke.retain(|&i| {
                     let task = found
                         .get(&outcomes[i].job.as_ref().expect("watched").job_id)
                         .and_then(|m| m.get(outcomes[i].phone.as_str()));
-                    match follow(task, &error, &mut outcomes[i]) {
-                        Next::Stay => {}
-                        Next::ToStatus => {
-                            by_invoke.remove(&i);
-                            by_status.insert(i);
-                        }
-                        Next::Seen(state) => {
-                            by_invoke.remove(&i);
-                            if seen_in(&mut outcomes[i], state, target, report.operation) {
-                                settled.push(i);
-                            } else {
-                                by_status.insert(i);
-                            }
-                        }
-                        Next::Failed(e) => {
-                            by_invoke.remove(&i);
-                            outcomes[i].outcome = Outcome::Failed(self.scrub(e));
-                            settled.push(i);
-                        }
-                    }
-                }
-                if let Some(e) = error {
-                    if e.kind().is_auth() {
-                        refused = Some(e);
-                    }
-                }
+                    self.after_look_up(task, &error, &mut outcomes[i], target, report.operation)
+                        .keep(i, &mut by_status, &mut settled)
+                });
+                refused = error.filter(|e| e.kind().is_auth());
             }
             if refused.is_none() && !by_status.is_empty() {
                 let ids: Vec<PhoneId> = by_status
