@@ -74,9 +74,10 @@ impl JournalOptions {
     }
 }
 
-/// Entries this process knows to be open, by provider, operation and phone: what a later
-/// wait in this process settles.
-type OpenMap = HashMap<(String, Operation, PhoneId), Vec<i64>>;
+/// Entries this process knows to be open, by provider and operation, then phone: what a later
+/// wait in this process settles. Keyed in two levels so that a chunk or a wait round looks up
+/// its provider once and each phone by reference.
+type OpenMap = HashMap<(String, Operation), HashMap<PhoneId, Vec<i64>>>;
 
 /// A journal of the state changes sent, in one SQLite file that several processes may share.
 ///
@@ -234,10 +235,9 @@ impl Journal {
         .map_err(|e| self.error("cannot record what was sent", e))?;
         drop(conn);
         let mut open = lock(&self.inner.open);
+        let open = open.entry((provider.to_owned(), operation)).or_default();
         for (p, id) in phones.iter().zip(&ids) {
-            open.entry((provider.to_owned(), operation, p.clone()))
-                .or_default()
-                .push(*id);
+            open.entry(p.clone()).or_default().push(*id);
         }
         Ok(ids)
     }
@@ -278,28 +278,43 @@ impl Journal {
         .map_err(|e| self.error("cannot record an answer", e))
     }
 
-    /// The ids of the entries this process knows to be open for `key`.
-    pub(crate) fn open_ids(
+    /// The ids of the entries this process knows to be open for each of `phones` (one lock).
+    pub(crate) fn open_ids<'a>(
         &self,
         provider: &str,
         operation: Operation,
-        phone: &PhoneId,
-    ) -> Vec<i64> {
-        lock(&self.inner.open)
-            .get(&(provider.to_owned(), operation, phone.clone()))
-            .cloned()
-            .unwrap_or_default()
+        phones: impl IntoIterator<Item = &'a PhoneId>,
+    ) -> Vec<Vec<i64>> {
+        let open = lock(&self.inner.open);
+        let open = open.get(&(provider.to_owned(), operation));
+        phones
+            .into_iter()
+            .map(|p| open.and_then(|o| o.get(p)).cloned().unwrap_or_default())
+            .collect()
     }
 
-    /// Forgets entries that ended.
-    pub(crate) fn close(&self, provider: &str, operation: Operation, phone: &PhoneId, ids: &[i64]) {
+    /// Forgets entries that ended: each phone with the ids of its entries (one lock).
+    pub(crate) fn close<'a>(
+        &self,
+        provider: &str,
+        operation: Operation,
+        ended: impl IntoIterator<Item = (&'a PhoneId, &'a [i64])>,
+    ) {
         let mut open = lock(&self.inner.open);
-        let key = (provider.to_owned(), operation, phone.clone());
-        if let Some(v) = open.get_mut(&key) {
-            v.retain(|id| !ids.contains(id));
-            if v.is_empty() {
-                open.remove(&key);
+        let key = (provider.to_owned(), operation);
+        let Some(phones) = open.get_mut(&key) else {
+            return;
+        };
+        for (phone, ids) in ended {
+            if let Some(v) = phones.get_mut(phone) {
+                v.retain(|id| !ids.contains(id));
+                if v.is_empty() {
+                    phones.remove(phone);
+                }
             }
+        }
+        if phones.is_empty() {
+            open.remove(&key);
         }
     }
 
@@ -309,7 +324,9 @@ impl Journal {
         let mut open = lock(&self.inner.open);
         for e in entries.iter().filter(|e| e.is_unfinished()) {
             let ids = open
-                .entry((e.provider.clone(), e.operation, e.phone.clone()))
+                .entry((e.provider.clone(), e.operation))
+                .or_default()
+                .entry(e.phone.clone())
                 .or_default();
             if !ids.contains(&e.id) {
                 ids.push(e.id);

@@ -223,10 +223,11 @@ impl Call {
             tracing::error!(error = %e, provider = %self.provider, "the journal could not record an answer");
             return;
         }
-        for (p, id) in ended {
-            self.journal
-                .close(&self.provider, self.operation, p, std::slice::from_ref(id));
-        }
+        self.journal.close(
+            &self.provider,
+            self.operation,
+            ended.iter().map(|(p, id)| (p, std::slice::from_ref(id))),
+        );
     }
 }
 
@@ -238,20 +239,17 @@ fn settle<'a>(
     target: Option<PhoneState>,
     outcomes: impl IntoIterator<Item = &'a PhoneOutcome>,
 ) {
+    let ends: Vec<(&PhoneOutcome, Update)> = outcomes
+        .into_iter()
+        .filter_map(|o| end_of(o, target).map(|u| (o, u)))
+        .collect();
+    if ends.is_empty() {
+        return;
+    }
+    let open = journal.open_ids(provider, operation, ends.iter().map(|(o, _)| &o.phone));
     let mut updates = Vec::new();
-    let mut ended = Vec::new();
-    for o in outcomes {
-        let Some(u) = end_of(o, target) else {
-            continue;
-        };
-        let ids = journal.open_ids(provider, operation, &o.phone);
-        if ids.is_empty() {
-            continue;
-        }
-        for &id in &ids {
-            updates.push((id, u.clone()));
-        }
-        ended.push((o.phone.clone(), ids));
+    for ((_, u), ids) in ends.iter().zip(&open) {
+        updates.extend(ids.iter().map(|&id| (id, u.clone())));
     }
     if updates.is_empty() {
         return;
@@ -260,9 +258,13 @@ fn settle<'a>(
         tracing::error!(error = %e, provider, "the journal could not record how a change ended");
         return;
     }
-    for (p, ids) in ended {
-        journal.close(provider, operation, &p, &ids);
-    }
+    journal.close(
+        provider,
+        operation,
+        ends.iter()
+            .zip(&open)
+            .map(|((o, _), ids)| (&o.phone, ids.as_slice())),
+    );
 }
 
 #[async_trait]
