@@ -450,7 +450,7 @@ impl Config {
                 name: name.into(),
                 known: self.names(),
             })?;
-        self.build_with_store(name, cfg)
+        self.build_with_store(cfg)
             .map_err(|e| ConfigError::Invalid {
                 provider: name.into(),
                 message: match self.redactors.get(name) {

@@ -151,23 +151,27 @@ pub(super) struct Stores {
 }
 
 impl Stores {
+    /// The store at `url`, opened at the first ask (`None` for [`IN_PROCESS`]).
+    fn opened(&self, url: &str, prefix: Option<&str>) -> Result<Option<Opened>, String> {
+        if url == IN_PROCESS {
+            return Ok(None);
+        }
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = opened.get(url) {
+            return Ok(Some(o.clone()));
+        }
+        let o = open(url, prefix)?;
+        opened.insert(url.to_owned(), o.clone());
+        Ok(Some(o))
+    }
+
     /// The store at `url` (`None` for [`IN_PROCESS`]).
     pub(super) fn get(
         &self,
         url: &str,
         prefix: Option<&str>,
     ) -> Result<Option<SharedStore>, String> {
-        if url == IN_PROCESS {
-            return Ok(None);
-        }
-        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(o) = opened.get(url) {
-            return Ok(Some(o.shared.clone()));
-        }
-        let o = open(url, prefix)?;
-        let shared = o.shared.clone();
-        opened.insert(url.to_owned(), o);
-        Ok(Some(shared))
+        Ok(self.opened(url, prefix)?.map(|o| o.shared))
     }
 
     /// Connects to every store in `urls` and checks that it answers.
@@ -177,22 +181,13 @@ impl Stores {
         prefix: Option<&str>,
     ) -> cloudphone_core::Result<()> {
         for url in urls {
-            let store = self
-                .get(&url, prefix)
-                .map_err(|m| cloudphone_core::Error::new(cloudphone_core::ErrorKind::Config, m))?;
-            if store.is_none() {
-                continue;
-            }
+            let opened = self.opened(&url, prefix).map_err(config_error)?;
             #[cfg(feature = "redis")]
-            {
-                let redis = {
-                    let opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
-                    opened.get(&url).map(|o| o.redis.clone())
-                };
-                if let Some(redis) = redis {
-                    redis.ping().await?;
-                }
+            if let Some(o) = opened {
+                o.redis.ping().await?;
             }
+            #[cfg(not(feature = "redis"))]
+            let _ = opened;
         }
         Ok(())
     }
@@ -265,7 +260,6 @@ impl Config {
     /// provider of this configuration naming the same URL.
     pub(super) fn build_with_store(
         &self,
-        _name: &str,
         provider: &ProviderConfig,
     ) -> cloudphone_core::Result<Arc<dyn CloudPhoneProvider>> {
         let store = match self.store_url(provider) {
