@@ -22,31 +22,8 @@ use serde_json::{json, Value};
 async fn later_rounds_list_only_unfinished_requests_and_states_are_confirmed_once() {
     let mut s = Server::new_async().await;
     let phones: Vec<String> = (0..1000).map(|i| format!("p{i:04}")).collect();
-    let requests: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
-    let reqs = requests.clone();
-    s.mock("POST", format!("{BASE}/phones/batch-reset").as_str())
-        .with_body_from_request(move |req| {
-            let body: Value = serde_json::from_slice(req.body().unwrap()).unwrap();
-            let ids: Vec<String> = body["phones"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p["phone_id"].as_str().unwrap().to_owned())
-                .collect();
-            let rid = format!("req-{}", ids[0]);
-            let jobs: Vec<Value> = ids
-                .iter()
-                .map(|p| json!({"phone_id": p, "job_id": format!("job-{p}")}))
-                .collect();
-            reqs.lock().unwrap().insert(
-                rid.clone(),
-                ids.iter().map(|p| format!("job-{p}")).collect(),
-            );
-            serde_json::to_vec(&json!({"request_id": rid, "jobs": jobs})).unwrap()
-        })
-        .expect(10)
-        .create_async()
-        .await;
+    let requests: Requests = Arc::default();
+    mock_batch_reset(&mut s, &requests, 10).await;
 
     // Every list-jobs call: the request ids it named.
     let calls: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
@@ -57,25 +34,12 @@ async fn later_rounds_list_only_unfinished_requests_and_states_are_confirmed_onc
         Matcher::Regex(r"^/v1/proj-1/cloud-phone/jobs\?".into()),
     )
     .with_body_from_request(move |req| {
-        let rids: Vec<String> = param(req, "request_ids")
-            .unwrap()
-            .split(',')
-            .map(str::to_owned)
-            .collect();
-        let offset: usize = param(req, "offset").unwrap().parse().unwrap();
-        let limit: usize = param(req, "limit").unwrap().parse().unwrap();
-        calls2.lock().unwrap().push(rids.clone());
-        let reqs = reqs.lock().unwrap();
-        let mut all: Vec<(String, String)> = rids
-            .iter()
-            .flat_map(|r| reqs[r].iter().map(move |j| (r.clone(), j.clone())))
-            .collect();
-        all.sort();
+        let page = jobs_page(req, &reqs);
+        calls2.lock().unwrap().push(page.rids);
         let mut seen = seen.lock().unwrap();
-        let jobs: Vec<Value> = all
+        let jobs: Vec<Value> = page
+            .jobs
             .into_iter()
-            .skip(offset)
-            .take(limit)
             .map(|(rid, job)| {
                 let n = seen.entry(job.clone()).or_default();
                 *n += 1;
