@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 use cloudphone_sim::{Faults, SimConfig, Simulator};
 use serde_json::Value;
 
+mod common;
+
 struct Env {
     sim: Simulator,
     dir: tempfile::TempDir,
@@ -89,17 +91,13 @@ retry_max_delay_ms = 50
     /// The command for `args`, with the test configuration and its variables.
     fn command(&self, args: &[&str]) -> Command {
         let c = self.sim.credentials();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudphone"));
+        let mut cmd = common::cloudphone(self.dir.path());
         if !args.contains(&"--config") {
             cmd.arg("--config").arg(&self.config);
         }
         cmd.args(args)
             .env(GL_KEY_VAR, &c.geelark_api_key)
-            .env(HW_SK_VAR, &c.huawei_secret_key)
-            .env_remove("RUST_LOG")
-            // The journal goes to the test's directory, never the real state directory.
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .current_dir(self.dir.path());
+            .env(HW_SK_VAR, &c.huawei_secret_key);
         cmd
     }
 

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use cloudphone_sim::{Faults, SimConfig, Simulator, TableOptions};
 use serde_json::Value;
 
+mod common;
+use common::wait_exit;
+
 const HUAWEI_PHONES: usize = 1000;
 const GEELARK_PHONES: usize = 150;
 
@@ -96,16 +99,11 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudphone"));
+        let mut cmd = common::cloudphone(self.dir.path());
         cmd.arg("--config")
             .arg(&self.config)
             .arg("--quiet")
             .args(args)
-            .env_remove("RUST_LOG")
-            // The default journal location, under the test's own state directory.
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd
@@ -174,34 +172,6 @@ impl Env {
             .iter()
             .map(|e| (e["phone_id"].as_str().unwrap().to_owned(), e.clone()))
             .collect()
-    }
-}
-
-/// Waits (bounded) for the child to exit: its exit code (-9 when killed) and stderr.
-fn wait_exit(child: &mut Child, limit: Duration) -> (i32, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                e.read_to_string(&mut err).unwrap();
-            }
-            #[cfg(unix)]
-            let code = {
-                use std::os::unix::process::ExitStatusExt;
-                status
-                    .code()
-                    .unwrap_or_else(|| -status.signal().unwrap_or(0))
-            };
-            #[cfg(not(unix))]
-            let code = status.code().unwrap_or(-1);
-            return (code, err);
-        }
-        assert!(
-            start.elapsed() < limit,
-            "the command did not exit within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

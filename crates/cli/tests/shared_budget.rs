@@ -7,11 +7,13 @@
 //! scale 1), kept small so the run takes a few seconds.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cloudphone_redis::server::RedisServer;
 use cloudphone_sim::{HuaweiLimits, SimConfig, Simulator};
+
+mod common;
 
 /// The simulator's limit: calls per second per API.
 const VENDOR_LIMIT: u32 = 20;
@@ -66,16 +68,12 @@ async fn run_all(sim: &Simulator, dir: &Path, doc: &str) -> Vec<Output> {
     let sk = sim.credentials().huawei_secret_key.clone();
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_cloudphone"))
+            common::cloudphone(dir)
                 .arg("--config")
                 .arg(&config)
                 .args(["status", "-o", "json"])
                 .args(&phones)
                 .env(SK_VAR, &sk)
-                .env_remove("RUST_LOG")
-                .env("XDG_STATE_HOME", dir.join("state"))
-                .current_dir(dir)
-                .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -193,15 +191,11 @@ async fn run_all_one(sim: &Simulator, dir: &Path, doc: &str) -> Output {
     std::fs::write(&config, doc).unwrap();
     let phone = format!("hw/{}", sim.huawei_phone_ids()[0]);
     let sk = sim.credentials().huawei_secret_key.clone();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudphone"));
+    let mut cmd = common::cloudphone(dir);
     cmd.arg("--config")
         .arg(&config)
         .args(["status", &phone])
-        .env(SK_VAR, &sk)
-        .env_remove("RUST_LOG")
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .current_dir(dir)
-        .stdin(Stdio::null());
+        .env(SK_VAR, &sk);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap()

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use cloudphone_sim::{Faults, SimConfig, Simulator};
 use serde_json::Value;
 
+mod common;
+use common::wait_exit;
+
 struct Env {
     sim: Simulator,
     dir: tempfile::TempDir,
@@ -68,16 +71,11 @@ impl Env {
     }
 
     fn spawn(&self, args: &[&str]) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_cloudphone"))
+        common::cloudphone(self.dir.path())
             .arg("--config")
             .arg(&self.config)
             .arg("--quiet")
             .args(args)
-            .env_remove("RUST_LOG")
-            // The journal goes to the test's directory, never the real state directory.
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -97,28 +95,6 @@ fn signal(child: &Child, name: &str) {
         .unwrap()
         .success();
     assert!(ok, "kill -{name}");
-}
-
-/// Waits (bounded) for the child to exit; returns its exit code and stderr.
-fn wait_exit(child: &mut Child, limit: Duration) -> (i32, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.code().expect("exited, not killed"), err);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the command did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Every phone's ndjson line, by id (the last line wins: a phone may be printed as accepted,
