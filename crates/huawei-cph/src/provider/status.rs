@@ -41,8 +41,9 @@ fn decode_list_page(
     let mut h = DefaultHasher::new();
     let mut hits = Vec::new();
     for row in &rows {
-        // As `decode::fingerprint` hashes an `Option<String>`.
-        row.phone_id.as_deref().map(str::to_owned).hash(&mut h);
+        // Hashed as `decode::fingerprint` hashes an `Option<String>` (an `Option<&str>`
+        // hashes the same), without a `String` per listed phone.
+        row.phone_id.as_deref().hash(&mut h);
         let Some(&slot) = row.phone_id.as_deref().and_then(|i| wanted.get(i)) else {
             continue;
         };
