@@ -195,7 +195,7 @@ impl From<Arc<dyn RateLimitStore>> for SharedStore {
 /// process); nothing is shared.
 #[derive(Debug, Default)]
 pub struct InProcessStore {
-    limiters: Mutex<HashMap<LogKey, Arc<RateLimiter>>>,
+    limiters: Mutex<HashMap<LogKey, RateLimiter>>,
 }
 
 /// Vendor, account, budget name.
@@ -214,13 +214,11 @@ impl RateLimitStore for InProcessStore {
         if budgets.is_empty() {
             return Ok(Admission::Granted);
         }
-        let limiter = {
-            let mut map = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-            map.entry((key.vendor, key.account.clone(), key.budget_name()))
-                .or_insert_with(|| Arc::new(RateLimiter::new(budgets.iter().copied())))
-                .clone()
-        };
-        Ok(match limiter.try_acquire().await {
+        let mut map = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        let limiter = map
+            .entry((key.vendor, key.account.clone(), key.budget_name()))
+            .or_insert_with(|| RateLimiter::new(budgets.iter().copied()));
+        Ok(match limiter.try_acquire() {
             None => Admission::Granted,
             Some(wait) => Admission::Wait(wait),
         })

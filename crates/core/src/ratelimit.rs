@@ -7,9 +7,9 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// A limit of `limit` calls in any window of `per`.
@@ -95,18 +95,19 @@ impl RateLimiter {
 
     /// Waits until a call fits every budget, then records it.
     pub async fn acquire(&self) {
-        while let Some(wait) = self.try_acquire().await {
+        while let Some(wait) = self.try_acquire() {
             tokio::time::sleep(wait).await;
         }
     }
 
     /// Records a call if it fits every budget now (`None`); otherwise records nothing and
-    /// returns how long until it would fit.
-    pub async fn try_acquire(&self) -> Option<Duration> {
+    /// returns how long until it would fit. Never waits (the lock is held only to check and
+    /// record).
+    pub fn try_acquire(&self) -> Option<Duration> {
         if self.budgets.is_empty() {
             return None;
         }
-        let mut logs = self.logs.lock().await;
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         let mut wait = Duration::ZERO;
         for (b, log) in self.budgets.iter().zip(logs.iter_mut()) {
