@@ -11,7 +11,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cloudphone_redis::server::RedisServer;
-use cloudphone_sim::{HuaweiLimits, SimConfig, Simulator};
+use cloudphone_sim::{HuaweiLimits, SimConfig, Simulator, TableOptions};
 
 mod common;
 
@@ -30,29 +30,24 @@ const ENDPOINT: &str = "GET /v1/{project_id}/cloud-phone/phones/{phone_id}";
 const SK_VAR: &str = "SHARED_BUDGET_TEST_HW_SK";
 
 fn config(sim: &Simulator, store: Option<&str>) -> String {
-    let c = sim.credentials();
     let rate_limit = store
         .map(|url| format!("[rate_limit]\nstore = \"{url}\"\n"))
         .unwrap_or_default();
+    // The simulator's own table, the secret read from the environment.
+    let table = sim
+        .vendor("huawei-cph")
+        .expect("the Huawei simulator")
+        .provider_table(&TableOptions::new().with_secret(format!("${{{SK_VAR}}}")))
+        .unwrap();
     format!(
         r#"{rate_limit}
 [providers.hw]
-type = "huawei-cph"
-region = "{}"
-project_id = "{}"
-endpoint = "{}"
-access_key = "{}"
-secret_key = "${{{SK_VAR}}}"
-status_strategy = "detail"
+{table}status_strategy = "detail"
 rate_limit_per_second = {BUDGET}
 concurrency = 8
 # A throttled call fails at once instead of being retried: every throttling shows.
 max_retries = 0
-"#,
-        c.huawei_region,
-        c.huawei_project_id,
-        sim.huawei_url(),
-        c.huawei_access_key
+"#
     )
 }
 
