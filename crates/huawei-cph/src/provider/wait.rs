@@ -189,16 +189,14 @@ impl HuaweiCphProvider {
             if refused.is_none() && !read.is_empty() {
                 let ids: Vec<PhoneId> = read.iter().map(|&i| outcomes[i].phone.clone()).collect();
                 let op = report.operation;
-                let (outcomes_ref, track_ref, settled_ref) =
-                    (&mut outcomes, &mut track, &mut settled);
                 let res = self
                     .read_states(&ids, &mut |slot, seen| {
                         let i = read[slot];
-                        if observe(&mut outcomes_ref[i], seen, target, op) {
-                            track_ref[i] = Track::No;
-                            settled_ref.push(i);
+                        if observe(&mut outcomes[i], seen, target, op) {
+                            track[i] = Track::No;
+                            settled.push(i);
                         } else {
-                            track_ref[i] = Track::Status;
+                            track[i] = Track::Status;
                         }
                     })
                     .await;
