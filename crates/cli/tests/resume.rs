@@ -213,8 +213,18 @@ impl Running {
     }
 }
 
-fn run_lines(lines: &Mutex<Vec<String>>) -> usize {
-    lines.lock().unwrap().len()
+/// [`start_reset`], killed with SIGKILL once `ready` holds (given how many lines the command
+/// printed): what it printed, and the journal's unfinished entries by phone after the kill.
+fn reset_killed_when(
+    env: &Env,
+    what: &str,
+    mut ready: impl FnMut(usize) -> bool,
+) -> (String, HashMap<String, Value>) {
+    let mut run = start_reset(env);
+    let lines = run.lines.clone();
+    until(&mut run, what, || ready(lines.lock().unwrap().len()));
+    let out = run.sigkill();
+    (out, env.journal(true))
 }
 
 /// `reset --from FILE --wait`, ndjson, polling often.
@@ -358,15 +368,12 @@ async fn huawei_killed_before_any_answer_then_resumed_by_looking() {
         ..Faults::default()
     });
     let ids = env.ids();
-    let mut run = start_reset(&env);
-    tokio::task::block_in_place(|| {
-        until(&mut run, "the first chunk applied", || {
+    let (out, before) = tokio::task::block_in_place(|| {
+        reset_killed_when(&env, "the first chunk applied", |_| {
             ids[..100].iter().all(|id| env.resets(id) == 1)
         })
     });
-    let out = tokio::task::block_in_place(|| run.sigkill());
     assert!(out.trim().is_empty(), "killed before any answer: {out}");
-    let before = tokio::task::block_in_place(|| env.journal(true));
     assert_eq!(before.len(), 100, "the chunk in flight, recorded as sent");
     assert!(before.values().all(|e| e["answer"] == "none"));
     // A new reset of those phones is refused (exit 7, naming them), nothing sent.
@@ -383,12 +390,11 @@ async fn huawei_killed_before_any_answer_then_resumed_by_looking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huawei_killed_mid_batch_then_resumed() {
     let env = Env::new("huawei-cph", HUAWEI_PHONES, Duration::from_millis(60), 0.5).await;
-    let mut run = start_reset(&env);
     // Four chunks answered, the fifth in flight (or just answered), the rest never sent.
-    tokio::task::block_in_place(|| until(&mut run, "five reset calls", || env.reset_calls() >= 5));
-    let out = tokio::task::block_in_place(|| run.sigkill());
+    let (out, before) = tokio::task::block_in_place(|| {
+        reset_killed_when(&env, "five reset calls", |_| env.reset_calls() >= 5)
+    });
     let shown = printed(&out);
-    let before = tokio::task::block_in_place(|| env.journal(true));
     assert!(
         before.len() >= 400 && before.len() < HUAWEI_PHONES,
         "{}",
@@ -430,20 +436,14 @@ async fn huawei_killed_mid_batch_then_resumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huawei_killed_mid_wait_then_resumed() {
     let env = Env::new("huawei-cph", HUAWEI_PHONES, Duration::from_millis(10), 0.5).await;
-    let mut run = start_reset(&env);
-    let lines = run.lines.clone();
     // Every chunk answered (one line per accepted phone), then killed while waiting.
-    tokio::task::block_in_place(|| {
-        until(&mut run, "every chunk answered", || {
-            run_lines(&lines) >= HUAWEI_PHONES
-        })
+    let (out, before) = tokio::task::block_in_place(|| {
+        reset_killed_when(&env, "every chunk answered", |n| n >= HUAWEI_PHONES)
     });
-    let out = tokio::task::block_in_place(|| run.sigkill());
-    let shown: HashMap<String, Value> = printed(&out);
+    let shown = printed(&out);
     assert!(shown
         .values()
         .all(|v| v["status"] == "pending" && huawei_job(v)));
-    let before = tokio::task::block_in_place(|| env.journal(true));
     assert!(
         before.len() > HUAWEI_PHONES / 2,
         "most resets still running at the kill: {}",
@@ -465,11 +465,10 @@ async fn huawei_killed_mid_wait_then_resumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn geelark_killed_mid_batch_then_resumed_by_polling_status() {
     let env = Env::new("geelark", GEELARK_PHONES, Duration::from_millis(40), 0.3).await;
-    let mut run = start_reset(&env);
-    tokio::task::block_in_place(|| until(&mut run, "40 reset calls", || env.reset_calls() >= 40));
-    let out = tokio::task::block_in_place(|| run.sigkill());
+    let (out, before) = tokio::task::block_in_place(|| {
+        reset_killed_when(&env, "40 reset calls", |_| env.reset_calls() >= 40)
+    });
     let shown = printed(&out);
-    let before = tokio::task::block_in_place(|| env.journal(true));
     assert!(
         before.len() >= 32 && before.len() < GEELARK_PHONES,
         "{}",
@@ -485,16 +484,10 @@ async fn geelark_killed_mid_batch_then_resumed_by_polling_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn geelark_killed_mid_wait_then_resumed_by_polling_status() {
     let env = Env::new("geelark", GEELARK_PHONES, Duration::from_millis(5), 0.3).await;
-    let mut run = start_reset(&env);
-    let lines = run.lines.clone();
-    tokio::task::block_in_place(|| {
-        until(&mut run, "every phone answered", || {
-            run_lines(&lines) >= GEELARK_PHONES
-        })
+    let (out, before) = tokio::task::block_in_place(|| {
+        reset_killed_when(&env, "every phone answered", |n| n >= GEELARK_PHONES)
     });
-    let out = tokio::task::block_in_place(|| run.sigkill());
-    let shown: HashMap<String, Value> = printed(&out);
-    let before = tokio::task::block_in_place(|| env.journal(true));
+    let shown = printed(&out);
     assert!(!before.is_empty(), "resets still running at the kill");
     assert!(before.values().all(|e| e["answer"] == "accepted"));
     tokio::task::block_in_place(|| resume_and_check(&env, &before, &shown));
