@@ -144,41 +144,52 @@ mod tests {
         v.iter().map(|s| PhoneId::from(*s)).collect()
     }
 
-    #[test]
-    fn settled_and_sent_outcomes_come_back_in_request_order() {
+    /// A stop merged from `settled` and the vendor's `sent` answer.
+    fn merge(
+        order: Vec<PhoneId>,
+        settled: HashMap<PhoneId, PhoneOutcome>,
+        to_send: &[PhoneId],
+        sent: Vec<PhoneOutcome>,
+    ) -> BatchReport {
         let origin = Origin {
             vendor: "v",
             instance: 1,
         };
+        let sent = BatchReport::new(Operation::Stop, sent);
+        merge_settled(
+            Operation::Stop,
+            "v",
+            order,
+            settled,
+            to_send,
+            Some(Ok(sent)),
+            origin,
+        )
+        .unwrap()
+    }
+
+    /// (phone, outcome kind) of each outcome.
+    fn kinds(r: &BatchReport) -> Vec<(&str, &str)> {
+        r.outcomes
+            .iter()
+            .map(|o| (o.phone.as_str(), o.outcome.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn settled_and_sent_outcomes_come_back_in_request_order() {
         let order = ids(&["a", "b", "c", "d"]);
         let to_send = ids(&["a", "c", "d"]);
         for sent_order in [["a", "c", "d"], ["d", "a", "c"]] {
             let settled: HashMap<PhoneId, PhoneOutcome> =
                 [(PhoneId::from("b"), PhoneOutcome::done("b".into()))].into();
-            let sent = BatchReport::new(
-                Operation::Stop,
-                sent_order
-                    .iter()
-                    .map(|s| PhoneOutcome::pending(PhoneId::from(*s)))
-                    .collect(),
-            );
-            let r = merge_settled(
-                Operation::Stop,
-                "v",
-                order.clone(),
-                settled,
-                &to_send,
-                Some(Ok(sent)),
-                origin,
-            )
-            .unwrap();
-            let got: Vec<(&str, &str)> = r
-                .outcomes
+            let sent = sent_order
                 .iter()
-                .map(|o| (o.phone.as_str(), o.outcome.as_str()))
+                .map(|s| PhoneOutcome::pending(PhoneId::from(*s)))
                 .collect();
+            let r = merge(order.clone(), settled, &to_send, sent);
             assert_eq!(
-                got,
+                kinds(&r),
                 [
                     ("a", "pending"),
                     ("b", "done"),
@@ -189,23 +200,11 @@ mod tests {
             );
         }
         // An answer missing a phone: that phone alone has no recorded outcome.
-        let sent = BatchReport::new(
-            Operation::Stop,
-            vec![
-                PhoneOutcome::pending("a".into()),
-                PhoneOutcome::pending("d".into()),
-            ],
-        );
-        let r = merge_settled(
-            Operation::Stop,
-            "v",
-            order,
-            HashMap::new(),
-            &ids(&["a", "b", "c", "d"]),
-            Some(Ok(sent)),
-            origin,
-        )
-        .unwrap();
+        let sent = vec![
+            PhoneOutcome::pending("a".into()),
+            PhoneOutcome::pending("d".into()),
+        ];
+        let r = merge(order, HashMap::new(), &ids(&["a", "b", "c", "d"]), sent);
         let kinds: Vec<&str> = r.outcomes.iter().map(|o| o.outcome.as_str()).collect();
         assert_eq!(kinds, ["pending", "failed", "failed", "pending"]);
     }
@@ -214,10 +213,6 @@ mod tests {
     /// phone in neither each land in their request position, every sent outcome kept.
     #[test]
     fn an_in_order_answer_is_merged_in_place() {
-        let origin = Origin {
-            vendor: "v",
-            instance: 1,
-        };
         let order = ids(&["a", "b", "c", "d", "e", "f"]);
         let to_send = ids(&["a", "c", "e"]);
         let settled: HashMap<PhoneId, PhoneOutcome> = [
@@ -225,27 +220,10 @@ mod tests {
             (PhoneId::from("f"), PhoneOutcome::done("f".into())),
         ]
         .into();
-        let sent = BatchReport::new(
-            Operation::Stop,
-            to_send.iter().cloned().map(PhoneOutcome::pending).collect(),
-        );
-        let r = merge_settled(
-            Operation::Stop,
-            "v",
-            order.clone(),
-            settled,
-            &to_send,
-            Some(Ok(sent)),
-            origin,
-        )
-        .unwrap();
-        let got: Vec<(&str, &str)> = r
-            .outcomes
-            .iter()
-            .map(|o| (o.phone.as_str(), o.outcome.as_str()))
-            .collect();
+        let sent = to_send.iter().cloned().map(PhoneOutcome::pending).collect();
+        let r = merge(order.clone(), settled, &to_send, sent);
         assert_eq!(
-            got,
+            kinds(&r),
             [
                 ("a", "pending"),
                 ("b", "done"),
