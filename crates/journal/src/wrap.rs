@@ -170,24 +170,20 @@ impl Call {
 
     /// Writes the answers of entries still waiting for one (one transaction).
     fn answered(&self, outcomes: &[PhoneOutcome]) {
-        let mut updates = Vec::new();
-        let mut ended = Vec::new();
-        {
+        let answers: Vec<(PhoneId, (i64, Update))> = {
             let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
             if sent.is_empty() {
                 return;
             }
-            for o in outcomes {
-                if let Some(id) = sent.remove(&o.phone) {
-                    let u = answer_of(o);
-                    if u.end.is_some() {
-                        ended.push((o.phone.clone(), id));
-                    }
-                    updates.push((id, u));
-                }
-            }
-        }
-        self.write(&updates, &ended);
+            outcomes
+                .iter()
+                .filter_map(|o| {
+                    let id = sent.remove(&o.phone)?;
+                    Some((o.phone.clone(), (id, answer_of(o))))
+                })
+                .collect()
+        };
+        self.write(answers);
     }
 
     /// The call failed as a whole after some chunks went out: those are unknown when the
@@ -199,34 +195,37 @@ impl Call {
             .unwrap_or_else(|e| e.into_inner())
             .drain()
             .collect();
-        let outcome = |p: PhoneId| {
-            if e.may_have_applied() {
-                PhoneOutcome::unknown(p, e.clone())
-            } else {
-                PhoneOutcome::failed(p, e.clone())
-            }
+        let Some((first, _)) = sent.first() else {
+            return;
         };
-        let mut updates = Vec::new();
-        let mut ended = Vec::new();
-        for (p, id) in sent {
-            let u = answer_of(&outcome(p.clone()));
-            if u.end.is_some() {
-                ended.push((p, id));
-            }
-            updates.push((id, u));
-        }
-        self.write(&updates, &ended);
+        // One error for every phone: the same answer, worked out once.
+        let u = answer_of(&if e.may_have_applied() {
+            PhoneOutcome::unknown(first.clone(), e.clone())
+        } else {
+            PhoneOutcome::failed(first.clone(), e.clone())
+        });
+        self.write(
+            sent.into_iter()
+                .map(|(p, id)| (p, (id, u.clone())))
+                .collect(),
+        );
     }
 
-    fn write(&self, updates: &[(i64, Update)], ended: &[(PhoneId, i64)]) {
-        if let Err(e) = self.journal.write(updates) {
+    /// Writes `answers` (one transaction), then forgets the entries they ended.
+    fn write(&self, answers: Vec<(PhoneId, (i64, Update))>) {
+        let (phones, updates): (Vec<PhoneId>, Vec<(i64, Update)>) = answers.into_iter().unzip();
+        if let Err(e) = self.journal.write(&updates) {
             tracing::error!(error = %e, provider = %self.provider, "the journal could not record an answer");
             return;
         }
         self.journal.close(
             &self.provider,
             self.operation,
-            ended.iter().map(|(p, id)| (p, std::slice::from_ref(id))),
+            phones
+                .iter()
+                .zip(&updates)
+                .filter(|(_, (_, u))| u.end.is_some())
+                .map(|(p, (id, _))| (p, std::slice::from_ref(id))),
         );
     }
 }
