@@ -49,7 +49,8 @@ pub fn merge_settled(
         PhoneOutcome::failed(id, e)
     };
     // The vendor's answer is in `to_send` order (one outcome per id, as every batch call
-    // gives): merged by walking both, without a map of the sent outcomes.
+    // gives): merged by walking both, without a map of the sent outcomes. A `to_send` out
+    // of `order`'s order (no caller sends one) is merged by id, as an answer out of order.
     let in_order = sent.outcomes.len() == to_send.len()
         && sent
             .outcomes
@@ -79,18 +80,6 @@ pub fn merge_settled(
             out[k] = o;
         }
         out
-    } else if in_order {
-        let mut sent = sent.outcomes.into_iter().peekable();
-        order
-            .into_iter()
-            .map(|id| match settled.remove(&id) {
-                Some(o) => o,
-                None => match sent.next_if(|o| o.phone == id) {
-                    Some(o) => o,
-                    None => missing(id),
-                },
-            })
-            .collect()
     } else {
         let mut sent: HashMap<PhoneId, PhoneOutcome> = sent
             .outcomes
