@@ -403,3 +403,75 @@ async fn a_chunk_the_journal_cannot_record_is_not_sent() {
     assert!(r.outcomes.iter().all(|o| o.error().is_none()), "{r:?}");
     assert_eq!(journal.list(false).unwrap().len(), 4);
 }
+
+/// A provider whose batch engine sends each chunk, hears nothing back, and fails the whole call
+/// with `.2` after a moment.
+#[derive(Debug)]
+struct FailsAfterSending(Capabilities, BatchEngine, ErrorKind);
+
+#[cloudphone_core::async_trait]
+impl CloudPhoneProvider for FailsAfterSending {
+    fn vendor(&self) -> &'static str {
+        "fails"
+    }
+    fn capabilities(&self) -> &Capabilities {
+        &self.0
+    }
+    async fn status(&self, phones: &[PhoneId]) -> Result<BatchReport> {
+        Ok(BatchReport::pending(Operation::Status, phones.to_vec()))
+    }
+    async fn stop(&self, phones: &[PhoneId]) -> Result<BatchReport> {
+        let sent = self
+            .1
+            .run_chunks(Operation::Stop, phones, 10, |_| std::future::pending());
+        match tokio::time::timeout(Duration::from_millis(20), sent).await {
+            Ok(report) => report,
+            Err(_) => Err(Error::new(self.2, "the call failed as a whole")),
+        }
+    }
+    async fn reset(&self, phones: &[PhoneId], _: &ResetOptions) -> Result<BatchReport> {
+        self.stop(phones).await
+    }
+}
+
+/// A call that fails as a whole after its chunk went out: unknown (unfinished, for resume) when
+/// the change may have been applied, refused and failed when it cannot have been.
+#[tokio::test]
+async fn a_call_failing_as_a_whole_after_sending_is_unknown_or_refused_by_its_error() {
+    for (kind, answer, end) in [
+        (ErrorKind::Unavailable, Answer::Unknown, None),
+        (
+            ErrorKind::Unauthenticated,
+            Answer::Refused,
+            Some(End::Failed),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("j.sqlite")).unwrap();
+        let p = Journaled::new(
+            "lab",
+            Arc::new(FailsAfterSending(
+                Capabilities::default(),
+                BatchEngine::new("fails", EngineConfig::default()),
+                kind,
+            )),
+            journal.clone(),
+        );
+        let e = p.stop(&ids(3)).await.unwrap_err();
+        assert_eq!(e.kind(), kind);
+        let entries = journal.list(false).unwrap();
+        assert_eq!(entries.len(), 3, "{kind:?}");
+        for entry in &entries {
+            assert_eq!(entry.answer, answer, "{kind:?}: {entry:?}");
+            assert_eq!(entry.end, end, "{kind:?}: {entry:?}");
+            assert!(
+                entry
+                    .error
+                    .as_deref()
+                    .unwrap()
+                    .contains("failed as a whole"),
+                "{entry:?}"
+            );
+        }
+    }
+}
