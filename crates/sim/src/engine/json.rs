@@ -10,8 +10,7 @@
 
 use std::fmt;
 
-use axum::body::Body;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
@@ -23,12 +22,8 @@ pub(crate) fn serialized_response<T: Serialize + ?Sized>(
     status: StatusCode,
     value: &T,
 ) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => Response::builder()
-            .status(status)
-            .header(header::CONTENT_TYPE, "application/json;charset=UTF-8")
-            .body(Body::from(body))
-            .expect("static response parts are valid"),
+    match serde_json::to_string(value) {
+        Ok(body) => raw_response(status, "application/json;charset=UTF-8", body),
         // Only a map with non-string keys fails, and no answer has one.
         Err(e) => raw_response(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -98,7 +98,7 @@ pub(crate) async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receive
 }
 
 pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
-    raw_response(status, "application/json;charset=UTF-8", value.to_string())
+    super::json::serialized_response(status, value)
 }
 
 pub(crate) fn raw_response(status: StatusCode, content_type: &str, body: String) -> Response {
