@@ -197,7 +197,13 @@ impl AlibabaProvider {
                 let mut phones: HashMap<String, usize> = HashMap::new();
                 for &i in &by_invoke {
                     let rid = &outcomes[i].job.as_ref().expect("watched by invoke").job_id;
-                    *phones.entry(rid.clone()).or_default() += 1;
+                    // The request id copied once, not once per phone of it.
+                    match phones.get_mut(rid.as_str()) {
+                        Some(n) => *n += 1,
+                        None => {
+                            phones.insert(rid.clone(), 1);
+                        }
+                    }
                 }
                 let (found, error) = self.tasks_by_invoke(&phones, Seen::from).await;
                 by_invoke.retain(|&i| {
