@@ -119,11 +119,9 @@ impl AlibabaProvider {
                             mine.entry(phone).or_insert_with(|| keep(t));
                         }
                     }
+                    // Each request id is looked up once (`phones` is keyed by it).
                     if !mine.is_empty() {
-                        let kept = found.entry(rid).or_insert_with(HashMap::new);
-                        for (phone, v) in mine {
-                            kept.entry(phone).or_insert(v);
-                        }
+                        found.insert(rid, mine);
                     }
                 }
                 Err(e) if e.kind().is_auth() => return (found, Some(e)),
