@@ -51,12 +51,13 @@ pub(crate) fn open(config: &Config, no_journal: bool) -> Result<Option<Journal>,
         return Ok(None);
     }
     let settings = config.journal().cloned().unwrap_or_default();
-    if settings.path.is_none() && default_path().is_none() {
+    let default = default_path();
+    if settings.path.is_none() && default.is_none() {
         return Err(UsageError(
             "cannot tell where the journal lives: neither XDG_STATE_HOME nor HOME is set; set `[journal] path` or pass --no-journal".into(),
         ));
     }
-    settings.open(default_path()).map(Some).map_err(|e| {
+    settings.open(default).map(Some).map_err(|e| {
         UsageError(format!(
             "{}; pass --no-journal to run without one",
             e.message()
