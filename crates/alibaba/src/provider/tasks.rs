@@ -43,17 +43,14 @@ impl AlibabaProvider {
         Ok(out)
     }
 
-    /// Tasks by id, 100 ids per call.
+    /// Tasks by id, 100 ids per call, asked for in the order given (see [`first_seen`]).
     pub(super) async fn tasks_by_id<V>(
         &self,
         ids: Vec<String>,
         keep: impl Fn(Task) -> V,
     ) -> ById<V> {
         // The ids are moved into their chunks, not copied (100,000 task ids in a fleet wait).
-        let mut unique = ids;
-        unique.sort_unstable();
-        unique.dedup();
-        let mut ids = unique.into_iter().peekable();
+        let mut ids = first_seen(ids).into_iter().peekable();
         let mut chunks: Vec<Vec<String>> = Vec::new();
         while ids.peek().is_some() {
             chunks.push(ids.by_ref().take(PAGE_SIZE).collect());
@@ -86,14 +83,14 @@ impl AlibabaProvider {
     }
 
     /// The instance tasks of start and stop requests, by `InvokeId` (`Level=2`); `phones` is
-    /// how many phones each request carried (how many pages to allow).
+    /// each request id, once, with how many phones it carried (how many pages to allow), in
+    /// the order they are asked for (see [`first_seen`]).
     pub(super) async fn tasks_by_invoke<V>(
         &self,
-        phones: &HashMap<String, usize>,
+        phones: &[(String, usize)],
         keep: impl Fn(Task) -> V,
     ) -> ByInvoke<V> {
-        let mut rids: Vec<(String, usize)> = phones.iter().map(|(r, n)| (r.clone(), *n)).collect();
-        rids.sort();
+        let rids = phones.to_vec();
         let mut found = HashMap::new();
         let mut error = None;
         let mut pages =
@@ -147,11 +144,16 @@ impl AlibabaProvider {
             .filter(|j| !is_invoke(j))
             .map(|j| j.job_id.clone())
             .collect();
-        let invokes: HashMap<String, usize> = unique
-            .iter()
-            .filter(|j| is_invoke(j))
-            .map(|j| (j.job_id.clone(), PAGE_SIZE))
-            .collect();
+        let invokes: Vec<(String, usize)> = first_seen(
+            unique
+                .iter()
+                .filter(|j| is_invoke(j))
+                .map(|j| j.job_id.clone())
+                .collect(),
+        )
+        .into_iter()
+        .map(|rid| (rid, PAGE_SIZE))
+        .collect();
         let (by_id, id_error) = if task_ids.is_empty() {
             (HashMap::new(), None)
         } else {
@@ -212,5 +214,37 @@ impl AlibabaProvider {
             Some(e) if !learned => Err(e),
             _ => Ok(infos),
         }
+    }
+}
+
+/// `ids` without repeats, each at its first place. Callers give the oldest request first, so a
+/// round reaches the newest tasks last, when they have had the longest to finish (sorted by id,
+/// the last requests' tasks were often asked for while still running and needed a second round).
+pub(super) fn first_seen(mut ids: Vec<String>) -> Vec<String> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_unstable_by(|&a, &b| ids[a].cmp(&ids[b]).then(a.cmp(&b)));
+    let mut repeat = vec![false; ids.len()];
+    for w in order.windows(2) {
+        if ids[w[0]] == ids[w[1]] {
+            repeat[w[1]] = true;
+        }
+    }
+    let mut at = 0;
+    ids.retain(|_| {
+        at += 1;
+        !repeat[at - 1]
+    });
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_seen;
+
+    #[test]
+    fn first_seen_drops_repeats_and_keeps_the_order_given() {
+        let ids = ["t3", "t1", "t3", "t2", "t1"].map(String::from).to_vec();
+        assert_eq!(first_seen(ids), ["t3", "t1", "t2"]);
+        assert!(first_seen(Vec::new()).is_empty());
     }
 }

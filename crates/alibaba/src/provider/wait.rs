@@ -194,17 +194,21 @@ impl AlibabaProvider {
                 refused = error.filter(|e| e.kind().is_auth());
             }
             if refused.is_none() && !by_invoke.is_empty() {
-                let mut phones: HashMap<String, usize> = HashMap::new();
+                // Each request id once, oldest first, with its phone count.
+                let mut phones: Vec<(String, usize)> = Vec::new();
+                let mut at: HashMap<&str, usize> = HashMap::new();
                 for &i in &by_invoke {
                     let rid = &outcomes[i].job.as_ref().expect("watched by invoke").job_id;
                     // The request id copied once, not once per phone of it.
-                    match phones.get_mut(rid.as_str()) {
-                        Some(n) => *n += 1,
+                    match at.get(rid.as_str()) {
+                        Some(&k) => phones[k].1 += 1,
                         None => {
-                            phones.insert(rid.clone(), 1);
+                            at.insert(rid, phones.len());
+                            phones.push((rid.clone(), 1));
                         }
                     }
                 }
+                drop(at);
                 let (found, error) = self.tasks_by_invoke(&phones, Seen::from).await;
                 by_invoke.retain(|&i| {
                     let task = found

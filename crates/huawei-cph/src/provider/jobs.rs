@@ -127,21 +127,24 @@ impl HuaweiCphProvider {
             }
         }
         let mut wanted: Wanted<'_> = HashMap::new();
+        // Request ids in the order they first appear (deterministic calls, oldest first).
+        let mut listed: Vec<Listed<'_>> = Vec::new();
         let mut per_request: HashMap<&str, usize> = HashMap::new();
         for (slot, j) in unique.iter().enumerate() {
-            if let Some(r) = j.request_id.as_deref().filter(|r| !r.is_empty()) {
+            if let Some(rid) = j.request_id.as_deref().filter(|r| !r.is_empty()) {
                 wanted.insert(j.job_id.as_str(), slot);
-                *per_request.entry(r).or_default() += 1;
+                let at = *per_request.entry(rid).or_insert_with(|| {
+                    listed.push(Listed {
+                        rid,
+                        jobs: 0,
+                        wanted: 0,
+                    });
+                    listed.len() - 1
+                });
+                listed[at].wanted += 1;
             }
         }
-        let listed: Vec<Listed<'_>> = per_request
-            .into_iter()
-            .map(|(rid, n)| Listed {
-                rid,
-                jobs: 0,
-                wanted: n,
-            })
-            .collect();
+        drop(per_request);
         let (found, list_error) = if listed.is_empty() {
             (Vec::new(), None)
         } else {
@@ -230,7 +233,7 @@ impl HuaweiCphProvider {
     }
 
     /// The wanted jobs (`wanted`: job id → slot, slots below `slots`) of the given request
-    /// ids, fetched with list-jobs: up to 20 request ids per call, 100 jobs per page. Every
+    /// ids, in the order given, fetched with list-jobs: up to 20 request ids per call, 100 jobs per page. Every
     /// page the requests' job counts call for is fetched at once; pages past those are
     /// followed one by one, only while wanted jobs are still missing and each page is new,
     /// for at most [`MAX_FOLLOW_UP_JOB_PAGES`] pages. The first refusal stops everything.
@@ -238,12 +241,15 @@ impl HuaweiCphProvider {
     /// phone of each.
     pub(super) async fn jobs_by_request(
         &self,
-        mut requests: Vec<Listed<'_>>,
+        requests: Vec<Listed<'_>>,
         wanted: &Wanted<'_>,
         slots: usize,
         detailed: bool,
     ) -> JobSearch {
-        requests.sort_unstable_by(|a, b| a.rid.cmp(b.rid));
+        // In the order given, not sorted: callers give the oldest request first, so a round
+        // reaches the newest requests last, when their jobs have had the longest to finish
+        // (sorted by id, the last chunk's jobs were often listed while still running and
+        // needed a second round).
         let chunks: Vec<&[Listed<'_>]> = requests.chunks(REQUEST_IDS_PER_CALL).collect();
         let joined: Vec<String> = chunks
             .iter()
