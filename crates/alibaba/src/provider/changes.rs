@@ -1,10 +1,8 @@
-//! State changes: the documented preconditions checked against the phones' states first (a
-//! stop of a `STOPPED` phone is done without a call), then one call per `batch_size` phones.
+//! State changes: one call per `batch_size` phones, each chunk's states checked against the
+//! documented preconditions just before its call (a stop of a `STOPPED` phone is done without
+//! a call).
 //! No change has an idempotency token, so none is ever repeated after its answer was lost:
 //! its outcome is unknown until a wait (or a status read) looks.
-
-use cloudphone_core::raw::merge_settled;
-use std::collections::HashMap;
 
 use cloudphone_core::raw::{ExtraOptions, Idempotency};
 use cloudphone_core::{
@@ -168,8 +166,17 @@ impl AlibabaProvider {
         }
     }
 
-    /// A state change of `phones`: checked against their states first (with `check_states`),
-    /// then sent in chunks.
+    /// A state change of `phones`, in chunks of `batch_size`: with `check_states`, each
+    /// chunk's states are read just before its request, and only the phones whose state
+    /// allows the change are sent.
+    ///
+    /// Checked chunk by chunk, not for the whole fleet first: nothing fleet-sized is held
+    /// besides the report (the whole-fleet read held a second report of 100,000 outcomes, a
+    /// map of the phones set aside and copies of the ids), and the states are as fresh as
+    /// they can be. The chunk is announced as sent (the journal's *sent* row) before its
+    /// states are read: a phone found already there is then answered done, and one the
+    /// preconditions refuse failed and not applied, so an entry never claims less than may
+    /// have gone out.
     pub(super) async fn change(
         &self,
         change: Change,
@@ -177,87 +184,23 @@ impl AlibabaProvider {
         image: Option<&str>,
         force: bool,
     ) -> Result<BatchReport> {
-        if !self.check_states {
-            return self.send(change, phones, image, force).await;
-        }
-        let before = self.status_of(phones).await?;
-        let order: Vec<PhoneId> = before.outcomes.iter().map(|o| o.phone.clone()).collect();
-        let mut settled: HashMap<PhoneId, PhoneOutcome> = HashMap::new();
-        let mut to_send: Vec<PhoneId> = Vec::new();
-        for o in before.outcomes {
-            let verdict = match (&o.outcome, &o.state) {
-                (Outcome::Failed(e) | Outcome::Unknown(e), _) => {
-                    let failed = PhoneOutcome::failed(o.phone.clone(), not_sent(e));
-                    settled.insert(o.phone.clone(), failed);
-                    continue;
-                }
-                (_, Some(state)) => change.verdict(&state.raw),
-                (_, None) => Verdict::Send,
-            };
-            let id = o.phone.clone();
-            let settled_as = match verdict {
-                Verdict::Send => {
-                    to_send.push(id);
-                    continue;
-                }
-                Verdict::Done => o,
-                Verdict::Pending => {
-                    let mut p = o;
-                    p.outcome = Outcome::Pending;
-                    p
-                }
-                Verdict::Refuse => {
-                    let raw = o.state.as_ref().map(|s| s.raw.clone()).unwrap_or_default();
-                    let e = Error::new(
-                        ErrorKind::InvalidState,
-                        format!(
-                            "not sent: the phone is {raw}, and {} is only accepted from {}",
-                            change.action(),
-                            change.allowed().join(", ")
-                        ),
-                    )
-                    .with_vendor(VENDOR)
-                    .with_vendor_code(raw)
-                    .with_not_applied(true);
-                    let mut f = o;
-                    f.outcome = Outcome::Failed(e);
-                    f
-                }
-            };
-            settled.insert(id, settled_as);
-        }
-        let sent = if to_send.is_empty() {
-            None
-        } else {
-            Some(self.send(change, &to_send, image, force).await)
-        };
-        merge_settled(
-            change.operation(),
-            VENDOR,
-            order,
-            settled,
-            &to_send,
-            sent,
-            self.engine().origin(),
-        )
-    }
-
-    /// Sends the change in chunks of `batch_size`.
-    async fn send(
-        &self,
-        change: Change,
-        phones: &[PhoneId],
-        image: Option<&str>,
-        force: bool,
-    ) -> Result<BatchReport> {
         let action = change.action();
+        let check = self.check_states;
         self.engine()
             .run_chunks(
                 change.operation(),
                 phones,
                 self.batch_size,
                 |chunk| async move {
-                    let mut params = Params::new().ids(change.list_name(), &chunk);
+                    let (to_send, mut settled) = if check {
+                        self.check_chunk(change, chunk).await?
+                    } else {
+                        (chunk, Vec::new())
+                    };
+                    if to_send.is_empty() {
+                        return Ok(settled);
+                    }
+                    let mut params = Params::new().ids(change.list_name(), &to_send);
                     match change {
                         Change::Stop | Change::Reboot if force => {
                             params = params.flag("ForceStop", true)
@@ -275,10 +218,63 @@ impl AlibabaProvider {
                             Ok((wire::change_answer(action, body)?, rid.map(str::to_owned)))
                         })
                         .await?;
-                    Ok(change_outcomes(answer.0, answer.1.as_deref(), &chunk))
+                    let sent = change_outcomes(answer.0, answer.1.as_deref(), &to_send);
+                    if settled.is_empty() {
+                        return Ok(sent);
+                    }
+                    settled.extend(sent);
+                    Ok(settled)
                 },
             )
             .await
+    }
+
+    /// One chunk's states read and judged: the phones to send, and the outcomes of the others
+    /// (done, pending, or failed and not applied). A read that fails as a whole fails the
+    /// chunk, not applied: nothing was sent.
+    async fn check_chunk(
+        &self,
+        change: Change,
+        chunk: Vec<PhoneId>,
+    ) -> Result<(Vec<PhoneId>, Vec<PhoneOutcome>)> {
+        let before = self.describe_ids(chunk).await.map_err(|e| not_sent(&e))?;
+        let mut to_send = Vec::with_capacity(before.len());
+        let mut settled = Vec::new();
+        for mut o in before {
+            let verdict = match (&o.outcome, &o.state) {
+                (Outcome::Failed(e) | Outcome::Unknown(e), _) => {
+                    settled.push(PhoneOutcome::failed(o.phone.clone(), not_sent(e)));
+                    continue;
+                }
+                (_, Some(state)) => change.verdict(&state.raw),
+                (_, None) => Verdict::Send,
+            };
+            match verdict {
+                Verdict::Send => to_send.push(o.phone),
+                Verdict::Done => settled.push(o),
+                Verdict::Pending => {
+                    o.outcome = Outcome::Pending;
+                    settled.push(o);
+                }
+                Verdict::Refuse => {
+                    let raw = o.state.as_ref().map(|s| s.raw.clone()).unwrap_or_default();
+                    let e = Error::new(
+                        ErrorKind::InvalidState,
+                        format!(
+                            "not sent: the phone is {raw}, and {} is only accepted from {}",
+                            change.action(),
+                            change.allowed().join(", ")
+                        ),
+                    )
+                    .with_vendor(VENDOR)
+                    .with_vendor_code(raw)
+                    .with_not_applied(true);
+                    o.outcome = Outcome::Failed(e);
+                    settled.push(o);
+                }
+            }
+        }
+        Ok((to_send, settled))
     }
 }
 

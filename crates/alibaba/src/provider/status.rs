@@ -41,7 +41,7 @@ impl AlibabaProvider {
     }
 
     /// The states of up to 100 ids.
-    async fn describe_ids(&self, chunk: Vec<PhoneId>) -> Result<Vec<PhoneOutcome>> {
+    pub(super) async fn describe_ids(&self, chunk: Vec<PhoneId>) -> Result<Vec<PhoneOutcome>> {
         let wanted: HashSet<&str> = chunk.iter().map(PhoneId::as_str).collect();
         let mut listed: Vec<Instance> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
