@@ -1,16 +1,20 @@
-//! State changes: one call per `batch_size` phones, each chunk's states checked against the
-//! documented preconditions just before its call (a stop of a `STOPPED` phone is done without
-//! a call).
+//! State changes: the documented preconditions checked against the phones' states first (a
+//! stop of a `STOPPED` phone is done without a call), then one call per `batch_size` phones.
 //! No change has an idempotency token, so none is ever repeated after its answer was lost:
 //! its outcome is unknown until a wait (or a status read) looks.
 
-use cloudphone_core::raw::{ExtraOptions, Idempotency};
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use futures::StreamExt;
+
+use cloudphone_core::raw::{dedupe, merge_settled, ExtraOptions, Idempotency};
 use cloudphone_core::{
     BatchReport, Error, ErrorKind, Operation, Outcome, PhoneId, PhoneOutcome, ResetOptions, Result,
 };
 
 use super::decode::change_outcomes;
-use super::{AlibabaProvider, REBOOT, RESET, START, STOP, UPDATE_IMAGE};
+use super::{AlibabaProvider, PAGE_SIZE, REBOOT, RESET, START, STOP, UPDATE_IMAGE};
 use crate::client::Params;
 use crate::wire;
 use crate::VENDOR;
@@ -166,17 +170,12 @@ impl AlibabaProvider {
         }
     }
 
-    /// A state change of `phones`, in chunks of `batch_size`: with `check_states`, each
-    /// chunk's states are read just before its request, and only the phones whose state
-    /// allows the change are sent.
+    /// A state change of `phones`: with `check_states`, their states read first and only the
+    /// phones whose state allows the change sent, in chunks of `batch_size`.
     ///
-    /// Checked chunk by chunk, not for the whole fleet first: nothing fleet-sized is held
-    /// besides the report (the whole-fleet read held a second report of 100,000 outcomes, a
-    /// map of the phones set aside and copies of the ids), and the states are as fresh as
-    /// they can be. The chunk is announced as sent (the journal's *sent* row) before its
-    /// states are read: a phone found already there is then answered done, and one the
-    /// preconditions refuse failed and not applied, so an entry never claims less than may
-    /// have gone out.
+    /// At fleet scale the check holds one flag per phone and the outcomes of the phones it
+    /// settles, not a report of the whole read: the read is judged page by page as it
+    /// arrives, and the merge places the vendor's answer and the settled outcomes by slot.
     pub(super) async fn change(
         &self,
         change: Change,
@@ -184,23 +183,118 @@ impl AlibabaProvider {
         image: Option<&str>,
         force: bool,
     ) -> Result<BatchReport> {
+        if !self.check_states {
+            return self.send(change, phones, image, force).await;
+        }
+        let phones = distinct(phones);
+        let settled = self.check(change, &phones).await?;
+        if settled.is_empty() {
+            // Every phone goes: the answer is the report.
+            return self.send(change, &phones, image, force).await;
+        }
+        let mut is_settled = vec![false; phones.len()];
+        for (slot, _) in &settled {
+            is_settled[*slot] = true;
+        }
+        let to_send: Vec<PhoneId> = phones
+            .iter()
+            .zip(is_settled)
+            .filter(|(_, s)| !s)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let sent = if to_send.is_empty() {
+            None
+        } else {
+            Some(self.send(change, &to_send, image, force).await)
+        };
+        drop(to_send);
+        merge_settled(
+            change.operation(),
+            VENDOR,
+            &phones,
+            settled,
+            sent,
+            self.engine().origin(),
+        )
+    }
+
+    /// The states of `phones` read and judged: the outcomes of the phones not to be sent (done,
+    /// pending, or failed and not applied), by slot, ascending. A read that fails fails its
+    /// phones, not applied; a refusal of the credentials is the call's error (nothing is sent).
+    /// Ids that can never be sent are left to the send, which fails them without a call.
+    async fn check(
+        &self,
+        change: Change,
+        phones: &[PhoneId],
+    ) -> Result<Vec<(usize, PhoneOutcome)>> {
+        let valid: Vec<usize> = (0..phones.len())
+            .filter(|&i| phones[i].invalid_reason().is_none())
+            .collect();
+        let chunks: Vec<Vec<usize>> = valid.chunks(PAGE_SIZE).map(<[usize]>::to_vec).collect();
+        drop(valid);
+        let mut settled: Vec<(usize, PhoneOutcome)> = Vec::new();
+        let mut pages = std::pin::pin!(self.fan_out(chunks, |slots: Vec<usize>| async move {
+            let ids = slots.iter().map(|&i| phones[i].clone()).collect();
+            (slots, self.describe_ids(ids).await)
+        }));
+        while let Some((slots, read)) = pages.next().await {
+            let outcomes = match read {
+                Ok(outcomes) => outcomes,
+                Err(e) if e.kind().is_auth() => return Err(self.scrub(e)),
+                Err(e) => {
+                    let e = not_sent(&self.scrub(e));
+                    settled.extend(
+                        slots
+                            .iter()
+                            .map(|&i| (i, PhoneOutcome::failed(phones[i].clone(), e.clone()))),
+                    );
+                    continue;
+                }
+            };
+            let mut judged = vec![false; slots.len()];
+            for o in outcomes {
+                let Some(k) = slots.iter().position(|&i| phones[i] == o.phone) else {
+                    continue;
+                };
+                if std::mem::replace(&mut judged[k], true) {
+                    continue;
+                }
+                if let Some(o) = judge(change, o) {
+                    settled.push((slots[k], o));
+                }
+            }
+            for (&i, _) in slots.iter().zip(&judged).filter(|(_, j)| !**j) {
+                let e = Error::new(
+                    ErrorKind::MissingFromResponse,
+                    format!(
+                        "the vendor's answer said nothing about phone `{}`",
+                        phones[i]
+                    ),
+                )
+                .with_vendor(VENDOR);
+                settled.push((i, PhoneOutcome::failed(phones[i].clone(), not_sent(&e))));
+            }
+        }
+        settled.sort_unstable_by_key(|(slot, _)| *slot);
+        Ok(settled)
+    }
+
+    /// Sends the change in chunks of `batch_size`.
+    async fn send(
+        &self,
+        change: Change,
+        phones: &[PhoneId],
+        image: Option<&str>,
+        force: bool,
+    ) -> Result<BatchReport> {
         let action = change.action();
-        let check = self.check_states;
         self.engine()
             .run_chunks(
                 change.operation(),
                 phones,
                 self.batch_size,
                 |chunk| async move {
-                    let (to_send, mut settled) = if check {
-                        self.check_chunk(change, chunk).await?
-                    } else {
-                        (chunk, Vec::new())
-                    };
-                    if to_send.is_empty() {
-                        return Ok(settled);
-                    }
-                    let mut params = Params::new().ids(change.list_name(), &to_send);
+                    let mut params = Params::new().ids(change.list_name(), &chunk);
                     match change {
                         Change::Stop | Change::Reboot if force => {
                             params = params.flag("ForceStop", true)
@@ -218,64 +312,54 @@ impl AlibabaProvider {
                             Ok((wire::change_answer(action, body)?, rid.map(str::to_owned)))
                         })
                         .await?;
-                    let sent = change_outcomes(answer.0, answer.1.as_deref(), &to_send);
-                    if settled.is_empty() {
-                        return Ok(sent);
-                    }
-                    settled.extend(sent);
-                    Ok(settled)
+                    Ok(change_outcomes(answer.0, answer.1.as_deref(), &chunk))
                 },
             )
             .await
     }
+}
 
-    /// One chunk's states read and judged: the phones to send, and the outcomes of the others
-    /// (done, pending, or failed and not applied). A read that fails as a whole fails the
-    /// chunk, not applied: nothing was sent.
-    async fn check_chunk(
-        &self,
-        change: Change,
-        chunk: Vec<PhoneId>,
-    ) -> Result<(Vec<PhoneId>, Vec<PhoneOutcome>)> {
-        let before = self.describe_ids(chunk).await.map_err(|e| not_sent(&e))?;
-        let mut to_send = Vec::with_capacity(before.len());
-        let mut settled = Vec::new();
-        for mut o in before {
-            let verdict = match (&o.outcome, &o.state) {
-                (Outcome::Failed(e) | Outcome::Unknown(e), _) => {
-                    settled.push(PhoneOutcome::failed(o.phone.clone(), not_sent(e)));
-                    continue;
-                }
-                (_, Some(state)) => change.verdict(&state.raw),
-                (_, None) => Verdict::Send,
-            };
-            match verdict {
-                Verdict::Send => to_send.push(o.phone),
-                Verdict::Done => settled.push(o),
-                Verdict::Pending => {
-                    o.outcome = Outcome::Pending;
-                    settled.push(o);
-                }
-                Verdict::Refuse => {
-                    let raw = o.state.as_ref().map(|s| s.raw.clone()).unwrap_or_default();
-                    let e = Error::new(
-                        ErrorKind::InvalidState,
-                        format!(
-                            "not sent: the phone is {raw}, and {} is only accepted from {}",
-                            change.action(),
-                            change.allowed().join(", ")
-                        ),
-                    )
-                    .with_vendor(VENDOR)
-                    .with_vendor_code(raw)
-                    .with_not_applied(true);
-                    o.outcome = Outcome::Failed(e);
-                    settled.push(o);
-                }
-            }
-        }
-        Ok((to_send, settled))
+/// `phones` without repeats, first occurrences in request order (borrowed when there are none).
+fn distinct(phones: &[PhoneId]) -> Cow<'_, [PhoneId]> {
+    let mut seen: HashSet<&str> = HashSet::with_capacity(phones.len());
+    if phones.iter().all(|p| seen.insert(p.as_str())) {
+        Cow::Borrowed(phones)
+    } else {
+        Cow::Owned(dedupe(phones.iter().cloned()))
     }
+}
+
+/// What the state check makes of one phone's read: `None` to send it, or its outcome without
+/// a call (done, pending, or failed and not applied).
+fn judge(change: Change, mut o: PhoneOutcome) -> Option<PhoneOutcome> {
+    let verdict = match (&o.outcome, &o.state) {
+        (Outcome::Failed(e) | Outcome::Unknown(e), _) => {
+            return Some(PhoneOutcome::failed(o.phone.clone(), not_sent(e)));
+        }
+        (_, Some(state)) => change.verdict(&state.raw),
+        (_, None) => Verdict::Send,
+    };
+    match verdict {
+        Verdict::Send => return None,
+        Verdict::Done => {}
+        Verdict::Pending => o.outcome = Outcome::Pending,
+        Verdict::Refuse => {
+            let raw = o.state.as_ref().map(|s| s.raw.clone()).unwrap_or_default();
+            let e = Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "not sent: the phone is {raw}, and {} is only accepted from {}",
+                    change.action(),
+                    change.allowed().join(", ")
+                ),
+            )
+            .with_vendor(VENDOR)
+            .with_vendor_code(raw)
+            .with_not_applied(true);
+            o.outcome = Outcome::Failed(e);
+        }
+    }
+    Some(o)
 }
 
 #[cfg(test)]

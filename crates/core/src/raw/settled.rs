@@ -8,91 +8,103 @@ use crate::{
     BatchReport, Error, ErrorKind, Operation, Origin, Outcome, PhoneId, PhoneOutcome, Result,
 };
 
-/// One report of `operation` over `order`: each phone's outcome from `settled` (decided
-/// without a call) or from `sent` (the vendor's answer for the others; `None` when there were
-/// none to send). A `sent` that failed as a whole fails its phones — unless nothing was
-/// settled as accepted, in which case the error is the call's, as a batch call's would be.
+/// One report of `operation` over `phones` (distinct ids, in request order): the outcome of
+/// each phone at a slot of `settled` (slots into `phones`, ascending; decided without a call),
+/// and of every other phone from `sent` (the vendor's answer for them, sent in request order;
+/// `None` when there were none to send).
+///
+/// A `sent` that failed as a whole fails its phones — unless nothing was settled as accepted,
+/// in which case the error is the call's, as a batch call's would be. A phone in neither gets
+/// an [`ErrorKind::MissingFromResponse`] failure.
+///
+/// Slots, not ids: a fleet-sized change needs no map of the phones set aside and no copy of
+/// the order, and an answer in request order (every batch call gives one) is merged inside its
+/// own vector.
 pub fn merge_settled(
     operation: Operation,
     vendor: &'static str,
-    order: Vec<PhoneId>,
-    mut settled: HashMap<PhoneId, PhoneOutcome>,
-    to_send: &[PhoneId],
+    phones: &[PhoneId],
+    settled: Vec<(usize, PhoneOutcome)>,
     sent: Option<Result<BatchReport>>,
     origin: Origin,
 ) -> Result<BatchReport> {
+    debug_assert!(settled.windows(2).all(|w| w[0].0 < w[1].0));
+    let is_settled = {
+        let mut mask = vec![false; phones.len()];
+        for (slot, _) in &settled {
+            if let Some(m) = mask.get_mut(*slot) {
+                *m = true;
+            }
+        }
+        mask
+    };
     let sent = match sent {
         None => BatchReport::new(operation, Vec::new()),
         Some(Ok(r)) => r,
         Some(Err(e))
             if settled
-                .values()
-                .any(|o| !matches!(o.outcome, Outcome::Failed(_))) =>
+                .iter()
+                .any(|(_, o)| !matches!(o.outcome, Outcome::Failed(_))) =>
         {
-            BatchReport::new(
-                operation,
-                to_send
-                    .iter()
-                    .map(|id| PhoneOutcome::failed(id.clone(), e.clone()))
-                    .collect(),
-            )
+            let outcomes = phones
+                .iter()
+                .zip(&is_settled)
+                .filter(|(_, s)| !**s)
+                .map(|(id, _)| PhoneOutcome::failed(id.clone(), e.clone()))
+                .collect();
+            BatchReport::new(operation, outcomes)
         }
         Some(Err(e)) => return Err(e),
     };
     let stray = sent.stray_jobs;
-    let missing = |id: PhoneId| {
+    let missing = |id: &PhoneId| {
         let e = Error::new(
             ErrorKind::MissingFromResponse,
             format!("no outcome was recorded for phone `{id}`"),
         )
         .with_vendor(vendor);
-        PhoneOutcome::failed(id, e)
+        PhoneOutcome::failed(id.clone(), e)
     };
-    // The vendor's answer is in `to_send` order (one outcome per id, as every batch call
-    // gives): merged by walking both, without a map of the sent outcomes. A `to_send` out
-    // of `order`'s order (no caller sends one) is merged by id, as an answer out of order.
-    let in_order = sent.outcomes.len() == to_send.len()
+    let unsent = || phones.iter().zip(&is_settled).filter(|(_, s)| !**s);
+    let in_order = sent.outcomes.len() == unsent().count()
         && sent
             .outcomes
             .iter()
-            .zip(to_send)
-            .all(|(o, id)| &o.phone == id);
-    let outcomes: Vec<PhoneOutcome> = if in_order && fits_in_place(&order, &settled, &sent.outcomes)
-    {
-        // In the answer's own vector, from the back: no second fleet-sized vector.
+            .zip(unsent())
+            .all(|(o, (id, _))| &o.phone == id);
+    let outcomes: Vec<PhoneOutcome> = if in_order {
+        // In the answer's own vector, from the back: sent outcome `j` moves to its slot `k`
+        // (never before it: `j ≤ k`), settled ones drop into the gaps.
         let mut out = sent.outcomes;
         let mut j = out.len();
-        out.reserve_exact(order.len() - j);
-        out.extend(
-            order[j..]
-                .iter()
-                .map(|id| PhoneOutcome::pending(id.clone())),
-        );
-        for (k, id) in order.into_iter().enumerate().rev() {
-            let o = match settled.remove(&id) {
-                Some(o) => o,
-                None if j > 0 && out[j - 1].phone == id => {
-                    j -= 1;
-                    std::mem::replace(&mut out[j], PhoneOutcome::pending(id))
-                }
-                None => missing(id),
+        out.reserve_exact(phones.len() - j);
+        out.resize_with(phones.len(), || PhoneOutcome::pending(PhoneId::new("")));
+        let mut settled = settled;
+        for k in (0..phones.len()).rev() {
+            out[k] = if is_settled[k] {
+                let (slot, o) = settled.pop().expect("a settled outcome per settled slot");
+                debug_assert_eq!(slot, k);
+                o
+            } else {
+                j -= 1;
+                std::mem::replace(&mut out[j], PhoneOutcome::pending(PhoneId::new("")))
             };
-            out[k] = o;
         }
         out
     } else {
-        let mut sent: HashMap<PhoneId, PhoneOutcome> = sent
+        // An answer out of order (no batch call gives one): merged by id.
+        let mut by_id: HashMap<PhoneId, PhoneOutcome> = sent
             .outcomes
             .into_iter()
             .map(|o| (o.phone.clone(), o))
             .collect();
-        order
-            .into_iter()
-            .map(|id| {
-                settled
-                    .remove(&id)
-                    .or_else(|| sent.remove(&id))
-                    .unwrap_or_else(|| missing(id))
+        let mut settled = settled.into_iter().peekable();
+        phones
+            .iter()
+            .enumerate()
+            .map(|(k, id)| match settled.next_if(|(slot, _)| *slot == k) {
+                Some((_, o)) => o,
+                None => by_id.remove(id).unwrap_or_else(|| missing(id)),
             })
             .collect()
     };
@@ -100,29 +112,6 @@ pub fn merge_settled(
     report.stray_jobs = stray;
     report.origin = Some(origin);
     Ok(report)
-}
-
-/// Whether the backward walk of [`merge_settled`] can place every sent outcome inside the
-/// answer's vector: each one is placed (none dropped), and never before one not yet placed is
-/// overwritten. Checked without moving anything, so that the walk cannot go wrong half-way.
-fn fits_in_place(
-    order: &[PhoneId],
-    settled: &HashMap<PhoneId, PhoneOutcome>,
-    sent: &[PhoneOutcome],
-) -> bool {
-    if order.len() < sent.len() {
-        return false;
-    }
-    let mut j = sent.len();
-    for (k, id) in order.iter().enumerate().rev() {
-        if !settled.contains_key(id) && j > 0 && &sent[j - 1].phone == id {
-            j -= 1;
-        }
-        if j > k {
-            return false;
-        }
-    }
-    j == 0
 }
 
 #[cfg(test)]
@@ -135,9 +124,8 @@ mod tests {
 
     /// A stop merged from `settled` and the vendor's `sent` answer.
     fn merge(
-        order: Vec<PhoneId>,
-        settled: HashMap<PhoneId, PhoneOutcome>,
-        to_send: &[PhoneId],
+        phones: &[PhoneId],
+        settled: Vec<(usize, PhoneOutcome)>,
         sent: Vec<PhoneOutcome>,
     ) -> BatchReport {
         let origin = Origin {
@@ -145,16 +133,7 @@ mod tests {
             instance: 1,
         };
         let sent = BatchReport::new(Operation::Stop, sent);
-        merge_settled(
-            Operation::Stop,
-            "v",
-            order,
-            settled,
-            to_send,
-            Some(Ok(sent)),
-            origin,
-        )
-        .unwrap()
+        merge_settled(Operation::Stop, "v", phones, settled, Some(Ok(sent)), origin).unwrap()
     }
 
     /// (phone, outcome kind) of each outcome.
@@ -167,16 +146,14 @@ mod tests {
 
     #[test]
     fn settled_and_sent_outcomes_come_back_in_request_order() {
-        let order = ids(&["a", "b", "c", "d"]);
-        let to_send = ids(&["a", "c", "d"]);
+        let phones = ids(&["a", "b", "c", "d"]);
         for sent_order in [["a", "c", "d"], ["d", "a", "c"]] {
-            let settled: HashMap<PhoneId, PhoneOutcome> =
-                [(PhoneId::from("b"), PhoneOutcome::done("b".into()))].into();
+            let settled = vec![(1, PhoneOutcome::done("b".into()))];
             let sent = sent_order
                 .iter()
                 .map(|s| PhoneOutcome::pending(PhoneId::from(*s)))
                 .collect();
-            let r = merge(order.clone(), settled, &to_send, sent);
+            let r = merge(&phones, settled, sent);
             assert_eq!(
                 kinds(&r),
                 [
@@ -193,39 +170,64 @@ mod tests {
             PhoneOutcome::pending("a".into()),
             PhoneOutcome::pending("d".into()),
         ];
-        let r = merge(order, HashMap::new(), &ids(&["a", "b", "c", "d"]), sent);
+        let r = merge(&phones, Vec::new(), sent);
         let kinds: Vec<&str> = r.outcomes.iter().map(|o| o.outcome.as_str()).collect();
         assert_eq!(kinds, ["pending", "failed", "failed", "pending"]);
     }
 
-    /// The answer's vector is reused (merged from the back): settled phones, sent ones and a
-    /// phone in neither each land in their request position, every sent outcome kept.
+    /// The answer's vector is reused (merged from the back): settled and sent phones each
+    /// land in their request position, every sent outcome kept.
     #[test]
     fn an_in_order_answer_is_merged_in_place() {
-        let order = ids(&["a", "b", "c", "d", "e", "f"]);
-        let to_send = ids(&["a", "c", "e"]);
-        let settled: HashMap<PhoneId, PhoneOutcome> = [
-            (PhoneId::from("b"), PhoneOutcome::done("b".into())),
-            (PhoneId::from("f"), PhoneOutcome::done("f".into())),
-        ]
-        .into();
-        let sent = to_send.iter().cloned().map(PhoneOutcome::pending).collect();
-        let r = merge(order.clone(), settled, &to_send, sent);
+        let phones = ids(&["a", "b", "c", "d", "e", "f"]);
+        let settled = vec![
+            (1, PhoneOutcome::done("b".into())),
+            (3, PhoneOutcome::done("d".into())),
+            (5, PhoneOutcome::done("f".into())),
+        ];
+        let sent: Vec<PhoneOutcome> = ids(&["a", "c", "e"])
+            .into_iter()
+            .map(PhoneOutcome::pending)
+            .collect();
+        let r = merge(&phones, settled, sent);
         assert_eq!(
             kinds(&r),
             [
                 ("a", "pending"),
                 ("b", "done"),
                 ("c", "pending"),
-                ("d", "failed"),
+                ("d", "done"),
                 ("e", "pending"),
                 ("f", "done")
             ]
         );
-        assert!(!fits_in_place(
-            &order[..2],
-            &HashMap::new(),
-            &r.outcomes[..3]
-        ));
+    }
+
+    #[test]
+    fn a_failed_send_fails_only_the_phones_sent() {
+        let phones = ids(&["a", "b", "c"]);
+        let origin = Origin {
+            vendor: "v",
+            instance: 1,
+        };
+        let e = Error::new(ErrorKind::Unavailable, "down");
+        let settled = vec![(1, PhoneOutcome::done("b".into()))];
+        let r = merge_settled(
+            Operation::Stop,
+            "v",
+            &phones,
+            settled,
+            Some(Err(e.clone())),
+            origin,
+        )
+        .unwrap();
+        assert_eq!(
+            kinds(&r),
+            [("a", "failed"), ("b", "done"), ("c", "failed")]
+        );
+        // Nothing accepted: the error is the call's.
+        let settled = vec![(1, PhoneOutcome::failed("b".into(), e.clone()))];
+        let r = merge_settled(Operation::Stop, "v", &phones, settled, Some(Err(e)), origin);
+        assert!(r.is_err());
     }
 }

@@ -2,7 +2,6 @@
 //! bodies, and `start`, which reads states first because CPH has no start call.
 
 use cloudphone_core::raw::merge_settled;
-use std::collections::HashMap;
 
 use cloudphone_core::raw::{ExtraOptions, Idempotency};
 use cloudphone_core::{
@@ -103,19 +102,21 @@ impl HuaweiCphProvider {
     ) -> Result<BatchReport> {
         ExtraOptions::none(VENDOR, Operation::Start, &options.extras)?;
         let before = self.status(phones).await?;
+        // The status report holds each distinct phone once, in request order: its slots are
+        // the merge's.
         let mut to_start: Vec<PhoneId> = Vec::new();
-        let mut settled: HashMap<PhoneId, PhoneOutcome> = HashMap::new();
+        let mut settled: Vec<(usize, PhoneOutcome)> = Vec::new();
         let order: Vec<PhoneId> = before.outcomes.iter().map(|o| o.phone.clone()).collect();
-        for o in before.outcomes {
+        for (slot, o) in before.outcomes.into_iter().enumerate() {
             match &o.outcome {
                 Outcome::Done if o.phone_state() == Some(PhoneState::Running) => {
-                    settled.insert(o.phone.clone(), o);
+                    settled.push((slot, o));
                 }
                 Outcome::Failed(e) | Outcome::Unknown(e) => {
                     let failed = PhoneOutcome::failed(o.phone.clone(), not_started(e));
-                    settled.insert(o.phone.clone(), failed);
+                    settled.push((slot, failed));
                 }
-                _ => to_start.push(o.phone.clone()),
+                _ => to_start.push(o.phone),
             }
         }
         let sent = if to_start.is_empty() {
@@ -131,9 +132,8 @@ impl HuaweiCphProvider {
         merge_settled(
             Operation::Start,
             VENDOR,
-            order,
+            &order,
             settled,
-            &to_start,
             sent,
             self.engine().origin(),
         )
