@@ -61,12 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let resetting = fleet.reset(&phones, &ResetOptions::default()).await?;
     let reset = fleet.wait(&resetting, &wait).await?;
     for o in &reset.outcomes {
-        let job = o
-            .outcome
-            .job
-            .as_ref()
-            .map(|j| j.job_id.as_str())
-            .unwrap_or("-");
+        let job = o.outcome.job.as_ref().map(|j| j.job_id()).unwrap_or("-");
         match o.outcome.error() {
             None => println!(
                 "{}/{} {:?} job {job}",

@@ -100,17 +100,17 @@ pub fn decode_change(
 pub fn decode_tasks(job: &JobRef, answer: &Answer<'_>) -> Result<Vec<JobInfo>> {
     checked(answer)?;
     let page = wire::task_page(answer.body)?;
-    let invoke = job.request_id.as_deref() == Some(job.job_id.as_str());
+    let invoke = job.request_id.as_deref() == Some(job.job_id());
     let tasks: Vec<&wire::Task> = page
         .tasks
         .iter()
         .filter(|t| {
             if invoke {
-                t.invoke_id.as_deref().is_none_or(|i| i == job.job_id)
+                t.invoke_id.as_deref().is_none_or(|i| i == job.job_id())
                     && t.level.is_none_or(|l| l == 2)
                     && t.instance_id.is_some()
             } else {
-                t.task_id.as_deref() == Some(job.job_id.as_str())
+                t.task_id.as_deref() == Some(job.job_id())
             }
         })
         .collect();

@@ -196,9 +196,9 @@ fn the_reference_answers_decode_to_what_they_say() {
     );
     assert_eq!(page.phones[0].extra["gmt_create"], "2023-05-06 10:42:10");
     let c = decode_change(REBOOT, &chunk(), &Answer::ok(REBOOT_SEED.as_bytes())).unwrap();
-    assert_eq!(c[0].job.as_ref().unwrap().job_id, "t-bp67acfmxazb4q****");
+    assert_eq!(c[0].job.as_ref().unwrap().job_id(), "t-bp67acfmxazb4q****");
     assert_eq!(
-        c[1].job.as_ref().unwrap().job_id,
+        c[1].job.as_ref().unwrap().job_id(),
         "1A923337-44D9-5CAD-9A53-95084BD4****"
     );
     let c = decode_change(START, &chunk(), &Answer::ok(START_SEED.as_bytes())).unwrap();

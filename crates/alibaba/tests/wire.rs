@@ -257,14 +257,14 @@ async fn restart_and_reset_keep_child_tasks_strays_and_the_request_id() {
         Some(JobRef::new("r-reboot", Some("r-reboot".into()))),
         "no child task: the request id"
     );
-    let strays: Vec<&str> = r.stray_jobs.iter().map(|s| s.job.job_id.as_str()).collect();
+    let strays: Vec<&str> = r.stray_jobs.iter().map(|s| s.job.job_id()).collect();
     assert_eq!(strays, ["t-z", "t-a2", "t-none"]);
     assert_eq!(r.stray_jobs[0].phone.as_ref().unwrap().as_str(), "acp-z");
     let r = p
         .reset(&ids(&["acp-a"]), &ResetOptions::default())
         .await
         .unwrap();
-    assert_eq!(r.outcomes[0].job.as_ref().unwrap().job_id, "r-reset");
+    assert_eq!(r.outcomes[0].job.as_ref().unwrap().job_id(), "r-reset");
     let log = log.lock().unwrap().clone();
     assert_eq!(log[1].query(), "AndroidInstanceIds.1=acp-a");
 }
@@ -280,7 +280,7 @@ async fn a_reset_with_an_image_is_update_instance_image_or_unsupported() {
         .reset(&ids(&["acp-a"]), &ResetOptions::default().image("imgc-1"))
         .await
         .unwrap();
-    assert_eq!(r.outcomes[0].job.as_ref().unwrap().job_id, "t-a");
+    assert_eq!(r.outcomes[0].job.as_ref().unwrap().job_id(), "t-a");
     let req = log.lock().unwrap()[0].clone();
     assert_eq!(
         req.query(),
@@ -383,7 +383,7 @@ async fn jobs_ask_for_task_ids_and_invoke_ids_with_a_full_page() {
     assert_eq!(infos.len(), 5);
     assert!(infos[3..]
         .iter()
-        .all(|i| i.job.job_id == "r1" && i.phone.is_some()));
+        .all(|i| i.job.job_id() == "r1" && i.phone.is_some()));
 }
 
 #[tokio::test]

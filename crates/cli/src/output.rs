@@ -45,7 +45,7 @@ pub fn outcome_json(o: &FleetOutcome) -> Value {
         "status": p.outcome.as_str(),
         "state": p.state.as_ref().map(|s| s.state.as_str()),
         "raw_state": p.state.as_ref().map(|s| s.raw.as_str()),
-        "job_id": p.job.as_ref().map(|j| j.job_id.as_str()),
+        "job_id": p.job.as_ref().map(|j| j.job_id()),
         "request_id": p.job.as_ref().and_then(|j| j.request_id.as_deref()),
         "name": p.name,
         "live_view_url": p.live_view_url,
@@ -67,7 +67,7 @@ pub fn stray_jobs_json(report: &FleetReport) -> Value {
         .iter()
         .map(|(provider, j)| {
             json!({"provider": provider, "phone_id": j.phone.as_ref().map(|p| p.as_str()),
-                   "job_id": j.job.job_id, "request_id": j.job.request_id})
+                   "job_id": j.job.job_id(), "request_id": j.job.request_id()})
         })
         .collect()
 }
@@ -198,7 +198,7 @@ fn outcome_row(o: &FleetOutcome) -> Vec<String> {
             .unwrap_or_else(|| "-".into()),
         p.job
             .as_ref()
-            .map(|j| j.job_id.clone())
+            .map(|j| j.job_id.to_string())
             .unwrap_or_else(|| "-".into()),
         detail,
     ]

@@ -262,7 +262,10 @@ impl FakeProvider {
                                     st.next_job += 1;
                                     let job = format!("fake-job-{}", st.next_job);
                                     st.jobs.insert(job.clone(), id.clone());
-                                    JobRef::new(job, Some(format!("fake-req-{}", st.next_job)))
+                                    JobRef::new(
+                                        job,
+                                        Some(format!("fake-req-{}", st.next_job).into()),
+                                    )
                                 });
                                 let p = st.phones.get_mut(id).expect("known phone");
                                 let mut o = if settle == 0 {
@@ -408,7 +411,7 @@ impl CloudPhoneProvider for FakeProvider {
         let st = self.lock();
         Ok(jobs
             .iter()
-            .map(|j| match st.jobs.get(&j.job_id) {
+            .map(|j| match st.jobs.get(j.job_id()) {
                 Some(id) => {
                     let running = st.phones.get(id).is_some_and(|p| p.settling.is_some());
                     let (state, raw) = if running {

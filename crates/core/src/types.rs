@@ -184,22 +184,36 @@ impl ObservedState {
 }
 
 /// A reference to asynchronous work accepted by a vendor.
+///
+/// The ids are shared, not copied: one request id is carried by every phone of its batch
+/// (100 per call), and a wait indexes and hands out job ids without allocating.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct JobRef {
     /// The vendor's job id.
-    pub job_id: String,
+    pub job_id: Arc<str>,
     /// The id of the request that created the job, where the vendor has one.
-    pub request_id: Option<String>,
+    pub request_id: Option<Arc<str>>,
 }
 
 impl JobRef {
-    /// A job reference.
-    pub fn new(job_id: impl Into<String>, request_id: Option<String>) -> Self {
+    /// A job reference. Pass the batch's one `request_id` (an `Arc<str>`, cloned per phone)
+    /// to share it; a `String` converts with `.map(Into::into)`.
+    pub fn new(job_id: impl Into<Arc<str>>, request_id: Option<Arc<str>>) -> Self {
         JobRef {
             job_id: job_id.into(),
             request_id,
         }
+    }
+
+    /// The job id.
+    pub fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    /// The request id, if any.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
     }
 }
 

@@ -122,7 +122,7 @@ pub fn decode_jobs_page(
     absorb_jobs(page.jobs.unwrap_or_default(), groups, &rids, &mut found);
     let mut infos: Vec<JobInfo> = found
         .into_iter()
-        .map(|(id, (rid, job))| job_info(&JobRef::new(id, Some(rid)), &job))
+        .map(|(id, (rid, job))| job_info(&JobRef::new(id, Some(rid.into())), &job))
         .collect();
     infos.sort_by(|a, b| a.job.job_id.cmp(&b.job.job_id));
     Ok(infos)

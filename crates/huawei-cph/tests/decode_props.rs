@@ -187,7 +187,7 @@ proptest! {
         body in hostile_body(SEEDS, KEYS),
     ) {
         let a = answer(status, &retry, &body);
-        let job = JobRef::new("ja", Some("r".to_owned()));
+        let job = JobRef::new("ja", Some("r".into()));
         let res = decode_job(&job, &a);
         check(&a, &res)?;
         if let Ok(info) = res {
@@ -276,7 +276,7 @@ fn the_real_answers_decode_as_they_say() {
     let infos = decode_jobs_page(&groups(), &Answer::ok(JOBS_SEED.as_bytes())).unwrap();
     let states: Vec<(&str, Option<&str>, JobState)> = infos
         .iter()
-        .map(|i| (i.job.job_id.as_str(), i.job.request_id.as_deref(), i.state))
+        .map(|i| (i.job.job_id(), i.job.request_id.as_deref(), i.state))
         .collect();
     assert_eq!(
         states,
@@ -287,7 +287,7 @@ fn the_real_answers_decode_as_they_say() {
         ]
     );
 
-    let job = JobRef::new("ja", Some("r".to_owned()));
+    let job = JobRef::new("ja", Some("r".into()));
     let info = decode_job(&job, &Answer::ok(JOB_SEED.as_bytes())).unwrap();
     assert_eq!(info.state, JobState::Failed);
     assert_eq!(info.error.unwrap().message(), "disk failure");
@@ -343,11 +343,7 @@ fn jobs_naming_no_phone_and_phones_listed_twice_keep_every_job() {
             } else {
                 "failed"
             };
-            (
-                o.phone.as_str(),
-                kind,
-                o.job.as_ref().unwrap().job_id.as_str(),
-            )
+            (o.phone.as_str(), kind, o.job.as_ref().unwrap().job_id())
         })
         .collect();
     assert_eq!(

@@ -420,13 +420,13 @@ async fn every_job_in_a_batch_answer_is_kept() {
     // `a` was refused and accepted in one answer: its job is kept, and it may have been reset.
     let a = &r.outcomes[0];
     assert!(a.is_unknown(), "{a:?}");
-    assert_eq!(a.job.as_ref().unwrap().job_id, "ja");
+    assert_eq!(a.job.as_ref().unwrap().job_id(), "ja");
     assert_eq!(a.job.as_ref().unwrap().request_id.as_deref(), Some("r"));
     assert!(r.outcomes[1].is_pending());
     let strays: Vec<(Option<&str>, &str)> = r
         .stray_jobs
         .iter()
-        .map(|s| (s.phone.as_ref().map(PhoneId::as_str), s.job.job_id.as_str()))
+        .map(|s| (s.phone.as_ref().map(PhoneId::as_str), s.job.job_id()))
         .collect();
     assert_eq!(strays, [(Some("zzz"), "jz"), (None, "j-nobody")]);
     // Waiting keeps them too.
@@ -573,7 +573,7 @@ async fn start_sends_only_the_phones_that_are_not_running() {
     assert_eq!(a.name.as_deref(), Some("up"));
     assert!(r.outcomes[1].is_pending() && r.outcomes[2].is_pending());
     assert_eq!(r.outcomes.len(), 3);
-    assert_eq!(r.outcomes[2].job.as_ref().unwrap().job_id, "job-c");
+    assert_eq!(r.outcomes[2].job.as_ref().unwrap().job_id(), "job-c");
 
     // All running: no batch-restart at all.
     let (server, sent) = start_server(
@@ -830,7 +830,7 @@ async fn a_refusal_mid_batch_stops_every_later_request() {
         "in flight when refused: may have been applied"
     );
     assert_eq!(s.failed, 4, "the refused one and three never sent");
-    assert_eq!(r.outcomes[0].job.as_ref().unwrap().job_id, "j0");
+    assert_eq!(r.outcomes[0].job.as_ref().unwrap().job_id(), "j0");
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(server.total(), 5, "nothing sent after the refusal");
     // Later calls send nothing at all.
@@ -1145,7 +1145,7 @@ async fn names_and_messages_with_escape_sequences_are_kept_verbatim() {
     let r = p.stop(&ids(&["a"])).await.unwrap();
     assert_eq!(r.outcomes[0].error().unwrap().message(), EVIL_NAME);
     assert_eq!(r.stray_jobs.len(), 1);
-    assert_eq!(r.stray_jobs[0].job.job_id, EVIL_NAME);
+    assert_eq!(r.stray_jobs[0].job.job_id(), EVIL_NAME);
     assert_eq!(
         r.stray_jobs[0].phone.as_ref().map(PhoneId::as_str),
         Some(EVIL_NAME)

@@ -40,7 +40,7 @@ async fn reset_sends_image_and_per_phone_properties_as_json_strings() {
     assert_eq!(r.operation, Operation::Reset);
     let ja = r.outcomes[0].job.as_ref().unwrap();
     assert_eq!(
-        (ja.job_id.as_str(), ja.request_id.as_deref()),
+        (ja.job_id(), ja.request_id.as_deref()),
         ("ja", Some("rid-1"))
     );
     assert!(r.outcomes.iter().all(|o| o.is_pending()));

@@ -61,7 +61,7 @@ async fn the_seed_pages_answer_is_one_pending_and_one_failed_phone() {
     let s = r.summary();
     assert_eq!((s.pending, s.failed), (1, 1));
     let job = r.outcomes[0].job.as_ref().unwrap();
-    assert_eq!(job.job_id, "1564567b8bab40f34711234cb80d0123");
+    assert_eq!(job.job_id(), "1564567b8bab40f34711234cb80d0123");
     assert_eq!(
         job.request_id.as_deref(),
         Some("6837531fd3f54550927b930180a706bf")
@@ -222,7 +222,7 @@ async fn failed_jobs_and_failed_phone_states_are_failures_with_the_vendor_code()
         (a.kind(), a.vendor_code()),
         (ErrorKind::InvalidState, Some("CPS.0022"))
     );
-    assert_eq!(r.outcomes[0].job.as_ref().unwrap().job_id, "ja");
+    assert_eq!(r.outcomes[0].job.as_ref().unwrap().job_id(), "ja");
     let b = r.outcomes[1].error().unwrap();
     assert_eq!(b.vendor_code(), Some("-5"));
     assert_eq!(r.outcomes[1].phone_state(), Some(PhoneState::Failed));
@@ -252,7 +252,7 @@ async fn a_deadline_keeps_every_unfinished_phone_pending_with_its_job() {
     assert_eq!(r.summary().pending, 2);
     let jobs: Vec<_> = r
         .jobs()
-        .map(|j| (j.job_id.as_str(), j.request_id.as_deref()))
+        .map(|j| (j.job_id(), j.request_id.as_deref()))
         .collect();
     assert_eq!(jobs, [("ja", Some("r")), ("jb", Some("r"))]);
 }

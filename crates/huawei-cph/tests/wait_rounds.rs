@@ -103,7 +103,7 @@ async fn later_rounds_list_only_unfinished_requests_and_states_are_confirmed_onc
                     (
                         o.phone.clone(),
                         o.is_done(),
-                        o.job.as_ref().map(|j| j.job_id.clone()),
+                        o.job.as_ref().map(|j| j.job_id.to_string()),
                     )
                 }));
             }
@@ -127,7 +127,7 @@ async fn later_rounds_list_only_unfinished_requests_and_states_are_confirmed_onc
         assert_eq!(&o.phone, id);
         assert!(o.is_done(), "{o:?}");
         assert_eq!(o.phone_state(), Some(PhoneState::Running));
-        assert_eq!(o.job.as_ref().unwrap().job_id, format!("job-{id}"));
+        assert_eq!(o.job.as_ref().unwrap().job_id(), format!("job-{id}"));
         assert_eq!(o.name.as_deref(), Some(format!("n-{id}").as_str()));
     }
     let calls = calls.lock().unwrap().clone();

@@ -263,7 +263,7 @@ impl Journal {
                      error = COALESCE(?6, error) WHERE id = ?1 AND end_state IS NULL",
                 )?;
                 for (id, u) in updates {
-                    let job = u.job.as_ref().map(|j| j.job_id.as_str());
+                    let job = u.job.as_ref().map(|j| j.job_id());
                     let request = u.job.as_ref().and_then(|j| j.request_id.as_deref());
                     if let Some(answer) = u.answer.and_then(Answer::column) {
                         answered.execute(params![id, answer, now, job, request, u.error])?;
@@ -430,7 +430,7 @@ fn entry_of(r: &Row<'_>) -> rusqlite::Result<Option<Entry>> {
         operation,
         sent_at_ms: r.get(5)?,
         answer: Answer::parse(answer.as_deref()),
-        job: job_id.map(|j| JobRef::new(j, request_id)),
+        job: job_id.map(|j| JobRef::new(j, request_id.map(Into::into))),
         error: r.get(9)?,
         answered_at_ms: r.get(10)?,
         end: End::parse(end.as_deref()),

@@ -2,6 +2,7 @@
 //! job infos: pure functions, shared by the provider and the fuzzing entry points.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use cloudphone_core::{
     Error, ErrorKind, JobInfo, JobRef, JobState, PhoneId, PhoneOutcome, PhonePage, PhoneSummary,
@@ -72,10 +73,12 @@ pub(crate) fn change_outcomes(
     header_request_id: Option<&str>,
     chunk: &[PhoneId],
 ) -> Vec<PhoneOutcome> {
-    let request_id = answer
+    // One request id for the chunk, shared by every phone's job reference.
+    let request_id: Option<Arc<str>> = answer
         .request_id
         .or_else(|| header_request_id.map(str::to_owned))
-        .filter(|r| !r.is_empty());
+        .filter(|r| !r.is_empty())
+        .map(Arc::from);
     let in_chunk: HashSet<&str> = chunk.iter().map(PhoneId::as_str).collect();
     let mut tasks: HashMap<String, String> = HashMap::new();
     let mut strays = Vec::new();
@@ -101,6 +104,7 @@ pub(crate) fn change_outcomes(
         .map(|id| {
             let job = match tasks.remove(id.as_str()) {
                 Some(t) => Some(JobRef::new(t, request_id.clone())),
+                // Start and stop: the request id is the job (its tasks' `InvokeId`).
                 None => request_id.clone().map(|r| JobRef::new(r.clone(), Some(r))),
             };
             let o = PhoneOutcome::pending(id.clone());
@@ -116,7 +120,7 @@ pub(crate) fn change_outcomes(
 
 /// Whether a job reference names a request (start and stop: `InvokeId`) rather than a task.
 pub(crate) fn is_invoke(job: &JobRef) -> bool {
-    job.request_id.as_deref() == Some(job.job_id.as_str())
+    job.request_id.as_deref() == Some(job.job_id())
 }
 
 /// The page a decoded list answer gives; `cursor` is the token it was asked with. A

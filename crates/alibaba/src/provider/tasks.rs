@@ -3,6 +3,7 @@
 //! default is 10) and following `NextToken` within bounds; and `jobs` on top.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use cloudphone_core::raw::Idempotency;
 use cloudphone_core::{Error, ErrorKind, JobInfo, JobRef, JobState, Result};
@@ -46,27 +47,27 @@ impl AlibabaProvider {
     /// Tasks by id, 100 ids per call, asked for in the order given (see [`first_seen`]).
     pub(super) async fn tasks_by_id<V>(
         &self,
-        ids: Vec<String>,
+        ids: Vec<Arc<str>>,
         keep: impl Fn(Task) -> V,
     ) -> ById<V> {
         // The ids are moved into their chunks, not copied (100,000 task ids in a fleet wait).
         let mut ids = first_seen(ids).into_iter().peekable();
-        let mut chunks: Vec<Vec<String>> = Vec::new();
+        let mut chunks: Vec<Vec<Arc<str>>> = Vec::new();
         while ids.peek().is_some() {
             chunks.push(ids.by_ref().take(PAGE_SIZE).collect());
         }
         let mut found = HashMap::new();
         let mut error = None;
-        let mut pages = std::pin::pin!(self.fan_out(chunks, |chunk: Vec<String>| async move {
+        let mut pages = std::pin::pin!(self.fan_out(chunks, |chunk: Vec<Arc<str>>| async move {
             let base = Params::new()
-                .list("TaskIds", chunk.iter().map(String::as_str))
+                .list("TaskIds", chunk.iter().map(|t| &**t))
                 .set("MaxResults", PAGE_SIZE);
             (chunk, self.task_pages(base, 1 + EXTRA_PAGES).await)
         }));
         while let Some((chunk, res)) = pages.next().await {
             match res {
                 Ok(tasks) => {
-                    let asked: HashSet<&str> = chunk.iter().map(String::as_str).collect();
+                    let asked: HashSet<&str> = chunk.iter().map(|t| &**t).collect();
                     for t in tasks {
                         if let Some(id) = t.task_id.clone().filter(|i| asked.contains(i.as_str())) {
                             found.entry(id).or_insert_with(|| keep(t));
@@ -87,21 +88,23 @@ impl AlibabaProvider {
     /// the order they are asked for (see [`first_seen`]).
     pub(super) async fn tasks_by_invoke<V>(
         &self,
-        phones: &[(String, usize)],
+        phones: &[(Arc<str>, usize)],
         keep: impl Fn(Task) -> V,
     ) -> ByInvoke<V> {
         let rids = phones.to_vec();
         let mut found = HashMap::new();
         let mut error = None;
-        let mut pages =
-            std::pin::pin!(self.fan_out(rids, |(rid, n): (String, usize)| async move {
+        let mut pages = std::pin::pin!(self.fan_out(
+            rids,
+            |(rid, n): (Arc<str>, usize)| async move {
                 let base = Params::new()
-                    .set("InvokeId", &rid)
+                    .set("InvokeId", &*rid)
                     .set("Level", 2)
                     .set("MaxResults", PAGE_SIZE);
                 let pages = n.div_ceil(PAGE_SIZE) + EXTRA_PAGES;
                 (rid, self.task_pages(base, pages).await)
-            }));
+            }
+        ));
         while let Some((rid, res)) = pages.next().await {
             match res {
                 Ok(tasks) => {
@@ -110,7 +113,7 @@ impl AlibabaProvider {
                     let mut mine: HashMap<String, V> = HashMap::new();
                     for t in tasks {
                         // Only instance tasks of this request (a vendor may ignore a filter).
-                        let ours = t.invoke_id.as_deref().is_none_or(|i| i == rid)
+                        let ours = t.invoke_id.as_deref().is_none_or(|i| i == &*rid)
                             && t.level.is_none_or(|l| l == 2);
                         if let (true, Some(phone)) = (ours, t.instance_id.clone()) {
                             mine.entry(phone).or_insert_with(|| keep(t));
@@ -118,7 +121,7 @@ impl AlibabaProvider {
                     }
                     // Each request id is looked up once (`phones` is keyed by it).
                     if !mine.is_empty() {
-                        found.insert(rid, mine);
+                        found.insert(rid.to_string(), mine);
                     }
                 }
                 Err(e) if e.kind().is_auth() => return (found, Some(e)),
@@ -139,12 +142,12 @@ impl AlibabaProvider {
                 unique.push(j);
             }
         }
-        let task_ids: Vec<String> = unique
+        let task_ids: Vec<Arc<str>> = unique
             .iter()
             .filter(|j| !is_invoke(j))
             .map(|j| j.job_id.clone())
             .collect();
-        let invokes: Vec<(String, usize)> = first_seen(
+        let invokes: Vec<(Arc<str>, usize)> = first_seen(
             unique
                 .iter()
                 .filter(|j| is_invoke(j))
@@ -171,13 +174,13 @@ impl AlibabaProvider {
         for j in unique {
             let (tasks, error): (Vec<&Task>, &Option<Error>) = if is_invoke(j) {
                 let mut t: Vec<&Task> = by_invoke
-                    .get(&j.job_id)
+                    .get(j.job_id())
                     .map(|m| m.values().collect())
                     .unwrap_or_default();
                 t.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
                 (t, &invoke_error)
             } else {
-                (by_id.get(&j.job_id).into_iter().collect(), &id_error)
+                (by_id.get(j.job_id()).into_iter().collect(), &id_error)
             };
             if !tasks.is_empty() {
                 learned = true;
@@ -220,7 +223,7 @@ impl AlibabaProvider {
 /// `ids` without repeats, each at its first place. Callers give the oldest request first, so a
 /// round reaches the newest tasks last, when they have had the longest to finish (sorted by id,
 /// the last requests' tasks were often asked for while still running and needed a second round).
-pub(super) fn first_seen(mut ids: Vec<String>) -> Vec<String> {
+pub(super) fn first_seen<T: Ord>(mut ids: Vec<T>) -> Vec<T> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_unstable_by(|&a, &b| ids[a].cmp(&ids[b]).then(a.cmp(&b)));
     let mut repeat = vec![false; ids.len()];
@@ -245,6 +248,6 @@ mod tests {
     fn first_seen_drops_repeats_and_keeps_the_order_given() {
         let ids = ["t3", "t1", "t3", "t2", "t1"].map(String::from).to_vec();
         assert_eq!(first_seen(ids), ["t3", "t1", "t2"]);
-        assert!(first_seen(Vec::new()).is_empty());
+        assert!(first_seen(Vec::<String>::new()).is_empty());
     }
 }

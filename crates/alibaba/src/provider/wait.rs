@@ -4,6 +4,7 @@
 //! wait with every outcome kept.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use cloudphone_core::raw::progress;
 use cloudphone_core::raw::wait::{align, deadline_after, needs_watch, observe};
@@ -174,7 +175,8 @@ impl AlibabaProvider {
             // Phones this round settles, for an observing caller.
             let mut settled: Vec<usize> = Vec::new();
             if !by_task.is_empty() {
-                let ids: Vec<String> = by_task
+                // Shared ids: each is a reference count, not a copy.
+                let ids: Vec<Arc<str>> = by_task
                     .iter()
                     .map(|&i| {
                         outcomes[i]
@@ -187,7 +189,7 @@ impl AlibabaProvider {
                     .collect();
                 let (found, error) = self.tasks_by_id(ids, Seen::from).await;
                 by_task.retain(|&i| {
-                    let task = found.get(&outcomes[i].job.as_ref().expect("watched").job_id);
+                    let task = found.get(outcomes[i].job.as_ref().expect("watched").job_id());
                     self.after_look_up(task, &error, &mut outcomes[i], target, report.operation)
                         .keep(i, &mut by_status, &mut settled)
                 });
@@ -195,12 +197,11 @@ impl AlibabaProvider {
             }
             if refused.is_none() && !by_invoke.is_empty() {
                 // Each request id once, oldest first, with its phone count.
-                let mut phones: Vec<(String, usize)> = Vec::new();
+                let mut phones: Vec<(Arc<str>, usize)> = Vec::new();
                 let mut at: HashMap<&str, usize> = HashMap::new();
                 for &i in &by_invoke {
                     let rid = &outcomes[i].job.as_ref().expect("watched by invoke").job_id;
-                    // The request id copied once, not once per phone of it.
-                    match at.get(rid.as_str()) {
+                    match at.get(&**rid) {
                         Some(&k) => phones[k].1 += 1,
                         None => {
                             at.insert(rid, phones.len());
@@ -212,7 +213,7 @@ impl AlibabaProvider {
                 let (found, error) = self.tasks_by_invoke(&phones, Seen::from).await;
                 by_invoke.retain(|&i| {
                     let task = found
-                        .get(&outcomes[i].job.as_ref().expect("watched").job_id)
+                        .get(outcomes[i].job.as_ref().expect("watched").job_id())
                         .and_then(|m| m.get(outcomes[i].phone.as_str()));
                     self.after_look_up(task, &error, &mut outcomes[i], target, report.operation)
                         .keep(i, &mut by_status, &mut settled)

@@ -25,7 +25,10 @@ pub(crate) async fn run(ctx: &Ctx, fleet: &Fleet, args: &JobsArgs) -> Result<Exi
         by_provider
             .entry(r.provider.as_str())
             .or_default()
-            .push(JobRef::new(r.phone.as_str(), args.request_id.clone()));
+            .push(JobRef::new(
+                r.phone.as_str(),
+                args.request_id.as_deref().map(Into::into),
+            ));
     }
     let mut out = std::io::stdout().lock();
     let mut rows = Vec::new();
@@ -45,7 +48,7 @@ pub(crate) async fn run(ctx: &Ctx, fleet: &Fleet, args: &JobsArgs) -> Result<Exi
                         err.clone().unwrap_or_default(),
                     ]);
                     docs.push(json!({
-                        "provider": name, "job_id": j.job.job_id, "request_id": j.job.request_id,
+                        "provider": name, "job_id": j.job.job_id(), "request_id": j.job.request_id(),
                         "phone_id": j.phone.as_ref().map(|p| p.as_str()), "state": state,
                         "raw_state": j.raw_state, "error": err,
                     }));

@@ -127,7 +127,7 @@ fn entry_json(e: &Entry) -> Value {
         "id": e.id, "provider": e.provider, "vendor": e.vendor, "phone_id": e.phone.as_str(),
         "operation": e.operation.as_str(), "sent_at": rfc3339(e.sent_at_ms),
         "answer": e.answer.as_str(),
-        "job_id": e.job.as_ref().map(|j| j.job_id.as_str()),
+        "job_id": e.job.as_ref().map(|j| j.job_id()),
         "request_id": e.job.as_ref().and_then(|j| j.request_id.as_deref()),
         "error": e.error,
         "answered_at": e.answered_at_ms.map(rfc3339),
@@ -179,7 +179,7 @@ pub(crate) fn list(
                         e.answer.as_str().to_owned(),
                         e.job
                             .as_ref()
-                            .map_or_else(|| "-".into(), |j| j.job_id.clone()),
+                            .map_or_else(|| "-".into(), |j| j.job_id.to_string()),
                         e.end.map_or("UNFINISHED", |x| x.as_str()).to_owned(),
                         e.error.clone().unwrap_or_default(),
                     ]

@@ -198,7 +198,7 @@ impl BatchEngine {
                             // A job for a phone not in this chunk (or naming no phone, given
                             // as an empty id): reported, never dropped.
                             if let Some(job) = o.job.take() {
-                                tracing::warn!(vendor = self.vendor, %operation, phone = %o.phone, job = %job.job_id, "the vendor reported a job for a phone not asked for");
+                                tracing::warn!(vendor = self.vendor, %operation, phone = %o.phone, job = %job.job_id(), "the vendor reported a job for a phone not asked for");
                                 stray.push(StrayJob {
                                     phone: (!o.phone.as_str().is_empty()).then_some(o.phone),
                                     job,

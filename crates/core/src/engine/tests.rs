@@ -313,7 +313,7 @@ async fn jobs_for_phones_not_asked_for_are_kept_as_strays() {
         .map(|s| {
             (
                 s.phone.as_ref().map(|p| p.to_string()),
-                s.job.job_id.clone(),
+                s.job.job_id.to_string(),
             )
         })
         .collect();
@@ -483,7 +483,7 @@ async fn accepted_work_survives_a_later_credential_rejection() {
         .await
         .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    assert_eq!(report.outcomes[0].job.as_ref().unwrap().job_id, "j1");
+    assert_eq!(report.outcomes[0].job.as_ref().unwrap().job_id(), "j1");
     assert_eq!(report.summary().failed, 3);
 }
 

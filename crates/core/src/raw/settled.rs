@@ -133,7 +133,15 @@ mod tests {
             instance: 1,
         };
         let sent = BatchReport::new(Operation::Stop, sent);
-        merge_settled(Operation::Stop, "v", phones, settled, Some(Ok(sent)), origin).unwrap()
+        merge_settled(
+            Operation::Stop,
+            "v",
+            phones,
+            settled,
+            Some(Ok(sent)),
+            origin,
+        )
+        .unwrap()
     }
 
     /// (phone, outcome kind) of each outcome.
@@ -221,10 +229,7 @@ mod tests {
             origin,
         )
         .unwrap();
-        assert_eq!(
-            kinds(&r),
-            [("a", "failed"), ("b", "done"), ("c", "failed")]
-        );
+        assert_eq!(kinds(&r), [("a", "failed"), ("b", "done"), ("c", "failed")]);
         // Nothing accepted: the error is the call's.
         let settled = vec![(1, PhoneOutcome::failed("b".into(), e.clone()))];
         let r = merge_settled(Operation::Stop, "v", &phones, settled, Some(Err(e)), origin);

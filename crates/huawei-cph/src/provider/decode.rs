@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use cloudphone_core::raw::ErrorContext;
 use cloudphone_core::{
@@ -80,6 +81,8 @@ fn batch_outcomes(
     let mut by_phone: HashMap<PhoneId, Entries> = HashMap::new();
     let mut unnamed_jobs: Vec<JobRef> = Vec::new();
     let mut unnamed_error: Option<Error> = None;
+    // One request id for the chunk, shared by every phone's job reference.
+    let request_id: Option<Arc<str>> = request_id.map(Arc::from);
     for entry in answer.jobs.unwrap_or_default() {
         let job = entry
             .job_id
@@ -140,7 +143,7 @@ fn batch_outcomes(
         };
         out.push(outcome);
         for extra in jobs {
-            tracing::warn!(vendor = VENDOR, phone = %phone, job = %extra.job_id, "the vendor reported a second job for one phone; it is kept as a stray job");
+            tracing::warn!(vendor = VENDOR, phone = %phone, job = %extra.job_id(), "the vendor reported a second job for one phone; it is kept as a stray job");
             out.push(PhoneOutcome::pending(PhoneId::new("")).with_job(extra));
         }
     }

@@ -7,6 +7,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use cloudphone_core::raw::{undecodable, Idempotency};
 use cloudphone_core::{Error, ErrorKind, JobInfo, JobRef, JobState, PhoneId, Result};
@@ -20,7 +21,7 @@ use crate::wire_rows::{Code, JobRows};
 use crate::VENDOR;
 
 /// The jobs a look-up wants: job id → the caller's slot for it.
-pub(super) type Wanted<'w> = HashMap<&'w str, usize>;
+pub(super) type Wanted = HashMap<Arc<str>, usize>;
 
 /// A request id to list the jobs of.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +85,7 @@ impl Tally {
     }
 }
 
-fn decode_page(body: &[u8], wanted: &Wanted<'_>, detailed: bool) -> Result<Page> {
+fn decode_page(body: &[u8], wanted: &Wanted, detailed: bool) -> Result<Page> {
     let rows: JobRows<'_> =
         serde_json::from_slice(body).map_err(|e| undecodable(VENDOR, "answer", e))?;
     let rows = rows.jobs.unwrap_or_default();
@@ -122,17 +123,17 @@ impl HuaweiCphProvider {
         let mut unique: Vec<&JobRef> = Vec::new();
         let mut ids = HashSet::new();
         for j in jobs {
-            if ids.insert(j.job_id.as_str()) {
+            if ids.insert(j.job_id()) {
                 unique.push(j);
             }
         }
-        let mut wanted: Wanted<'_> = HashMap::new();
+        let mut wanted: Wanted = HashMap::new();
         // Request ids in the order they first appear (deterministic calls, oldest first).
         let mut listed: Vec<Listed<'_>> = Vec::new();
         let mut per_request: HashMap<&str, usize> = HashMap::new();
         for (slot, j) in unique.iter().enumerate() {
             if let Some(rid) = j.request_id.as_deref().filter(|r| !r.is_empty()) {
-                wanted.insert(j.job_id.as_str(), slot);
+                wanted.insert(j.job_id.clone(), slot);
                 let at = *per_request.entry(rid).or_insert_with(|| {
                     listed.push(Listed {
                         rid,
@@ -162,7 +163,7 @@ impl HuaweiCphProvider {
             .iter()
             .zip(&listed_jobs)
             .filter(|(_, l)| l.is_none())
-            .map(|(j, _)| j.job_id.clone())
+            .map(|(j, _)| j.job_id.to_string())
             .collect();
         let mut shown: HashMap<String, Result<Job>> = HashMap::new();
         if refusal.is_none() && !missing.is_empty() {
@@ -187,7 +188,7 @@ impl HuaweiCphProvider {
             .into_iter()
             .zip(listed_jobs)
             .map(|(j, listed)| {
-                let info = match (listed, shown.get(&j.job_id)) {
+                let info = match (listed, shown.get(j.job_id())) {
                     (Some(s), _) => {
                         learned = true;
                         let (raw, phone) = s.detail.unwrap_or_default();
@@ -242,7 +243,7 @@ impl HuaweiCphProvider {
     pub(super) async fn jobs_by_request(
         &self,
         requests: Vec<Listed<'_>>,
-        wanted: &Wanted<'_>,
+        wanted: &Wanted,
         slots: usize,
         detailed: bool,
     ) -> JobSearch {
@@ -346,7 +347,7 @@ impl HuaweiCphProvider {
         &self,
         rids: &str,
         offset: usize,
-        wanted: &Wanted<'_>,
+        wanted: &Wanted,
         detailed: bool,
     ) -> Result<Page> {
         let url = self.client.url(

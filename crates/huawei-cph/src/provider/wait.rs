@@ -3,21 +3,22 @@
 //!
 //! At fleet scale the wait holds the outcomes it returns (the report handed to it, updated in
 //! place) and small indexes into them: job id → phone, and per request id the phones still
-//! followed — borrowed from the job references, which are set aside while the outcomes change
-//! and put back at the end. A round lists the jobs of the request ids that still have unfinished jobs only;
-//! a phone whose job succeeded has its state confirmed once, together with the others, when
+//! followed — sharing the job references' ids (reference counts), so the references stay in
+//! their outcomes and an observer is handed them without a copy. A round lists the jobs of the
+//! request ids that still have unfinished jobs only; a phone whose job succeeded has its state confirmed once, together with the others, when
 //! no followed job is left running (or at the deadline): with list pages that is one listing
 //! for the whole fleet rather than one per round.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cloudphone_core::raw::progress;
 use cloudphone_core::raw::wait::{check_origin, deadline_after, needs_watch, observe};
 use cloudphone_core::{
-    BatchReport, Error, ErrorKind, JobRef, JobState, Outcome, PhoneId, Result, WaitOptions,
+    BatchReport, Error, ErrorKind, JobState, Outcome, PhoneId, Result, WaitOptions,
 };
 
-use super::jobs::Listed;
+use super::jobs::{Listed, Wanted};
 use super::HuaweiCphProvider;
 use crate::VENDOR;
 
@@ -35,8 +36,8 @@ enum Track {
 }
 
 /// A request id whose jobs are followed.
-struct Request<'r> {
-    rid: &'r str,
+struct Request {
+    rid: Arc<str>,
     /// Jobs it created (stray ones too): how many list-jobs pages to ask for.
     jobs: usize,
     /// Phones whose job of it is still followed.
@@ -53,19 +54,18 @@ impl HuaweiCphProvider {
         check_origin(self, &report)?;
         let target = options.resolve_target(report.operation)?;
         let deadline = deadline_after(options.timeout);
-        // Updated in place: the report was handed over. The job references are set aside for
-        // the indexes below to borrow (moved, not copied) and put back before returning.
+        // Updated in place: the report was handed over. The indexes below share the job and
+        // request ids (reference counts), so the job references stay in their outcomes.
         let mut outcomes = std::mem::take(&mut report.outcomes);
-        let jobs: Vec<Option<JobRef>> = outcomes.iter_mut().map(|o| o.job.take()).collect();
         let stray_jobs = std::mem::take(&mut report.stray_jobs);
         let mut track = vec![Track::No; outcomes.len()];
         // Followed jobs: job id → phone; request id → its phones.
-        let mut job_of: HashMap<&str, usize> = HashMap::new();
-        let mut by_rid: HashMap<&str, usize> = HashMap::new();
-        let mut requests: Vec<Request<'_>> = Vec::new();
+        let mut job_of: Wanted = HashMap::new();
+        let mut by_rid: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut requests: Vec<Request> = Vec::new();
         // Phones settled in the current round, reported to an observing caller.
         let mut settled: Vec<usize> = Vec::new();
-        for (i, (o, job)) in outcomes.iter_mut().zip(&jobs).enumerate() {
+        for (i, o) in outcomes.iter_mut().enumerate() {
             if !needs_watch(o, target) {
                 continue;
             }
@@ -77,30 +77,31 @@ impl HuaweiCphProvider {
                 settled.push(i);
                 continue;
             }
-            let rid = job
+            let rid = o
+                .job
                 .as_ref()
-                .and_then(|j| j.request_id.as_deref())
+                .and_then(|j| j.request_id.as_ref())
                 .filter(|r| !r.is_empty());
-            match (o.is_pending(), rid, job) {
+            match (o.is_pending(), rid, &o.job) {
                 (true, Some(rid), Some(job)) => {
-                    let r = *by_rid.entry(rid).or_insert_with(|| {
+                    let r = *by_rid.entry(rid.clone()).or_insert_with(|| {
                         requests.push(Request {
-                            rid,
+                            rid: rid.clone(),
                             jobs: 0,
                             watched: Vec::new(),
                         });
                         requests.len() - 1
                     });
                     requests[r].watched.push(i);
-                    job_of.insert(job.job_id.as_str(), i);
+                    job_of.insert(job.job_id.clone(), i);
                     track[i] = Track::Job;
                 }
                 _ => track[i] = Track::Status,
             }
         }
-        let all_jobs = jobs
+        let all_jobs = outcomes
             .iter()
-            .flatten()
+            .filter_map(|o| o.job.as_ref())
             .chain(stray_jobs.iter().map(|s| &s.job));
         for j in all_jobs {
             if let Some(&r) = j.request_id.as_deref().and_then(|r| by_rid.get(r)) {
@@ -121,7 +122,7 @@ impl HuaweiCphProvider {
                 let listed: Vec<Listed<'_>> = requests
                     .iter()
                     .map(|r| Listed {
-                        rid: r.rid,
+                        rid: &r.rid,
                         jobs: r.jobs,
                         wanted: r.watched.len(),
                     })
@@ -157,8 +158,8 @@ impl HuaweiCphProvider {
                         }
                         let followed = track[i] == Track::Job;
                         if !followed {
-                            if let Some(job) = &jobs[i] {
-                                job_of.remove(job.job_id.as_str());
+                            if let Some(job) = &outcomes[i].job {
+                                job_of.remove(job.job_id());
                             }
                         }
                         followed
@@ -216,11 +217,6 @@ impl HuaweiCphProvider {
                 }
             }
             if progress::is_observed() {
-                // The settled outcomes are final: they carry their job reference (a copy; the
-                // one set aside may still be borrowed by the indexes).
-                for &i in &settled {
-                    outcomes[i].job.clone_from(&jobs[i]);
-                }
                 progress::waited_in(VENDOR, report.operation, &mut outcomes, &settled);
             }
             settled.clear();
@@ -253,11 +249,6 @@ impl HuaweiCphProvider {
             "wait finished"
         );
         drop((job_of, requests));
-        for (o, job) in outcomes.iter_mut().zip(jobs) {
-            if o.job.is_none() {
-                o.job = job;
-            }
-        }
         let mut done = BatchReport::new(report.operation, outcomes);
         done.stray_jobs = stray_jobs;
         done.origin = report.origin;
