@@ -199,7 +199,7 @@ impl Instance {
     }
 
     pub fn state(&self) -> ObservedState {
-        ObservedState::new(phone_state(&self.status), self.status.clone())
+        ObservedState::coded(phone_state(&self.status), &self.status, &INSTANCE_STATES)
     }
 }
 

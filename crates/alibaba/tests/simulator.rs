@@ -42,10 +42,7 @@ async fn status_stop_start_restart_reset_and_wait() {
     for o in &s.outcomes[..6] {
         assert!(o.is_done(), "{o:?}");
         let st = o.state.as_ref().unwrap();
-        assert_eq!(
-            (st.state, st.raw.as_str()),
-            (PhoneState::Running, "RUNNING")
-        );
+        assert_eq!((st.state, &*st.raw), (PhoneState::Running, "RUNNING"));
         assert!(o.name.as_deref().unwrap().starts_with("acp-sim-"));
     }
     assert_eq!(s.outcomes[6].error().unwrap().kind(), ErrorKind::NotFound);

@@ -400,7 +400,7 @@ async fn listing_uses_the_vendor_cursor_and_region() {
     assert_eq!((page.next.as_deref(), page.total), (Some("n2"), Some(3)));
     let ph = &page.phones[0];
     assert_eq!(
-        (ph.state.state, ph.state.raw.as_str()),
+        (ph.state.state, &*ph.state.raw),
         (PhoneState::Unknown, "WEIRD_STATE")
     );
     assert_eq!(ph.extra.get("cpu").map(String::as_str), Some("8"));

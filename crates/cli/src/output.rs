@@ -44,7 +44,7 @@ pub fn outcome_json(o: &FleetOutcome) -> Value {
         "ok": matches!(p.outcome, Outcome::Done | Outcome::Pending),
         "status": p.outcome.as_str(),
         "state": p.state.as_ref().map(|s| s.state.as_str()),
-        "raw_state": p.state.as_ref().map(|s| s.raw.as_str()),
+        "raw_state": p.state.as_ref().map(|s| &*s.raw),
         "job_id": p.job.as_ref().map(|j| j.job_id()),
         "request_id": p.job.as_ref().and_then(|j| j.request_id.as_deref()),
         "name": p.name,

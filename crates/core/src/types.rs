@@ -1,5 +1,6 @@
 //! Normalized, lossless types shared by every vendor.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -169,17 +170,28 @@ impl std::str::FromStr for PhoneState {
 pub struct ObservedState {
     /// The normalized state.
     pub state: PhoneState,
-    /// The vendor's own code, verbatim (e.g. `"2"`, `"-5"`).
-    pub raw: String,
+    /// The vendor's own code, verbatim (e.g. `"2"`, `"-5"`). A documented code is borrowed from
+    /// the backend's table rather than allocated for each of 100,000 phones.
+    pub raw: Cow<'static, str>,
 }
 
 impl ObservedState {
     /// Pairs a normalized state with the raw code it came from.
-    pub fn new(state: PhoneState, raw: impl Into<String>) -> Self {
+    pub fn new(state: PhoneState, raw: impl Into<Cow<'static, str>>) -> Self {
         ObservedState {
             state,
             raw: raw.into(),
         }
+    }
+
+    /// Like [`ObservedState::new`], with `raw` borrowed from `known` (a backend's documented
+    /// codes) where it is one of them, and copied only where it is not.
+    pub fn coded(state: PhoneState, raw: &str, known: &'static [&'static str]) -> Self {
+        let raw = match known.iter().find(|k| **k == raw) {
+            Some(k) => Cow::Borrowed(*k),
+            None => Cow::Owned(raw.to_owned()),
+        };
+        ObservedState { state, raw }
     }
 }
 

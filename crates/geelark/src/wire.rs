@@ -157,7 +157,7 @@ pub fn observed(raw: &str) -> ObservedState {
         "3" => PhoneState::Expired,
         _ => PhoneState::Unknown,
     };
-    ObservedState::new(state, raw)
+    ObservedState::coded(state, raw, &["0", "1", "2", "3"])
 }
 
 #[derive(Serialize)]
@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(observed("2").state, PhoneState::Stopped);
         assert_eq!(observed("3").state, PhoneState::Expired);
         let o = observed("9");
-        assert_eq!((o.state, o.raw.as_str()), (PhoneState::Unknown, "9"));
+        assert_eq!((o.state, &*o.raw), (PhoneState::Unknown, "9"));
     }
 
     #[test]

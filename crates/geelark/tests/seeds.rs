@@ -122,7 +122,7 @@ async fn the_status_page_fields_decode_into_states_and_failures() {
         .map(|o| {
             assert!(o.is_done());
             let s = o.state.clone().unwrap();
-            (s.state, s.raw)
+            (s.state, s.raw.into_owned())
         })
         .collect();
     assert_eq!(

@@ -81,7 +81,7 @@ pub(crate) struct Phone {
 impl Phone {
     pub fn state(&self) -> ObservedState {
         let raw = self.status.as_ref().map(raw_code).unwrap_or_default();
-        ObservedState::new(phone_state(&raw), raw)
+        ObservedState::coded(phone_state(&raw), &raw, PHONE_CODES)
     }
 
     pub fn extras(&self) -> std::collections::BTreeMap<String, String> {
@@ -169,6 +169,11 @@ pub(crate) fn raw_code(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// The documented phone status codes, as written (raw codes are borrowed from here).
+pub const PHONE_CODES: &[&str] = &[
+    "0", "1", "2", "3", "4", "6", "7", "8", "-5", "-6", "-7", "-8", "-9",
+];
 
 /// Maps a CPH phone status to the normalized state.
 pub fn phone_state(raw: &str) -> PhoneState {

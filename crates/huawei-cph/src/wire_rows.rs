@@ -154,8 +154,17 @@ pub(crate) struct PhoneRow<'a> {
 impl PhoneRow<'_> {
     /// The observed state, raw code kept.
     pub fn state(&self) -> ObservedState {
-        let raw = self.status.as_ref().map(Code::raw).unwrap_or_default();
-        ObservedState::new(phone_state(&raw), raw)
+        match &self.status {
+            // The common case, without a string per phone: an integer code.
+            Some(Code::Int(n)) => {
+                let raw = n.to_string();
+                ObservedState::coded(phone_state(&raw), &raw, crate::wire::PHONE_CODES)
+            }
+            Some(Code::Text(s)) => {
+                ObservedState::coded(phone_state(s), s, crate::wire::PHONE_CODES)
+            }
+            None => ObservedState::new(phone_state(""), ""),
+        }
     }
 }
 

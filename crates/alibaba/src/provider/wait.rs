@@ -58,7 +58,11 @@ fn follow(
         JobState::Running => Next::Stay,
         // An instance task that names its phone's state confirms it: no state read.
         JobState::Succeeded => match task.instance_status.as_deref() {
-            Some(s) => Next::Seen(ObservedState::new(phone_state(s), s)),
+            Some(s) => Next::Seen(ObservedState::coded(
+                phone_state(s),
+                s,
+                &crate::wire::INSTANCE_STATES,
+            )),
             None => Next::ToStatus,
         },
         JobState::Failed => Next::Failed(task.failure.clone().unwrap_or_else(|| {
