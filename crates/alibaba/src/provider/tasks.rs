@@ -83,6 +83,64 @@ impl AlibabaProvider {
         (found, error)
     }
 
+    /// The tasks of the phones at the slots of `wanted` (each slot with its task id), 100 ids
+    /// per call, handed to `seen` page by page as they arrive: `Ok(Some(task))` for a task
+    /// listed, `Ok(None)` for one its page left out, `Err` for the phones of a page that
+    /// failed. Nothing fleet-sized is kept (a map of 100,000 tasks was the largest thing a
+    /// fleet wait held). A refusal of the credentials stops the look-up and is returned; the
+    /// phones not reached are not handed to `seen`.
+    pub(super) async fn watch_tasks(
+        &self,
+        wanted: Vec<(Arc<str>, usize)>,
+        seen: &mut (dyn FnMut(usize, Result<Option<Task>>) + Send),
+    ) -> Option<Error> {
+        let chunks: Vec<Vec<(Arc<str>, usize)>> =
+            wanted.chunks(PAGE_SIZE).map(<[_]>::to_vec).collect();
+        drop(wanted);
+        let mut pages = std::pin::pin!(self.fan_out(
+            chunks,
+            |chunk: Vec<(Arc<str>, usize)>| async move {
+                let base = Params::new()
+                    .list("TaskIds", chunk.iter().map(|(t, _)| &**t))
+                    .set("MaxResults", PAGE_SIZE);
+                let tasks = self.task_pages(base, 1 + EXTRA_PAGES).await;
+                (chunk, tasks)
+            }
+        ));
+        while let Some((chunk, res)) = pages.next().await {
+            match res {
+                Ok(tasks) => {
+                    // A phone's task id → its place in the chunk; a task id asked for twice
+                    // is the first phone's (the other is read by state).
+                    let mut at: HashMap<&str, usize> = HashMap::with_capacity(chunk.len());
+                    for (k, (t, _)) in chunk.iter().enumerate() {
+                        at.entry(&**t).or_insert(k);
+                    }
+                    let mut listed = vec![false; chunk.len()];
+                    for t in tasks {
+                        let k = t.task_id.as_deref().and_then(|id| at.get(id)).copied();
+                        if let Some(k) = k.filter(|&k| !listed[k]) {
+                            listed[k] = true;
+                            seen(chunk[k].1, Ok(Some(t)));
+                        }
+                    }
+                    for (k, (_, slot)) in chunk.iter().enumerate() {
+                        if !listed[k] {
+                            seen(*slot, Ok(None));
+                        }
+                    }
+                }
+                Err(e) if e.kind().is_auth() => return Some(e),
+                Err(e) => {
+                    for (_, slot) in &chunk {
+                        seen(*slot, Err(e.clone()));
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// The instance tasks of start and stop requests, by `InvokeId` (`Level=2`); `phones` is
     /// each request id, once, with how many phones it carried (how many pages to allow), in
     /// the order they are asked for (see [`first_seen`]).

@@ -180,24 +180,49 @@ impl AlibabaProvider {
             let mut settled: Vec<usize> = Vec::new();
             if !by_task.is_empty() {
                 // Shared ids: each is a reference count, not a copy.
-                let ids: Vec<Arc<str>> = by_task
+                let wanted: Vec<(Arc<str>, usize)> = by_task
                     .iter()
                     .map(|&i| {
-                        outcomes[i]
-                            .job
-                            .as_ref()
-                            .expect("watched by task")
-                            .job_id
-                            .clone()
+                        let job = outcomes[i].job.as_ref().expect("watched by task");
+                        (job.job_id.clone(), i)
                     })
                     .collect();
-                let (found, error) = self.tasks_by_id(ids, Seen::from).await;
-                by_task.retain(|&i| {
-                    let task = found.get(outcomes[i].job.as_ref().expect("watched").job_id());
-                    self.after_look_up(task, &error, &mut outcomes[i], target, report.operation)
-                        .keep(i, &mut by_status, &mut settled)
-                });
-                refused = error.filter(|e| e.kind().is_auth());
+                // Phones that leave the task round (to status reads, or settled).
+                let mut moved: Vec<(usize, bool)> = Vec::new();
+                let op = report.operation;
+                let error = self
+                    .watch_tasks(wanted, &mut |i, task| {
+                        let (task, error) = match task {
+                            Ok(t) => (t.map(Seen::from), None),
+                            Err(e) => (None, Some(e)),
+                        };
+                        match self.after_look_up(
+                            task.as_ref(),
+                            &error,
+                            &mut outcomes[i],
+                            target,
+                            op,
+                        ) {
+                            Route::Stay => {}
+                            Route::Status => moved.push((i, false)),
+                            Route::Settled => moved.push((i, true)),
+                        }
+                    })
+                    .await;
+                for (i, done) in moved {
+                    by_task.remove(&i);
+                    if done {
+                        settled.push(i);
+                    } else {
+                        by_status.insert(i);
+                    }
+                }
+                if let Some(e) = &error {
+                    for &i in &by_task {
+                        outcomes[i].wait_error = Some(e.clone());
+                    }
+                }
+                refused = error;
             }
             if refused.is_none() && !by_invoke.is_empty() {
                 // Each request id once, oldest first, with its phone count.
