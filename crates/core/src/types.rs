@@ -64,14 +64,6 @@ impl From<String> for PhoneId {
     }
 }
 
-/// Looks up like its text: a map keyed by phone ids is searched with a `&str` from an answer,
-/// without making an id of it (`PhoneId` hashes and compares as its text does).
-impl std::borrow::Borrow<str> for PhoneId {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
 impl AsRef<str> for PhoneId {
     fn as_ref(&self) -> &str {
         &self.0

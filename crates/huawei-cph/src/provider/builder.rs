@@ -124,7 +124,7 @@ impl HuaweiCphProviderBuilder {
             true,
         );
         Ok(HuaweiCphProvider {
-            client: Arc::new(Client {
+            client: Client {
                 http,
                 engine,
                 endpoint: v.endpoint,
@@ -132,7 +132,7 @@ impl HuaweiCphProviderBuilder {
                 auth,
                 clock,
                 max_body: options.max_body_bytes,
-            }),
+            },
             batch_size: c.batch_size,
             concurrency: c.concurrency,
             strategy: c.status_strategy,

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use cloudphone_core::raw::{fan_out, BatchEngine, ExtraOptions};
 use cloudphone_core::{
@@ -61,7 +61,7 @@ const LIST_MEMO: usize = 64;
 /// [`CloudPhoneProvider::wait`] follows them through the list-jobs API (up to 20 request ids per
 /// call), then confirms the phone state.
 pub struct HuaweiCphProvider {
-    client: Arc<Client>,
+    client: Client,
     batch_size: usize,
     concurrency: usize,
     strategy: StatusStrategy,

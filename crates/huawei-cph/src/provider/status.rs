@@ -6,7 +6,6 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use cloudphone_core::raw::{dedupe, not_sent, undecodable, Idempotency};
 use cloudphone_core::{BatchReport, Error, ErrorKind, Operation, PhoneId, PhoneOutcome, Result};
@@ -28,10 +27,14 @@ struct ListPage {
     hits: Vec<(usize, PhoneOutcome)>,
 }
 
-/// Decodes a list page into the wanted phones on it (`wanted`: id → slot), with borrowed
-/// strings: the other phones' records and every field but id, name and state are skipped
-/// unbuilt.
-fn decode_list_page(body: &[u8], wanted: &HashMap<PhoneId, usize>) -> Result<ListPage> {
+/// Decodes a list page into the wanted phones on it (`wanted`: id → slot in `ids`), with
+/// borrowed strings: the other phones' records and every field but id, name and state are
+/// skipped unbuilt.
+fn decode_list_page(
+    body: &[u8],
+    wanted: &HashMap<&str, usize>,
+    ids: &[PhoneId],
+) -> Result<ListPage> {
     let page: PhoneRows<'_> =
         serde_json::from_slice(body).map_err(|e| undecodable(VENDOR, "answer", e))?;
     let rows = page.phones.unwrap_or_default();
@@ -41,14 +44,10 @@ fn decode_list_page(body: &[u8], wanted: &HashMap<PhoneId, usize>) -> Result<Lis
         // Hashed as `decode::fingerprint` hashes an `Option<String>` (an `Option<&str>`
         // hashes the same), without a `String` per listed phone.
         row.phone_id.as_deref().hash(&mut h);
-        let Some((id, &slot)) = row
-            .phone_id
-            .as_deref()
-            .and_then(|i| wanted.get_key_value(i))
-        else {
+        let Some(&slot) = row.phone_id.as_deref().and_then(|i| wanted.get(i)) else {
             continue;
         };
-        let mut o = PhoneOutcome::done(id.clone()).with_state(row.state());
+        let mut o = PhoneOutcome::done(ids[slot].clone()).with_state(row.state());
         // Kept verbatim, escape sequences and all: whoever prints it escapes it.
         if let Some(n) = row.phone_name.as_deref().filter(|n| !n.is_empty()) {
             o = o.with_name(n);
@@ -60,16 +59,6 @@ fn decode_list_page(body: &[u8], wanted: &HashMap<PhoneId, usize>) -> Result<Lis
         count: page.count,
         hits,
     })
-}
-
-/// A spawned task, aborted when its handle is dropped: a listing abandoned half-way (a refusal,
-/// a failed page) stops its pages in flight, as dropping their futures did.
-struct Spawned<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for Spawned<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl HuaweiCphProvider {
@@ -179,39 +168,26 @@ impl HuaweiCphProvider {
     }
 
     /// One list page at `offset`, decoded into the wanted phones on it.
-    ///
-    /// Fetched and decoded in a task of its own: decoding a 200-record page costs about as
-    /// much CPU as a page takes to arrive, and inside the caller's task (which drives all the
-    /// pages in flight) each decode held back the next request; spawned, pages are decoded on
-    /// any worker thread while the caller keeps the other requests going.
     async fn list_rows(
         &self,
         offset: u64,
-        wanted: &Arc<HashMap<PhoneId, usize>>,
+        wanted: &HashMap<&str, usize>,
+        ids: &[PhoneId],
     ) -> Result<ListPage> {
         let url = self.list_url(offset, LIST_PAGE_SIZE)?;
-        let (client, wanted) = (Arc::clone(&self.client), Arc::clone(wanted));
-        let mut task = Spawned(tokio::spawn(async move {
-            let decode = |body: &[u8]| decode_list_page(body, &wanted);
-            client
-                .send_with(
-                    "list-phones",
-                    Idempotency::ReadOnly,
-                    Method::GET,
-                    &url,
-                    None,
-                    &decode,
-                )
-                .await
-                .map(|a| a.value)
-        }));
-        match (&mut task.0).await {
-            Ok(page) => page,
-            Err(e) => Err(
-                Error::new(ErrorKind::Other, format!("listing a page stopped: {e}"))
-                    .with_vendor(VENDOR),
-            ),
-        }
+        let decode = |body: &[u8]| decode_list_page(body, wanted, ids);
+        Ok(self
+            .client
+            .send_with(
+                "list-phones",
+                Idempotency::ReadOnly,
+                Method::GET,
+                &url,
+                None,
+                &decode,
+            )
+            .await?
+            .value)
     }
 
     /// Detail calls for the phones at `slots` of `ids`, `concurrency` at a time, each outcome
@@ -279,12 +255,11 @@ impl HuaweiCphProvider {
         details_if_cheaper: bool,
         seen: &mut (dyn FnMut(usize, PhoneOutcome) + Send),
     ) -> Result<()> {
-        let wanted: Arc<HashMap<PhoneId, usize>> = Arc::new(
-            ids.iter()
-                .enumerate()
-                .map(|(i, id)| (id.clone(), i))
-                .collect(),
-        );
+        let wanted: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
         let mut done = vec![false; ids.len()];
         let mut found = 0usize;
         let mut keep = |hits: Vec<(usize, PhoneOutcome)>, found: &mut usize| {
@@ -308,7 +283,11 @@ impl HuaweiCphProvider {
         {
             let mut pages =
                 std::pin::pin!(self.fan_out((0..guess).collect(), |i: usize| async move {
-                    (i, self.list_rows((i * LIST_PAGE_SIZE) as u64, wanted).await)
+                    (
+                        i,
+                        self.list_rows((i * LIST_PAGE_SIZE) as u64, wanted, ids)
+                            .await,
+                    )
                 }));
             while let Some((i, page)) = pages.next().await {
                 let page = page?;
@@ -355,7 +334,7 @@ impl HuaweiCphProvider {
                     })
                     .take_while(|o| *o < end.load(Ordering::SeqCst));
                 let mut pages = futures::stream::iter(offsets)
-                    .map(|o| async move { (o, self.list_rows(o, wanted).await) })
+                    .map(|o| async move { (o, self.list_rows(o, wanted, ids).await) })
                     .buffer_unordered(concurrency);
                 while let Some((offset, page)) = pages.next().await {
                     let page = page?;
