@@ -50,3 +50,81 @@ async fn finished_tasks_with_the_phone_state_need_no_state_read() {
         "{reads:?}"
     );
 }
+
+/// Task pages are applied as they arrive, each to its own phones: a page that fails leaves
+/// its 100 phones pending with the reason, while a phone whose page answered without its task
+/// is read by state — another page's failure says nothing about it.
+#[tokio::test]
+async fn a_failed_task_page_holds_only_its_own_phones() {
+    use cloudphone_core::{BatchReport, JobRef, Operation, PhoneOutcome};
+    use mockito::Matcher;
+
+    let mut s = mockito::Server::new_async().await;
+    let log: Log = Arc::default();
+    let phones: Vec<String> = (0..101).map(|i| format!("acp-{i:03}")).collect();
+    // The first page (the tasks of the first 100 phones) is refused as a bad request every
+    // round; the second answers, without the task of the 101st phone.
+    let _refused = s
+        .mock("POST", Matcher::Regex("^/".into()))
+        .match_header("x-acs-action", "DescribeTasks")
+        .match_query(Matcher::Regex("TaskIds.1=t-000(&|$)".into()))
+        .with_status(400)
+        .with_header("content-type", "application/json")
+        .with_body(
+            r#"{"RequestId":"q1","Code":"InvalidParameter","Message":"the page is refused"}"#,
+        )
+        .create_async()
+        .await;
+    let _empty = s
+        .mock("POST", Matcher::Regex("^/".into()))
+        .match_header("x-acs-action", "DescribeTasks")
+        .match_query(Matcher::Regex("TaskIds.1=t-100(&|$)".into()))
+        .with_status(200)
+        .with_header("content-type", "application/json")
+        .with_body(r#"{"RequestId":"q2","TotalCount":0,"NextToken":"","Data":[]}"#)
+        .create_async()
+        .await;
+    let describe = r#"{"RequestId":"d","TotalCount":1,"NextToken":"","InstanceModel":[
+      {"AndroidInstanceId":"acp-100","AndroidInstanceStatus":"RUNNING"}]}"#;
+    let _d = action(&mut s, "DescribeAndroidInstances", 200, describe, &log).await;
+    let p = fixed(config(&s.url()).with_check_states(false));
+    let outcomes = phones
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let job = JobRef::new(format!("t-{i:03}"), Some("r-reboot".into()));
+            PhoneOutcome::pending(id.as_str().into()).with_job(job)
+        })
+        .collect();
+    let mut report = BatchReport::new(Operation::Restart, outcomes);
+    report.origin = p.origin();
+    let opts = WaitOptions::default()
+        .poll_interval(Duration::from_millis(20))
+        .timeout(Duration::from_millis(300));
+    let done = p.wait(&report, &opts).await.unwrap();
+    let last = &done.outcomes[100];
+    assert!(last.is_done(), "{last:?}");
+    assert!(last.wait_error.is_none(), "{last:?}");
+    assert_eq!(last.phone_state(), Some(PhoneState::Running));
+    for o in &done.outcomes[..100] {
+        assert!(o.is_pending(), "{o:?}");
+        let why = o.wait_error.as_ref().expect("the page's failure is kept");
+        assert!(why.to_string().contains("the page is refused"), "{why}");
+        assert!(o.job.is_some(), "{o:?}");
+    }
+    // The state read asked for the one phone its page left out, not for the others.
+    let reads: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.action() == "DescribeAndroidInstances")
+        .map(|c| c.query().to_owned())
+        .collect();
+    assert!(!reads.is_empty());
+    assert!(
+        reads
+            .iter()
+            .all(|q| q.contains("acp-100") && !q.contains("acp-000")),
+        "{reads:?}"
+    );
+}
