@@ -17,7 +17,6 @@ use crate::VENDOR;
 
 /// Tasks found by id (as `keep` made of each), and the error that cut the search short, if any
 /// (a refusal stops it at once).
-pub(crate) type ById<V = Task> = (HashMap<String, V>, Option<Error>);
 /// Instance tasks found per request id and phone, and the error that cut the search short.
 pub(crate) type ByInvoke<V = Task> = (HashMap<String, HashMap<String, V>>, Option<Error>);
 
@@ -44,47 +43,8 @@ impl AlibabaProvider {
         Ok(out)
     }
 
-    /// Tasks by id, 100 ids per call, asked for in the order given (see [`first_seen`]).
-    pub(super) async fn tasks_by_id<V>(
-        &self,
-        ids: Vec<Arc<str>>,
-        keep: impl Fn(Task) -> V,
-    ) -> ById<V> {
-        // The ids are moved into their chunks, not copied (100,000 task ids in a fleet wait).
-        let mut ids = first_seen(ids).into_iter().peekable();
-        let mut chunks: Vec<Vec<Arc<str>>> = Vec::new();
-        while ids.peek().is_some() {
-            chunks.push(ids.by_ref().take(PAGE_SIZE).collect());
-        }
-        let mut found = HashMap::new();
-        let mut error = None;
-        let mut pages = std::pin::pin!(self.fan_out(chunks, |chunk: Vec<Arc<str>>| async move {
-            let base = Params::new()
-                .list("TaskIds", chunk.iter().map(|t| &**t))
-                .set("MaxResults", PAGE_SIZE);
-            (chunk, self.task_pages(base, 1 + EXTRA_PAGES).await)
-        }));
-        while let Some((chunk, res)) = pages.next().await {
-            match res {
-                Ok(tasks) => {
-                    let asked: HashSet<&str> = chunk.iter().map(|t| &**t).collect();
-                    for t in tasks {
-                        if let Some(id) = t.task_id.clone().filter(|i| asked.contains(i.as_str())) {
-                            found.entry(id).or_insert_with(|| keep(t));
-                        }
-                    }
-                }
-                Err(e) if e.kind().is_auth() => return (found, Some(e)),
-                Err(e) => {
-                    error.get_or_insert(e);
-                }
-            }
-        }
-        (found, error)
-    }
-
-    /// The tasks of the phones at the slots of `wanted` (each slot with its task id), 100 ids
-    /// per call, handed to `seen` page by page as they arrive: `Ok(Some(task))` for a task
+    /// The tasks of `wanted` (each task id with the caller's slot for it: a phone in a wait, a
+    /// job in a look-up), 100 ids per call, handed to `seen` page by page as they arrive: `Ok(Some(task))` for a task
     /// listed, `Ok(None)` for one its page left out, `Err` for the phones of a page that
     /// failed. Nothing fleet-sized is kept (a map of 100,000 tasks was the largest thing a
     /// fleet wait held). A refusal of the credentials stops the look-up and is returned; the
@@ -200,10 +160,14 @@ impl AlibabaProvider {
                 unique.push(j);
             }
         }
-        let task_ids: Vec<Arc<str>> = unique
+        // Each task id once (at the first job naming it), through the wait's own look-up.
+        let mut first_of: HashMap<&str, usize> = HashMap::new();
+        let wanted: Vec<(Arc<str>, usize)> = unique
             .iter()
-            .filter(|j| !is_invoke(j))
-            .map(|j| j.job_id.clone())
+            .enumerate()
+            .filter(|(_, j)| !is_invoke(j))
+            .filter(|(k, j)| *first_of.entry(j.job_id()).or_insert(*k) == *k)
+            .map(|(k, j)| (j.job_id.clone(), k))
             .collect();
         let invokes: Vec<(Arc<str>, usize)> = first_seen(
             unique
@@ -215,12 +179,19 @@ impl AlibabaProvider {
         .into_iter()
         .map(|rid| (rid, PAGE_SIZE))
         .collect();
-        let (by_id, id_error) = if task_ids.is_empty() {
-            (HashMap::new(), None)
+        // Per job of `unique`: its task, or why its page failed.
+        let mut by_id: Vec<Option<Result<Task>>> = (0..unique.len()).map(|_| None).collect();
+        let id_refusal = if wanted.is_empty() {
+            None
         } else {
-            self.tasks_by_id(task_ids, |t| t).await
+            self.watch_tasks(wanted, &mut |k, found| match found {
+                Ok(Some(t)) => by_id[k] = Some(Ok(t)),
+                Ok(None) => {}
+                Err(e) => by_id[k] = Some(Err(e)),
+            })
+            .await
         };
-        let refused = id_error.as_ref().filter(|e| e.kind().is_auth()).cloned();
+        let refused = id_refusal;
         let (by_invoke, invoke_error) = if invokes.is_empty() || refused.is_some() {
             (HashMap::new(), None)
         } else {
@@ -229,16 +200,20 @@ impl AlibabaProvider {
         let refusal = refused.or_else(|| invoke_error.clone().filter(|e| e.kind().is_auth()));
         let mut learned = false;
         let mut infos = Vec::new();
-        for j in unique {
-            let (tasks, error): (Vec<&Task>, &Option<Error>) = if is_invoke(j) {
+        for &j in &unique {
+            let (tasks, error): (Vec<&Task>, Option<&Error>) = if is_invoke(j) {
                 let mut t: Vec<&Task> = by_invoke
                     .get(j.job_id())
                     .map(|m| m.values().collect())
                     .unwrap_or_default();
                 t.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-                (t, &invoke_error)
+                (t, invoke_error.as_ref())
             } else {
-                (by_id.get(j.job_id()).into_iter().collect(), &id_error)
+                match &by_id[first_of[j.job_id()]] {
+                    Some(Ok(t)) => (vec![t], None),
+                    Some(Err(e)) => (Vec::new(), Some(e)),
+                    None => (Vec::new(), None),
+                }
             };
             if !tasks.is_empty() {
                 learned = true;
