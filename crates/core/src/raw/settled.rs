@@ -73,22 +73,24 @@ pub fn merge_settled(
             .zip(unsent())
             .all(|(o, (id, _))| &o.phone == id);
     let outcomes: Vec<PhoneOutcome> = if in_order {
-        // In the answer's own vector, from the back: sent outcome `j` moves to its slot `k`
-        // (never before it: `j ≤ k`), settled ones drop into the gaps.
+        // In the answer's own vector, from the back: sent outcome `j` is swapped into its
+        // slot `k` (never before it: `j ≤ k`), settled ones drop into the gaps. Everything in
+        // `j..=k` is still a placeholder, so a swap only moves one back.
         let mut out = sent.outcomes;
         let mut j = out.len();
+        let blank = PhoneId::new("");
         out.reserve_exact(phones.len() - j);
-        out.resize_with(phones.len(), || PhoneOutcome::pending(PhoneId::new("")));
+        out.resize_with(phones.len(), || PhoneOutcome::pending(blank.clone()));
         let mut settled = settled;
         for k in (0..phones.len()).rev() {
-            out[k] = if is_settled[k] {
+            if is_settled[k] {
                 let (slot, o) = settled.pop().expect("a settled outcome per settled slot");
                 debug_assert_eq!(slot, k);
-                o
+                out[k] = o;
             } else {
                 j -= 1;
-                std::mem::replace(&mut out[j], PhoneOutcome::pending(PhoneId::new("")))
-            };
+                out.swap(j, k);
+            }
         }
         out
     } else {
