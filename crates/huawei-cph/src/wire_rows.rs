@@ -155,7 +155,8 @@ impl PhoneRow<'_> {
     /// The observed state, raw code kept.
     pub fn state(&self) -> ObservedState {
         match &self.status {
-            // The common case, without a string per phone: an integer code.
+            // The common case, an integer code: written out to be matched, then a documented
+            // one is borrowed from the table, so no string is kept per phone.
             Some(Code::Int(n)) => {
                 let raw = n.to_string();
                 ObservedState::coded(phone_state(&raw), &raw, crate::wire::PHONE_CODES)

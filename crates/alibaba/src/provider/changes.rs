@@ -252,10 +252,15 @@ impl AlibabaProvider {
                 }
             };
             let mut judged = vec![false; slots.len()];
+            // The read answers in the order asked: each phone is looked for from where the
+            // last one was found, so an answer in order costs one comparison per phone.
+            let mut from = 0;
             for o in outcomes {
-                let Some(k) = slots.iter().position(|&i| phones[i] == o.phone) else {
+                let at = (from..slots.len()).chain(0..from);
+                let Some(k) = at.into_iter().find(|&k| phones[slots[k]] == o.phone) else {
                     continue;
                 };
+                from = k + 1;
                 if std::mem::replace(&mut judged[k], true) {
                     continue;
                 }
