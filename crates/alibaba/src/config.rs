@@ -76,13 +76,11 @@ pub struct AlibabaConfig {
     /// (default false). [`crate::AlibabaProvider::force_stop`] does it for one call.
     #[serde(default)]
     pub force_stop: bool,
-    /// Read the phones' states before a state change and send only those the documented
-    /// preconditions allow (default true): a stop of a phone already `STOPPED` is done without a
-    /// call, a restart of a `STOPPED` phone fails without one. Costs one
-    /// `DescribeAndroidInstances` per 100 phones. With `false`, every phone is sent and the
-    /// vendor judges.
-    #[serde(default = "defaults::yes")]
-    pub check_states: bool,
+    /// When the phones' states are read against the documented preconditions of a state
+    /// change: [`CheckStates::OnRefusal`] (default), [`CheckStates::First`] or
+    /// [`CheckStates::Never`]; `true` and `false` stand for `first` and `never`.
+    #[serde(default)]
+    pub check_states: CheckStates,
     /// Whether a reset with an image is sent as `UpdateInstanceImage(Reset=true)`: a
     /// cloud-phone-matrix feature of the China site. Default: true on `cn-shanghai`, false on
     /// `ap-southeast-1` (where such a reset is refused as unsupported without a call).
@@ -125,9 +123,6 @@ mod defaults {
     pub fn rate_limit_per_second() -> u32 {
         10
     }
-    pub fn yes() -> bool {
-        true
-    }
 }
 
 cloudphone_core::client_options_field!(AlibabaConfig, defaults = CLIENT_DEFAULTS, keys = KEYS);
@@ -144,7 +139,7 @@ impl Default for AlibabaConfig {
             batch_size: defaults::batch_size(),
             rate_limit_per_second: defaults::rate_limit_per_second(),
             force_stop: false,
-            check_states: true,
+            check_states: CheckStates::default(),
             reimage: None,
             client: CLIENT_DEFAULTS,
         }
@@ -222,9 +217,10 @@ impl AlibabaConfig {
         self
     }
 
-    /// Turns the state check before a change on or off.
-    pub fn with_check_states(mut self, check: bool) -> Self {
-        self.check_states = check;
+    /// Sets when states are read against the preconditions (`true` = [`CheckStates::First`],
+    /// `false` = [`CheckStates::Never`]).
+    pub fn with_check_states(mut self, check: impl Into<CheckStates>) -> Self {
+        self.check_states = check.into();
         self
     }
 
@@ -333,6 +329,86 @@ impl AlibabaConfig {
             access_key: access_key.to_owned(),
             secret,
         })
+    }
+}
+
+/// When a state change reads the phones' states against the documented preconditions (a stop
+/// only from `RUNNING`, a reset not while a phone is in transition, …).
+///
+/// Whether the vendor refuses a phone in a state the preconditions exclude by failing the
+/// whole request or by failing that phone's instance task is unconfirmed; every mode handles
+/// both (a request-level 4xx fails its chunk, a failed instance task its phone).
+///
+/// ```
+/// use cloudphone_alibaba::{AlibabaConfig, CheckStates};
+///
+/// let c: AlibabaConfig = toml::from_str(r#"
+///     access_key = "LTAI-example"
+///     secret_key = "s3cret"
+///     check_states = "first"
+/// "#).unwrap();
+/// assert_eq!(c.check_states, CheckStates::First);
+/// assert_eq!(AlibabaConfig::default().check_states, CheckStates::OnRefusal);
+/// assert_eq!(CheckStates::from(false), CheckStates::Never);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CheckStates {
+    /// Send every phone; read a chunk's states only when the vendor refuses the whole chunk for
+    /// a state or an unknown id, then send once more the phones the states allow (the others
+    /// are settled as [`CheckStates::First`] settles them). A phone the vendor fails on its own
+    /// is judged from the state its instance task reports: a stop of a `STOPPED` phone is done.
+    /// No read when nothing is refused: the fewest calls. `"on-refusal"`.
+    #[default]
+    OnRefusal,
+    /// Read every phone's state first (one `DescribeAndroidInstances` per 100 phones) and send
+    /// only the phones the preconditions allow: a stop of a `STOPPED` phone is done, a restart
+    /// of a `STOPPED` one fails, without a call. `"first"` or `true`.
+    First,
+    /// Never read: every phone is sent and the vendor judges alone. `"never"` or `false`.
+    Never,
+}
+
+impl CheckStates {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStates::OnRefusal => "on-refusal",
+            CheckStates::First => "first",
+            CheckStates::Never => "never",
+        }
+    }
+}
+
+impl From<bool> for CheckStates {
+    fn from(check: bool) -> Self {
+        if check {
+            CheckStates::First
+        } else {
+            CheckStates::Never
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckStates {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = CheckStates;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"on-refusal\", \"first\", \"never\", true or false")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+                Ok(v.into())
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                [CheckStates::OnRefusal, CheckStates::First, CheckStates::Never]
+                    .into_iter()
+                    .find(|c| c.as_str() == v.trim())
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

@@ -89,7 +89,7 @@ mod wire;
 mod wire_rows;
 
 pub use clock::{Clock, SystemClock};
-pub use config::{AlibabaConfig, DEFAULT_SITE, SITES};
+pub use config::{AlibabaConfig, CheckStates, DEFAULT_SITE, SITES};
 pub use provider::{
     AlibabaProvider, AlibabaProviderBuilder, DESCRIBE_INSTANCES, DESCRIBE_TASKS, PAGE_SIZE, REBOOT,
     RESET, START, STOP, UPDATE_IMAGE,

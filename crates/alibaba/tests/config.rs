@@ -1,6 +1,6 @@
 //! Configuration: the keys, their defaults and checks, the site endpoints, the registry entry.
 
-use cloudphone_alibaba::{vendor, AlibabaConfig, AlibabaProvider, SITES};
+use cloudphone_alibaba::{vendor, AlibabaConfig, AlibabaProvider, CheckStates, SITES};
 use cloudphone_core::registry::Vendor;
 use cloudphone_core::{CloudPhoneProvider, ErrorKind, Operation, RateBudget};
 
@@ -21,7 +21,8 @@ fn the_documented_table_parses_with_defaults() {
     )
     .unwrap();
     assert_eq!((c.batch_size, c.rate_limit_per_second), (100, 10));
-    assert!(c.check_states && !c.force_stop && c.reimage_enabled());
+    assert_eq!(c.check_states, CheckStates::OnRefusal);
+    assert!(!c.force_stop && c.reimage_enabled());
     assert_eq!(
         c.endpoint_url().as_deref(),
         Some("https://eds-aic.cn-shanghai.aliyuncs.com")
@@ -36,6 +37,29 @@ fn the_documented_table_parses_with_defaults() {
     let caps = p.capabilities();
     assert_eq!(caps.rate_limits, vec![RateBudget::per_second(10)]);
     assert_eq!(caps.batch_sizes[&Operation::Reset], 100);
+}
+
+#[test]
+fn check_states_takes_its_three_names_and_the_old_booleans() {
+    let with = |v: &str| parse(&format!("access_key = 'a'\nsecret_key = 's'\ncheck_states = {v}"));
+    for (v, want) in [
+        ("'on-refusal'", CheckStates::OnRefusal),
+        ("'first'", CheckStates::First),
+        ("' never '", CheckStates::Never),
+        ("true", CheckStates::First),
+        ("false", CheckStates::Never),
+    ] {
+        assert_eq!(with(v).unwrap().check_states, want, "{v}");
+    }
+    for v in ["'always'", "1"] {
+        let e = with(v).unwrap_err().to_string();
+        assert!(
+            e.contains("check_states") && e.contains("\"on-refusal\", \"first\", \"never\""),
+            "{v}: {e}"
+        );
+    }
+    let c = AlibabaConfig::default().with_check_states(CheckStates::Never);
+    assert_eq!(c.with_check_states(true).check_states, CheckStates::First);
 }
 
 #[test]

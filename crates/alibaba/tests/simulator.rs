@@ -1,10 +1,10 @@
 //! The client against the simulator: status, stop, start, restart, reset (and re-image) with
-//! waits, the state check before sending, task failures, lost answers, refused credentials,
+//! waits, the state checks (first, after a refusal), task failures, lost answers, refused credentials,
 //! listing, STS, and the number of calls a batch takes.
 
 mod common;
 
-use cloudphone_alibaba::{AlibabaProvider, DESCRIBE_INSTANCES, DESCRIBE_TASKS, STOP};
+use cloudphone_alibaba::{AlibabaProvider, CheckStates, DESCRIBE_INSTANCES, DESCRIBE_TASKS, STOP};
 use cloudphone_core::{
     CloudPhoneProvider, CloudPhoneProviderExt, ErrorKind, JobState, ListRequest, Operation,
     PhoneId, PhoneState, ResetOptions, StartOptions,
@@ -72,11 +72,23 @@ async fn status_stop_start_restart_reset_and_wait() {
         .iter()
         .all(|i| i.state == JobState::Succeeded && i.phone.is_some()));
 
-    // A second stop: nothing to do, no call.
+    // A second stop: sent, and the vendor judges (each instance task fails: the phone is
+    // STOPPED); the wait reads that state from the tasks: done, nothing applied again.
     let before = ali.call_count(&key(STOP));
     let again = p.stop(&phones).await.unwrap();
+    assert!(again.outcomes.iter().all(|o| o.is_pending()), "{again:?}");
+    assert_eq!(ali.call_count(&key(STOP)), before + 1);
+    let again = p.wait(&again, &fast_wait()).await.unwrap();
+    assert!(again.all_done(), "{again:?}");
+    assert_eq!(ali.applied_stops(phones[0].as_str()), 1);
+    // With the states read first: nothing to do, no call.
+    let first = AlibabaProvider::new(
+        sim_config(&sim, TableOptions::new()).with_check_states(CheckStates::First),
+    )
+    .unwrap();
+    let again = first.stop(&phones).await.unwrap();
     assert!(again.all_done());
-    assert_eq!(ali.call_count(&key(STOP)), before);
+    assert_eq!(ali.call_count(&key(STOP)), before + 1);
 
     let started = p
         .start_and_wait(&phones, &StartOptions::default(), &fast_wait())
@@ -129,7 +141,10 @@ async fn the_preconditions_are_checked_before_sending() {
     ali.set_status(phones[1].as_str(), status::RUNNING);
     ali.set_status(phones[2].as_str(), status::REBOOTING);
     ali.set_status(phones[3].as_str(), status::CREATING);
-    let p = sim_provider(&sim);
+    let p = AlibabaProvider::new(
+        sim_config(&sim, TableOptions::new()).with_check_states(CheckStates::First),
+    )
+    .unwrap();
     let r = p.restart(&phones).await.unwrap();
     let e = r.outcomes[0].error().unwrap();
     assert_eq!(
@@ -165,6 +180,69 @@ async fn the_preconditions_are_checked_before_sending() {
     assert_eq!(
         (e.kind(), e.vendor_code()),
         (ErrorKind::InvalidState, Some("IncorrectInstanceStatus"))
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_states_are_read_only_after_a_refusal_and_a_failed_task_is_judged_by_its_state() {
+    let sim = sim(3).await;
+    let ali = sim.alibaba();
+    let phones = phone_ids(&sim);
+    ali.set_status(phones[0].as_str(), status::RUNNING);
+    ali.set_status(phones[1].as_str(), status::STOPPED);
+    ali.set_status(phones[2].as_str(), status::RESETTING);
+    let p = sim_provider(&sim);
+
+    // The vendor fails the phones its preconditions refuse one by one: no read, one call.
+    let r = p.stop(&phones).await.unwrap();
+    assert!(r.outcomes.iter().all(|o| o.is_pending()), "{r:?}");
+    assert_eq!(ali.call_count(&key(STOP)), 1);
+    assert_eq!(ali.call_count(&key(DESCRIBE_INSTANCES)), 0);
+    let w = p.wait(&r, &fast_wait()).await.unwrap();
+    assert!(w.outcomes[0].is_done() && w.outcomes[1].is_done(), "{w:?}");
+    assert_eq!(w.outcomes[1].phone_state(), Some(PhoneState::Stopped));
+    let e = w.outcomes[2].error().expect("a stop of a resetting phone fails");
+    assert_eq!(e.vendor_code(), Some("IncorrectInstanceStatus"), "{e}");
+    assert_eq!(ali.applied_stops(phones[0].as_str()), 1);
+    assert_eq!(ali.applied_stops(phones[1].as_str()), 0);
+
+    // An unknown id makes it refuse the whole request, nothing done: the chunk's states are
+    // read and the phones they allow sent once more.
+    ali.set_status(phones[0].as_str(), status::RUNNING);
+    ali.reset_calls();
+    let mut asked = phones.clone();
+    asked.push(PhoneId::from("acp-doesnotexist00001"));
+    let r = p.stop(&asked).await.unwrap();
+    assert_eq!(ali.call_count(&key(STOP)), 2, "the refused call and one more");
+    assert_eq!(ali.call_count(&key(DESCRIBE_INSTANCES)), 1);
+    assert!(r.outcomes[0].is_pending() && r.outcomes[0].job.is_some());
+    assert!(r.outcomes[1].is_done(), "already stopped: {:?}", r.outcomes[1]);
+    let e = r.outcomes[2].error().unwrap();
+    assert_eq!(e.kind(), ErrorKind::InvalidState);
+    assert!(e.is_not_applied() && e.message().starts_with("refused: the phone is RESETTING"));
+    let e = r.outcomes[3].error().unwrap();
+    assert!(e.kind() == ErrorKind::NotFound && e.is_not_applied(), "{e}");
+    assert_eq!(
+        ali.calls().recent.last().unwrap().query.as_deref(),
+        Some(format!("AndroidInstanceIds.1={}", phones[0]).as_str()),
+        "only the phone its state allows is sent again"
+    );
+    let w = p.wait(&r, &fast_wait()).await.unwrap();
+    assert!(w.outcomes[0].is_done(), "{w:?}");
+    assert_eq!(ali.applied_stops(phones[0].as_str()), 2);
+
+    // Never: the refusal fails the chunk.
+    let never = AlibabaProvider::new(
+        sim_config(&sim, TableOptions::new()).with_check_states(CheckStates::Never),
+    )
+    .unwrap();
+    let r = never.stop(&asked).await.unwrap();
+    assert!(
+        r.outcomes
+            .iter()
+            .all(|o| o.error().is_some_and(|e| e.kind() == ErrorKind::NotFound)),
+        "{r:?}"
     );
     sim.shutdown().await;
 }
@@ -261,8 +339,8 @@ async fn batches_take_the_fewest_calls() {
     assert_eq!(ali.call_count(&key(STOP)), 3);
     assert_eq!(
         ali.call_count(&key(DESCRIBE_INSTANCES)),
-        3,
-        "the state check"
+        0,
+        "no state read: the vendor refused nothing"
     );
     ali.reset_calls();
     let w = p.wait(&r, &fast_wait()).await.unwrap();

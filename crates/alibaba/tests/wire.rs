@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloudphone_alibaba::signer::{self, EMPTY_BODY_SHA256};
-use cloudphone_alibaba::AlibabaConfig;
+use cloudphone_alibaba::{AlibabaConfig, CheckStates};
 use cloudphone_core::{
     CloudPhoneProvider, ErrorKind, JobRef, JobState, ListRequest, Operation, PhoneState,
     ResetOptions, StartOptions,
@@ -329,7 +329,7 @@ async fn the_state_check_reads_first_and_sends_only_what_the_docs_allow() {
         &log,
     )
     .await;
-    let p = fixed(config(&s.url()));
+    let p = fixed(config(&s.url()).with_check_states(CheckStates::First));
     let r = p.stop(&ids(&["acp-b", "acp-a", "acp-gone"])).await.unwrap();
     assert!(r.outcomes[0].is_done(), "already stopped: done");
     assert_eq!(r.outcomes[0].phone_state(), Some(PhoneState::Stopped));
@@ -340,6 +340,91 @@ async fn the_state_check_reads_first_and_sends_only_what_the_docs_allow() {
     assert_eq!(log.len(), 2);
     assert_eq!(log[1].query(), "AndroidInstanceIds.1=acp-a");
     assert!(r.origin.is_some());
+}
+
+/// A `StopAndroidInstance` mock for the requests whose query matches `query`.
+async fn stop_for(
+    server: &mut mockito::Server,
+    query: &str,
+    status: usize,
+    body: &str,
+    log: &Log,
+) -> mockito::Mock {
+    let (log, body) = (log.clone(), body.to_owned());
+    server
+        .mock("POST", mockito::Matcher::Regex("^/".into()))
+        .match_header("x-acs-action", "StopAndroidInstance")
+        .match_query(mockito::Matcher::Regex(query.into()))
+        .with_status(status)
+        .with_header("content-type", "application/json")
+        .with_body_from_request(move |req| {
+            log.lock().unwrap().push(seen(req));
+            body.clone().into_bytes()
+        })
+        .create_async()
+        .await
+}
+
+const REFUSED: &str = r#"{"RequestId":"r-refused","Code":"IncorrectInstanceStatus","Message":"The current status of the instance does not support this operation."}"#;
+
+#[tokio::test]
+async fn a_chunk_refused_for_a_state_is_read_and_what_its_states_allow_sent_once_more() {
+    let mut s = mockito::Server::new_async().await;
+    let log: Log = Arc::default();
+    let _d = action(&mut s, "DescribeAndroidInstances", 200, DESCRIBE_A_B, &log).await;
+    let _refused = stop_for(&mut s, "AndroidInstanceIds\\.3=", 400, REFUSED, &log).await;
+    let _again = stop_for(
+        &mut s,
+        "^AndroidInstanceIds\\.1=acp-a$",
+        200,
+        r#"{"RequestId":"r-again"}"#,
+        &log,
+    )
+    .await;
+    let p = fixed(config(&s.url()));
+    let r = p.stop(&ids(&["acp-b", "acp-a", "acp-gone"])).await.unwrap();
+    assert!(r.outcomes[0].is_done(), "already stopped: {:?}", r.outcomes[0]);
+    assert_eq!(r.outcomes[0].phone_state(), Some(PhoneState::Stopped));
+    assert!(r.outcomes[1].is_pending());
+    assert_eq!(
+        r.outcomes[1].job,
+        Some(JobRef::new("r-again", Some("r-again".into())))
+    );
+    let e = r.outcomes[2].error().unwrap();
+    assert!(e.kind() == ErrorKind::NotFound && e.is_not_applied(), "{e}");
+    let log = log.lock().unwrap().clone();
+    let actions: Vec<&str> = log.iter().map(|r| r.action()).collect();
+    assert_eq!(
+        actions,
+        [
+            "StopAndroidInstance",
+            "DescribeAndroidInstances",
+            "StopAndroidInstance"
+        ]
+    );
+    assert_eq!(log[2].query(), "AndroidInstanceIds.1=acp-a");
+}
+
+#[tokio::test]
+async fn a_refusal_the_states_do_not_explain_stands_and_nothing_is_sent_again() {
+    let mut s = mockito::Server::new_async().await;
+    let log: Log = Arc::default();
+    let _d = action(&mut s, "DescribeAndroidInstances", 200, DESCRIBE_A_B, &log).await;
+    let _refused = stop_for(&mut s, "AndroidInstanceIds\\.1=acp-a", 400, REFUSED, &log).await;
+    for (mode, calls) in [(CheckStates::OnRefusal, 2), (CheckStates::Never, 1)] {
+        log.lock().unwrap().clear();
+        let p = fixed(config(&s.url()).with_check_states(mode));
+        let r = p.stop(&ids(&["acp-a"])).await.unwrap();
+        let e = r.outcomes[0].error().expect("refused");
+        assert_eq!(
+            (e.kind(), e.vendor_code()),
+            (ErrorKind::InvalidState, Some("IncorrectInstanceStatus")),
+            "{mode:?}"
+        );
+        assert!(!r.outcomes[0].is_unknown(), "an answered refusal: {mode:?}");
+        // The read finds acp-a RUNNING: a stop it allows, so the refusal stands.
+        assert_eq!(log.lock().unwrap().len(), calls, "{mode:?}");
+    }
 }
 
 #[tokio::test]

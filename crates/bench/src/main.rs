@@ -158,7 +158,7 @@ fn main() -> ExitCode {
     }
     let args = BenchArgs::parse();
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1)
         .enable_all()
         .build()
     {
@@ -168,7 +168,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(run::run(args)) {
+    match rt.block_on(async { tokio::spawn(run::run(args)).await.unwrap() }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             // Messages may quote what a child process printed: control characters escaped.

@@ -1,10 +1,12 @@
-//! State changes: the documented preconditions checked against the phones' states first (a
-//! stop of a `STOPPED` phone is done without a call), then one call per `batch_size` phones.
+//! State changes: one call per `batch_size` phones, the phones' states read against the
+//! documented preconditions when the vendor refuses a chunk (`check_states = "on-refusal"`,
+//! the default) or before sending (`"first"`: a stop of a `STOPPED` phone is done without a
+//! call).
 //! No change has an idempotency token, so none is ever repeated after its answer was lost:
 //! its outcome is unknown until a wait (or a status read) looks.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 
@@ -16,6 +18,7 @@ use cloudphone_core::{
 use super::decode::change_outcomes;
 use super::{AlibabaProvider, PAGE_SIZE, REBOOT, RESET, START, STOP, UPDATE_IMAGE};
 use crate::client::Params;
+use crate::config::CheckStates;
 use crate::wire;
 use crate::VENDOR;
 
@@ -183,7 +186,7 @@ impl AlibabaProvider {
         image: Option<&str>,
         force: bool,
     ) -> Result<BatchReport> {
-        if !self.check_states {
+        if self.check_states != CheckStates::First {
             return self.send(change, phones, image, force).await;
         }
         let phones = distinct(phones);
@@ -264,7 +267,7 @@ impl AlibabaProvider {
                 if std::mem::replace(&mut judged[k], true) {
                     continue;
                 }
-                if let Some(o) = judge(change, o) {
+                if let Some(o) = judge(change, o, "not sent") {
                     settled.push((slots[k], o));
                 }
             }
@@ -284,7 +287,9 @@ impl AlibabaProvider {
         Ok(settled)
     }
 
-    /// Sends the change in chunks of `batch_size`.
+    /// Sends the change in chunks of `batch_size`; with [`CheckStates::OnRefusal`], a chunk the
+    /// vendor refuses for a state or an unknown id is read and sent once more
+    /// ([`Self::after_refusal`]).
     async fn send(
         &self,
         change: Change,
@@ -292,36 +297,117 @@ impl AlibabaProvider {
         image: Option<&str>,
         force: bool,
     ) -> Result<BatchReport> {
-        let action = change.action();
+        let on_refusal = self.check_states == CheckStates::OnRefusal;
         self.engine()
             .run_chunks(
                 change.operation(),
                 phones,
                 self.batch_size,
                 |chunk| async move {
-                    let mut params = Params::new().ids(change.list_name(), &chunk);
-                    match change {
-                        Change::Stop | Change::Reboot if force => {
-                            params = params.flag("ForceStop", true)
+                    match self.send_chunk(change, &chunk, image, force).await {
+                        Err(e) if on_refusal && refused_for_state(&e) => {
+                            self.after_refusal(change, chunk, image, force, e).await
                         }
-                        Change::Reimage => {
-                            params = params
-                                .set("ImageId", image.unwrap_or_default())
-                                .flag("Reset", true)
-                        }
-                        _ => {}
+                        answer => answer,
                     }
-                    let answer = self
-                        .client
-                        .call(action, Idempotency::StateChanging, &params, |body, rid| {
-                            Ok((wire::change_answer(action, body)?, rid.map(str::to_owned)))
-                        })
-                        .await?;
-                    Ok(change_outcomes(answer.0, answer.1.as_deref(), &chunk))
                 },
             )
             .await
     }
+
+    /// One call of the change for `chunk`.
+    async fn send_chunk(
+        &self,
+        change: Change,
+        chunk: &[PhoneId],
+        image: Option<&str>,
+        force: bool,
+    ) -> Result<Vec<PhoneOutcome>> {
+        let action = change.action();
+        let mut params = Params::new().ids(change.list_name(), chunk);
+        match change {
+            Change::Stop | Change::Reboot if force => params = params.flag("ForceStop", true),
+            Change::Reimage => {
+                params = params
+                    .set("ImageId", image.unwrap_or_default())
+                    .flag("Reset", true)
+            }
+            _ => {}
+        }
+        let answer = self
+            .client
+            .call(action, Idempotency::StateChanging, &params, |body, rid| {
+                Ok((wire::change_answer(action, body)?, rid.map(str::to_owned)))
+            })
+            .await?;
+        Ok(change_outcomes(answer.0, answer.1.as_deref(), chunk))
+    }
+
+    /// A chunk the vendor refused as a whole (`refusal`: a state or an unknown id, nothing
+    /// done): its states read, the phones the preconditions settle settled as
+    /// [`CheckStates::First`] settles them, and the others sent once more. The refusal stands
+    /// for every phone when the read fails or finds nothing to set apart (the vendor refused
+    /// what the states allow: sending it again would be refused again), and for a phone the
+    /// read leaves out.
+    async fn after_refusal(
+        &self,
+        change: Change,
+        chunk: Vec<PhoneId>,
+        image: Option<&str>,
+        force: bool,
+        refusal: Error,
+    ) -> Result<Vec<PhoneOutcome>> {
+        let read = match self.describe_ids(chunk.clone()).await {
+            Ok(read) => read,
+            Err(e) if e.kind().is_auth() => return Err(e),
+            Err(_) => return Err(refusal),
+        };
+        let mut read: HashMap<PhoneId, PhoneOutcome> =
+            read.into_iter().map(|o| (o.phone.clone(), o)).collect();
+        let mut out = Vec::with_capacity(chunk.len());
+        let mut again = Vec::new();
+        for id in chunk.iter() {
+            match read.remove(id) {
+                Some(o) => match judge(change, o, "refused") {
+                    Some(settled) => out.push(settled),
+                    None => again.push(id.clone()),
+                },
+                None => out.push(PhoneOutcome::failed(id.clone(), refusal.clone())),
+            }
+        }
+        tracing::debug!(
+            vendor = VENDOR,
+            action = change.action(),
+            phones = chunk.len(),
+            again = again.len(),
+            "a refused chunk was read: the phones its states allow are sent once more"
+        );
+        if again.len() == chunk.len() {
+            return Err(refusal);
+        }
+        if !again.is_empty() {
+            match self.send_chunk(change, &again, image, force).await {
+                Ok(answer) => out.extend(answer),
+                Err(e) if e.kind().is_auth() => return Err(e),
+                Err(e) => out.extend(again.into_iter().map(|id| {
+                    if e.may_have_applied() {
+                        PhoneOutcome::unknown(id, e.clone())
+                    } else {
+                        PhoneOutcome::failed(id, e.clone())
+                    }
+                })),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Whether `e` is the vendor refusing a whole change request for a phone's state or an unknown
+/// id, provably without acting on it: what [`CheckStates::OnRefusal`] reads the states after.
+fn refused_for_state(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::InvalidState | ErrorKind::NotFound)
+        && e.vendor_code().is_some()
+        && !e.may_have_applied()
 }
 
 /// `phones` without repeats, first occurrences in request order (borrowed when there are none).
@@ -336,7 +422,9 @@ fn distinct(phones: &[PhoneId]) -> Cow<'_, [PhoneId]> {
 
 /// What the state check makes of one phone's read: `None` to send it, or its outcome without
 /// a call (done, pending, or failed and not applied).
-fn judge(change: Change, mut o: PhoneOutcome) -> Option<PhoneOutcome> {
+/// `verb` says what became of the change: "not sent" (read first) or "refused" (read after
+/// the vendor refused it).
+fn judge(change: Change, mut o: PhoneOutcome, verb: &str) -> Option<PhoneOutcome> {
     let verdict = match (&o.outcome, &o.state) {
         (Outcome::Failed(e) | Outcome::Unknown(e), _) => {
             return Some(PhoneOutcome::failed(o.phone.clone(), not_sent(e)));
@@ -353,7 +441,7 @@ fn judge(change: Change, mut o: PhoneOutcome) -> Option<PhoneOutcome> {
             let e = Error::new(
                 ErrorKind::InvalidState,
                 format!(
-                    "not sent: the phone is {raw}, and {} is only accepted from {}",
+                    "{verb}: the phone is {raw}, and {} is only accepted from {}",
                     change.action(),
                     change.allowed().join(", ")
                 ),

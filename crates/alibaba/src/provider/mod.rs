@@ -69,7 +69,7 @@ pub struct AlibabaProvider {
     batch_size: usize,
     concurrency: usize,
     force_stop: bool,
-    check_states: bool,
+    check_states: crate::CheckStates,
     reimage: bool,
     region: Option<String>,
     capabilities: Capabilities,
@@ -142,7 +142,7 @@ impl CloudPhoneProvider for AlibabaProvider {
     }
 
     /// `StopAndroidInstance` per `batch_size` phones (`ForceStop` as configured). Phones already
-    /// `STOPPED` are done without a call (see `check_states`).
+    /// `STOPPED` are done (see `check_states`).
     async fn stop(&self, phones: &[PhoneId]) -> Result<BatchReport> {
         self.change(Change::Stop, phones, None, self.force_stop)
             .await

@@ -1,5 +1,6 @@
 //! `wait`: pending phones with a child task followed by `TaskIds`, start and stop requests by
-//! `InvokeId`; a finished task's phone then confirmed by state, a failed one failed; every
+//! `InvokeId`; a finished task's phone then confirmed by state, a failed one judged by the
+//! state it reports (a stop of a `STOPPED` phone is done) or failed; every
 //! other phone (no task found, no job, an unknown outcome) polled by state; a refusal ends the
 //! wait with every outcome kept.
 
@@ -9,10 +10,11 @@ use std::sync::Arc;
 use cloudphone_core::raw::progress;
 use cloudphone_core::raw::wait::{align, deadline_after, needs_watch, observe};
 use cloudphone_core::{
-    BatchReport, CloudPhoneProvider, Error, JobState, ObservedState, Outcome, PhoneId, Result,
-    WaitOptions,
+    BatchReport, CloudPhoneProvider, Error, JobState, ObservedState, Operation, Outcome, PhoneId,
+    Result, WaitOptions,
 };
 
+use super::changes::{Change, Verdict};
 use super::decode::is_invoke;
 use super::AlibabaProvider;
 use crate::wire::{phone_state, Task};
@@ -41,6 +43,7 @@ fn follow(
     task: Option<&Seen>,
     error: &Option<Error>,
     o: &mut cloudphone_core::PhoneOutcome,
+    operation: Operation,
 ) -> Next {
     let Some(task) = task else {
         return match error {
@@ -65,12 +68,33 @@ fn follow(
             )),
             None => Next::ToStatus,
         },
-        JobState::Failed => Next::Failed(task.failure.clone().unwrap_or_else(|| {
-            Error::new(cloudphone_core::ErrorKind::Other, "the vendor task failed")
-                .with_vendor(VENDOR)
-        })),
+        // A task the vendor failed is judged by the state it reports, as the state check
+        // judges a phone before a change: a stop of a phone already `STOPPED` is done, one of a
+        // phone `STOPPING` is watched by state; any other failure fails the phone.
+        JobState::Failed => match task.instance_status.as_deref() {
+            Some(s) if verdict(operation, s) == Some(Verdict::Done) => Next::Seen(
+                ObservedState::coded(phone_state(s), s, &crate::wire::INSTANCE_STATES),
+            ),
+            Some(s) if verdict(operation, s) == Some(Verdict::Pending) => Next::ToStatus,
+            _ => Next::Failed(task.failure.clone().unwrap_or_else(|| {
+                Error::new(cloudphone_core::ErrorKind::Other, "the vendor task failed")
+                    .with_vendor(VENDOR)
+            })),
+        },
         _ => Next::Stay,
     }
+}
+
+/// What the preconditions of `operation` make of a phone in the raw state `raw`.
+fn verdict(operation: Operation, raw: &str) -> Option<Verdict> {
+    let change = match operation {
+        Operation::Start => Change::Start,
+        Operation::Stop => Change::Stop,
+        Operation::Restart => Change::Reboot,
+        Operation::Reset => Change::Reset,
+        _ => return None,
+    };
+    Some(change.verdict(raw))
 }
 
 /// Folds a finished task's report of its phone's state into the outcome, as a state read
@@ -131,7 +155,7 @@ impl AlibabaProvider {
         target: cloudphone_core::PhoneState,
         operation: cloudphone_core::Operation,
     ) -> Route {
-        match follow(task, error, o) {
+        match follow(task, error, o, operation) {
             Next::Stay => Route::Stay,
             Next::ToStatus => Route::Status,
             Next::Seen(state) => {
