@@ -193,9 +193,10 @@ static KNOWN: [Vendor; 3] = [
     Vendor {
         name: "alibaba",
         type_name: cloudphone::alibaba::VENDOR,
-        // The maximum ids per call. `check_states` stays at its default (on), as a user gets
-        // it: its state reads before each change are counted with the wait's state reads
-        // (`confirm`), against the minimum of one read per phone.
+        // The maximum ids per call. `check_states` stays at its default (`on-refusal`), as a
+        // user gets it: states are read only for a chunk the vendor refuses, and such reads are
+        // counted with the wait's state reads (`confirm`), against the minimum of one read per
+        // phone.
         tuning: "batch_size = 100\n",
         // Alibaba publishes no eds-aic quota: the simulator's 100 per second per action.
         limits_on: "rate_limit_per_second = 100\n",
