@@ -18,8 +18,12 @@
 //!   `UpdateInstanceImage(InstanceIdList, ImageId, Reset=true)` (`reimage`); restart and reset
 //!   jobs are their child `TaskId`s. Chunks of `batch_size` (≤ 100). `ForceStop` is the
 //!   `force_stop` setting, or [`AlibabaProvider::force_stop`].
-//! - The documented preconditions are checked before sending (`check_states`): a stop of a
-//!   `STOPPED` phone is done with no call, a restart of a `STOPPED` one fails with none.
+//! - The documented preconditions ([`CheckStates`], `check_states`): by default every phone is
+//!   sent and a chunk's states are read only when the vendor refuses the whole chunk (for a
+//!   state or an unknown id), then the phones they allow are sent once more; a failed instance
+//!   task is judged by the state it reports (a stop of a `STOPPED` phone is done). With
+//!   `"first"` the states are read before every change: a stop of a `STOPPED` phone is done
+//!   with no call, a restart of a `STOPPED` one fails with none.
 //! - `jobs` and `wait`: `DescribeTasks` (`MaxResults=100`: the default is 10) by `TaskIds` or
 //!   `InvokeId`, then the states; the 15 string states are mapped ([`phone_state`]) with the raw
 //!   string kept.
@@ -47,7 +51,7 @@
 //! | wire query = canonical query (`%20`) | the canonical query is sent as is (what is signed is what is sent) |
 //! | ids per power/reset call | `batch_size`, 1–100, default 100 |
 //! | an unknown id in a status read | absent from the answer → [`NotFound`](cloudphone_core::ErrorKind::NotFound) (when the paging ended; cut-short paging leaves it missing, to be read again) |
-//! | a state the preconditions refuse: request error or task failure | both handled: a 4xx fails the chunk, a failed instance task fails its phone; and `check_states` (default on) avoids sending such phones at all |
+//! | a state the preconditions refuse: request error or task failure | both handled: a chunk refused for a state or an unknown id is read and what its states allow sent once more (`check_states = "on-refusal"`, the default; a refusal the states do not explain stands), a failed instance task is judged by the state it reports; `"first"` reads before sending and avoids sending such phones at all |
 //! | `Tasks` in reboot/reset answers | optional: a phone without a child task gets the request id as its job |
 //! | levels an `InvokeId` query returns | `Level=2` is asked for and rows are matched by `InstanceId`; finding none, the wait polls states |
 //! | `TaskStatus` beyond `Processing`/`Finished` | a status naming a failure (`Failed`, …) or `Finished` with an `ErrorCode` fails; unknown statuses count as running, kept raw, and the state is polled after the task |
