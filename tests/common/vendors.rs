@@ -41,6 +41,11 @@ pub struct Knowledge {
     /// Ways to make a phone refuse a stop: the body of `PUT /_sim/phones/{id}/flags` and the
     /// vendor code the stop then fails with. (Wanted from the handle: a "make busy" accessor.)
     pub busy: &'static [(&'static str, &'static str)],
+    /// Whether the vendor may accept a change and refuse a phone in that phone's own task (an
+    /// answer that names no phone: Alibaba's start and stop). Such a phone is reported pending
+    /// without being acted on, and its wait must settle it: done in the target state (already
+    /// there) or failed.
+    pub refuses_in_tasks: bool,
     /// Secrets the simulator leaves out by default, turned on so the secrets test sees each
     /// one travel. (Wanted from the simulator: every optional secret on by default.)
     pub optional_secrets: fn(SimConfig) -> SimConfig,
@@ -96,6 +101,7 @@ impl Knowledge {
             status_by_batches: "",
             variants: &[],
             busy: &[],
+            refuses_in_tasks: false,
             optional_secrets: |c| c,
             fault_salts: &[],
             wire: Wire {
@@ -149,6 +155,7 @@ static KNOWN: [Knowledge; 3] = [
             (r#"{"remote_connected": true}"#, "43006"),
             (r#"{"executing_task": true}"#, "43005"),
         ],
+        refuses_in_tasks: false,
         optional_secrets: |c| c,
         fault_salts: &[("key", 0), ("token", 1)],
         wire: Wire {
@@ -185,6 +192,7 @@ static KNOWN: [Knowledge; 3] = [
         status_by_batches: "status_strategy = \"detail\"",
         variants: &["status_strategy = \"detail\"", "status_strategy = \"list\""],
         busy: &[],
+        refuses_in_tasks: false,
         optional_secrets: |mut c| {
             c.credentials.huawei_security_token =
                 Some("SIM-SECURITY-TOKEN-leak-canary-0001".into());
@@ -228,6 +236,7 @@ static KNOWN: [Knowledge; 3] = [
         status_by_batches: "",
         variants: &[],
         busy: &[],
+        refuses_in_tasks: true,
         optional_secrets: |c| c,
         fault_salts: &[],
         wire: Wire {

@@ -398,14 +398,24 @@ impl<'de> Deserialize<'de> for CheckStates {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("\"on-refusal\", \"first\", \"never\", true or false")
             }
-            fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+            fn visit_bool<E: serde::de::Error>(
+                self,
+                v: bool,
+            ) -> std::result::Result<Self::Value, E> {
                 Ok(v.into())
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-                [CheckStates::OnRefusal, CheckStates::First, CheckStates::Never]
-                    .into_iter()
-                    .find(|c| c.as_str() == v.trim())
-                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                [
+                    CheckStates::OnRefusal,
+                    CheckStates::First,
+                    CheckStates::Never,
+                ]
+                .into_iter()
+                .find(|c| c.as_str() == v.trim())
+                .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
             }
         }
         d.deserialize_any(V)

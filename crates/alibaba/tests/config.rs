@@ -41,7 +41,11 @@ fn the_documented_table_parses_with_defaults() {
 
 #[test]
 fn check_states_takes_its_three_names_and_the_old_booleans() {
-    let with = |v: &str| parse(&format!("access_key = 'a'\nsecret_key = 's'\ncheck_states = {v}"));
+    let with = |v: &str| {
+        parse(&format!(
+            "access_key = 'a'\nsecret_key = 's'\ncheck_states = {v}"
+        ))
+    };
     for (v, want) in [
         ("'on-refusal'", CheckStates::OnRefusal),
         ("'first'", CheckStates::First),

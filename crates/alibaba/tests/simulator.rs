@@ -202,7 +202,9 @@ async fn the_states_are_read_only_after_a_refusal_and_a_failed_task_is_judged_by
     let w = p.wait(&r, &fast_wait()).await.unwrap();
     assert!(w.outcomes[0].is_done() && w.outcomes[1].is_done(), "{w:?}");
     assert_eq!(w.outcomes[1].phone_state(), Some(PhoneState::Stopped));
-    let e = w.outcomes[2].error().expect("a stop of a resetting phone fails");
+    let e = w.outcomes[2]
+        .error()
+        .expect("a stop of a resetting phone fails");
     assert_eq!(e.vendor_code(), Some("IncorrectInstanceStatus"), "{e}");
     assert_eq!(ali.applied_stops(phones[0].as_str()), 1);
     assert_eq!(ali.applied_stops(phones[1].as_str()), 0);
@@ -214,10 +216,18 @@ async fn the_states_are_read_only_after_a_refusal_and_a_failed_task_is_judged_by
     let mut asked = phones.clone();
     asked.push(PhoneId::from("acp-doesnotexist00001"));
     let r = p.stop(&asked).await.unwrap();
-    assert_eq!(ali.call_count(&key(STOP)), 2, "the refused call and one more");
+    assert_eq!(
+        ali.call_count(&key(STOP)),
+        2,
+        "the refused call and one more"
+    );
     assert_eq!(ali.call_count(&key(DESCRIBE_INSTANCES)), 1);
     assert!(r.outcomes[0].is_pending() && r.outcomes[0].job.is_some());
-    assert!(r.outcomes[1].is_done(), "already stopped: {:?}", r.outcomes[1]);
+    assert!(
+        r.outcomes[1].is_done(),
+        "already stopped: {:?}",
+        r.outcomes[1]
+    );
     let e = r.outcomes[2].error().unwrap();
     assert_eq!(e.kind(), ErrorKind::InvalidState);
     assert!(e.is_not_applied() && e.message().starts_with("refused: the phone is RESETTING"));

@@ -383,7 +383,11 @@ async fn a_chunk_refused_for_a_state_is_read_and_what_its_states_allow_sent_once
     .await;
     let p = fixed(config(&s.url()));
     let r = p.stop(&ids(&["acp-b", "acp-a", "acp-gone"])).await.unwrap();
-    assert!(r.outcomes[0].is_done(), "already stopped: {:?}", r.outcomes[0]);
+    assert!(
+        r.outcomes[0].is_done(),
+        "already stopped: {:?}",
+        r.outcomes[0]
+    );
     assert_eq!(r.outcomes[0].phone_state(), Some(PhoneState::Stopped));
     assert!(r.outcomes[1].is_pending());
     assert_eq!(

@@ -158,7 +158,8 @@ fn main() -> ExitCode {
     }
     let args = BenchArgs::parse();
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1)
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {
