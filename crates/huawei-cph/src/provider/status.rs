@@ -30,8 +30,13 @@ struct ListPage {
 /// Decodes a list page into the wanted phones on it (`wanted`: id → slot in `ids`), with
 /// borrowed strings: the other phones' records and every field but id, name and state are
 /// skipped unbuilt.
+///
+/// `offset` is the page's: when `ids` are in the listing's order (the ids of a fleet as it was
+/// listed, the common case), the phone at offset `offset + j` is `ids[offset + j]`, found with one
+/// comparison instead of a look-up in a map of the whole fleet.
 fn decode_list_page(
     body: &[u8],
+    offset: usize,
     wanted: &HashMap<&str, usize>,
     ids: &[PhoneId],
 ) -> Result<ListPage> {
@@ -40,12 +45,20 @@ fn decode_list_page(
     let rows = page.phones.unwrap_or_default();
     let mut h = DefaultHasher::new();
     let mut hits = Vec::new();
-    for row in &rows {
+    for (j, row) in rows.iter().enumerate() {
         // Hashed as `decode::fingerprint` hashes an `Option<String>` (an `Option<&str>`
         // hashes the same), without a `String` per listed phone.
         row.phone_id.as_deref().hash(&mut h);
-        let Some(&slot) = row.phone_id.as_deref().and_then(|i| wanted.get(i)) else {
+        let Some(id) = row.phone_id.as_deref() else {
             continue;
+        };
+        let guess = offset.saturating_add(j);
+        let slot = match ids.get(guess) {
+            Some(g) if g.as_str() == id => guess,
+            _ => match wanted.get(id) {
+                Some(&slot) => slot,
+                None => continue,
+            },
         };
         let mut o = PhoneOutcome::done(ids[slot].clone()).with_state(row.state());
         // Kept verbatim, escape sequences and all: whoever prints it escapes it.
@@ -175,7 +188,8 @@ impl HuaweiCphProvider {
         ids: &[PhoneId],
     ) -> Result<ListPage> {
         let url = self.list_url(offset, LIST_PAGE_SIZE)?;
-        let decode = |body: &[u8]| decode_list_page(body, wanted, ids);
+        let at = usize::try_from(offset).unwrap_or(usize::MAX);
+        let decode = |body: &[u8]| decode_list_page(body, at, wanted, ids);
         Ok(self
             .client
             .send_with(
@@ -363,5 +377,51 @@ impl HuaweiCphProvider {
             self.details(ids, unseen, seen).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A list page at offset 2 of a fleet listed as p0, p1, p2, p3, p4.
+    const PAGE: &[u8] = br#"{"count":5,"phones":[
+        {"phone_id":"p2","phone_name":"two","status":2},
+        {"phone_id":"p3","status":8},
+        {"phone_id":"p4","status":2}]}"#;
+
+    fn hits(ids: &[&str]) -> Vec<(String, String, String)> {
+        let ids: Vec<PhoneId> = ids.iter().map(|s| PhoneId::from(*s)).collect();
+        let wanted: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let page = decode_list_page(PAGE, 2, &wanted, &ids).unwrap();
+        assert_eq!((page.fingerprint.0, page.count), (3, Some(5)));
+        let mut hits: Vec<_> = page
+            .hits
+            .into_iter()
+            .map(|(slot, o)| {
+                assert_eq!(o.phone, ids[slot], "the slot is the phone's");
+                let raw = o.state.map(|s| s.raw.into_owned()).unwrap_or_default();
+                (o.phone.to_string(), raw, o.name.unwrap_or_default())
+            })
+            .collect();
+        hits.sort();
+        hits
+    }
+
+    #[test]
+    fn a_page_finds_its_phones_in_listing_order_or_any_other() {
+        let want = vec![
+            ("p2".to_owned(), "2".to_owned(), "two".to_owned()),
+            ("p4".to_owned(), "2".to_owned(), String::new()),
+        ];
+        // In listing order: found where the offset says.
+        assert_eq!(hits(&["p0", "p1", "p2", "p9", "p4"]), want);
+        // In another order, or a subset: found by id.
+        assert_eq!(hits(&["p4", "p2"]), want);
+        assert_eq!(hits(&["p4", "x", "p2", "p1", "p0"]), want);
     }
 }
