@@ -106,6 +106,8 @@ pub(crate) async fn serve(
             a = listener.accept() => a,
         };
         let Ok((tcp, _)) = accepted else { continue };
+        // No Nagle, as on plain HTTP (see `spawn_server`).
+        let _ = tcp.set_nodelay(true);
         let (acceptor, app, mut stop) = (acceptor.clone(), app.clone(), shutdown.clone());
         tokio::spawn(async move {
             let Ok(stream) = acceptor.accept(tcp).await else {

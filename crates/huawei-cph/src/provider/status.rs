@@ -6,8 +6,9 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
-use cloudphone_core::raw::{dedupe, not_sent, undecodable, Idempotency};
+use cloudphone_core::raw::{not_sent, undecodable, Idempotency};
 use cloudphone_core::{BatchReport, Error, ErrorKind, Operation, PhoneId, PhoneOutcome, Result};
 use futures::StreamExt;
 use reqwest::Method;
@@ -27,19 +28,47 @@ struct ListPage {
     hits: Vec<(usize, PhoneOutcome)>,
 }
 
-/// Decodes a list page into the wanted phones on it (`wanted`: id → slot in `ids`), with
-/// borrowed strings: the other phones' records and every field but id, name and state are
-/// skipped unbuilt.
+/// The phones a listing looks for: their slots by id.
 ///
-/// `offset` is the page's: when `ids` are in the listing's order (the ids of a fleet as it was
-/// listed, the common case), the phone at offset `offset + j` is `ids[offset + j]`, found with one
-/// comparison instead of a look-up in a map of the whole fleet.
-fn decode_list_page(
-    body: &[u8],
-    offset: usize,
-    wanted: &HashMap<&str, usize>,
-    ids: &[PhoneId],
-) -> Result<ListPage> {
+/// When the ids are in the listing's order (the ids of a fleet as it was listed, the common
+/// case), the phone at offset `o` is `ids[o]`: found with one comparison. The map of the whole
+/// fleet is built only when a phone is not where its offset says (100,000 ids take ~12 ms).
+struct Wanted<'a> {
+    ids: &'a [PhoneId],
+    by_id: OnceLock<HashMap<&'a str, usize>>,
+}
+
+impl<'a> Wanted<'a> {
+    fn new(ids: &'a [PhoneId]) -> Self {
+        Wanted {
+            ids,
+            by_id: OnceLock::new(),
+        }
+    }
+
+    /// The slot of phone `id`, listed at offset `at`, if it is wanted.
+    fn slot(&self, at: usize, id: &str) -> Option<usize> {
+        match self.ids.get(at) {
+            Some(g) if g.as_str() == id => Some(at),
+            _ => self
+                .by_id
+                .get_or_init(|| {
+                    let ids = self.ids;
+                    ids.iter()
+                        .enumerate()
+                        .map(|(i, id)| (id.as_str(), i))
+                        .collect()
+                })
+                .get(id)
+                .copied(),
+        }
+    }
+}
+
+/// Decodes a list page at `offset` into the wanted phones on it, with borrowed strings: the
+/// other phones' records and every field but id, name and state are skipped unbuilt.
+fn decode_list_page(body: &[u8], offset: usize, wanted: &Wanted<'_>) -> Result<ListPage> {
+    let ids = wanted.ids;
     let page: PhoneRows<'_> =
         serde_json::from_slice(body).map_err(|e| undecodable(VENDOR, "answer", e))?;
     let rows = page.phones.unwrap_or_default();
@@ -52,13 +81,8 @@ fn decode_list_page(
         let Some(id) = row.phone_id.as_deref() else {
             continue;
         };
-        let guess = offset.saturating_add(j);
-        let slot = match ids.get(guess) {
-            Some(g) if g.as_str() == id => guess,
-            _ => match wanted.get(id) {
-                Some(&slot) => slot,
-                None => continue,
-            },
+        let Some(slot) = wanted.slot(offset.saturating_add(j), id) else {
+            continue;
         };
         let mut o = PhoneOutcome::done(ids[slot].clone()).with_state(row.state());
         // Kept verbatim, escape sequences and all: whoever prints it escapes it.
@@ -77,11 +101,14 @@ fn decode_list_page(
 impl HuaweiCphProvider {
     /// `status` by the configured strategy.
     pub(super) async fn status_by_strategy(&self, phones: &[PhoneId]) -> Result<BatchReport> {
-        let valid = dedupe(phones.iter().cloned())
-            .into_iter()
-            .filter(|p| p.invalid_reason().is_none())
-            .count();
-        match self.strategy_for(valid) {
+        // Only "one distinct valid id, or more" matters here: no set of the whole fleet.
+        let mut valid = phones.iter().filter(|p| p.invalid_reason().is_none());
+        let distinct = match valid.next() {
+            None => 0,
+            Some(first) if valid.any(|p| p != first) => 2,
+            Some(_) => 1,
+        };
+        match self.strategy_for(distinct) {
             StatusStrategy::Detail => {
                 self.engine()
                     .run_each(Operation::Status, phones, |id| self.detail(id))
@@ -184,12 +211,11 @@ impl HuaweiCphProvider {
     async fn list_rows(
         &self,
         offset: u64,
-        wanted: &HashMap<&str, usize>,
-        ids: &[PhoneId],
+        wanted: &Wanted<'_>,
     ) -> Result<ListPage> {
         let url = self.list_url(offset, LIST_PAGE_SIZE)?;
         let at = usize::try_from(offset).unwrap_or(usize::MAX);
-        let decode = |body: &[u8]| decode_list_page(body, at, wanted, ids);
+        let decode = |body: &[u8]| decode_list_page(body, at, wanted);
         Ok(self
             .client
             .send_with(
@@ -269,11 +295,7 @@ impl HuaweiCphProvider {
         details_if_cheaper: bool,
         seen: &mut (dyn FnMut(usize, PhoneOutcome) + Send),
     ) -> Result<()> {
-        let wanted: HashMap<&str, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
-            .collect();
+        let wanted = Wanted::new(ids);
         let mut done = vec![false; ids.len()];
         let mut found = 0usize;
         let mut keep = |hits: Vec<(usize, PhoneOutcome)>, found: &mut usize| {
@@ -299,7 +321,7 @@ impl HuaweiCphProvider {
                 std::pin::pin!(self.fan_out((0..guess).collect(), |i: usize| async move {
                     (
                         i,
-                        self.list_rows((i * LIST_PAGE_SIZE) as u64, wanted, ids)
+                        self.list_rows((i * LIST_PAGE_SIZE) as u64, wanted)
                             .await,
                     )
                 }));
@@ -348,7 +370,7 @@ impl HuaweiCphProvider {
                     })
                     .take_while(|o| *o < end.load(Ordering::SeqCst));
                 let mut pages = futures::stream::iter(offsets)
-                    .map(|o| async move { (o, self.list_rows(o, wanted, ids).await) })
+                    .map(|o| async move { (o, self.list_rows(o, wanted).await) })
                     .buffer_unordered(concurrency);
                 while let Some((offset, page)) = pages.next().await {
                     let page = page?;
@@ -392,12 +414,8 @@ mod tests {
 
     fn hits(ids: &[&str]) -> Vec<(String, String, String)> {
         let ids: Vec<PhoneId> = ids.iter().map(|s| PhoneId::from(*s)).collect();
-        let wanted: HashMap<&str, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
-            .collect();
-        let page = decode_list_page(PAGE, 2, &wanted, &ids).unwrap();
+        let wanted = Wanted::new(&ids);
+        let page = decode_list_page(PAGE, 2, &wanted).unwrap();
         assert_eq!((page.fingerprint.0, page.count), (3, Some(5)));
         let mut hits: Vec<_> = page
             .hits
