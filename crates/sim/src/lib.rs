@@ -469,13 +469,14 @@ fn spawn_server(
         let signal = async move {
             let _ = shutdown.wait_for(|v| *v).await;
         };
-        // No Nagle: an answer hyper writes in two parts would otherwise wait for the client's
-        // delayed ACK of the first (up to 40 ms on Linux) — a latency the vendors do not add.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cloudphone-sim: TCP_NODELAY not set: {e}");
-            }
-        });
+        // No Nagle, as on reqwest's side: an answer written in parts is never held back for
+        // the peer's (delayed) ACK — a latency no vendor adds.
+        let listener =
+            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("cloudphone-sim: TCP_NODELAY not set: {e}");
+                }
+            });
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await

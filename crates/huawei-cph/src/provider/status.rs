@@ -208,11 +208,7 @@ impl HuaweiCphProvider {
     }
 
     /// One list page at `offset`, decoded into the wanted phones on it.
-    async fn list_rows(
-        &self,
-        offset: u64,
-        wanted: &Wanted<'_>,
-    ) -> Result<ListPage> {
+    async fn list_rows(&self, offset: u64, wanted: &Wanted<'_>) -> Result<ListPage> {
         let url = self.list_url(offset, LIST_PAGE_SIZE)?;
         let at = usize::try_from(offset).unwrap_or(usize::MAX);
         let decode = |body: &[u8]| decode_list_page(body, at, wanted);
@@ -319,11 +315,7 @@ impl HuaweiCphProvider {
         {
             let mut pages =
                 std::pin::pin!(self.fan_out((0..guess).collect(), |i: usize| async move {
-                    (
-                        i,
-                        self.list_rows((i * LIST_PAGE_SIZE) as u64, wanted)
-                            .await,
-                    )
+                    (i, self.list_rows((i * LIST_PAGE_SIZE) as u64, wanted).await)
                 }));
             while let Some((i, page)) = pages.next().await {
                 let page = page?;
