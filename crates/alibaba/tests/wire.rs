@@ -342,7 +342,7 @@ async fn the_state_check_reads_first_and_sends_only_what_the_docs_allow() {
     assert!(r.origin.is_some());
 }
 
-/// A `StopAndroidInstance` mock for the requests whose query matches `query`.
+/// A `StopAndroidInstance` mock for the requests whose query matches the regular expression.
 async fn stop_for(
     server: &mut mockito::Server,
     query: &str,
@@ -350,19 +350,8 @@ async fn stop_for(
     body: &str,
     log: &Log,
 ) -> mockito::Mock {
-    let (log, body) = (log.clone(), body.to_owned());
-    server
-        .mock("POST", mockito::Matcher::Regex("^/".into()))
-        .match_header("x-acs-action", "StopAndroidInstance")
-        .match_query(mockito::Matcher::Regex(query.into()))
-        .with_status(status)
-        .with_header("content-type", "application/json")
-        .with_body_from_request(move |req| {
-            log.lock().unwrap().push(seen(req));
-            body.clone().into_bytes()
-        })
-        .create_async()
-        .await
+    let query = mockito::Matcher::Regex(query.into());
+    action_where(server, "StopAndroidInstance", query, status, body, log).await
 }
 
 const REFUSED: &str = r#"{"RequestId":"r-refused","Code":"IncorrectInstanceStatus","Message":"The current status of the instance does not support this operation."}"#;

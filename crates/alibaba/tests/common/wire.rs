@@ -77,10 +77,23 @@ pub async fn action(
     body: &str,
     log: &Log,
 ) -> mockito::Mock {
+    action_where(server, name, mockito::Matcher::Any, status, body, log).await
+}
+
+/// [`action`] for the requests whose query matches `query` only.
+pub async fn action_where(
+    server: &mut mockito::Server,
+    name: &str,
+    query: mockito::Matcher,
+    status: usize,
+    body: &str,
+    log: &Log,
+) -> mockito::Mock {
     let (log, body) = (log.clone(), body.to_owned());
     server
         .mock("POST", mockito::Matcher::Regex("^/".into()))
         .match_header("x-acs-action", name)
+        .match_query(query)
         .with_status(status)
         .with_header("content-type", "application/json")
         .with_body_from_request(move |req| {
