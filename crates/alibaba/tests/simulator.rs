@@ -208,6 +208,18 @@ async fn the_states_are_read_only_after_a_refusal_and_a_failed_task_is_judged_by
     assert_eq!(e.vendor_code(), Some("IncorrectInstanceStatus"), "{e}");
     assert_eq!(ali.applied_stops(phones[0].as_str()), 1);
     assert_eq!(ali.applied_stops(phones[1].as_str()), 0);
+    // A reset refused in its task stays failed, whatever the phone is doing: another
+    // request's reset cannot stand for it.
+    let r = p
+        .reset(&phones[2..3], &ResetOptions::default())
+        .await
+        .unwrap();
+    let w = p.wait(&r, &fast_wait()).await.unwrap();
+    let e = w.outcomes[0]
+        .error()
+        .expect("a reset of a resetting phone fails");
+    assert_eq!(e.vendor_code(), Some("IncorrectInstanceStatus"), "{e}");
+    assert_eq!(ali.applied_resets(phones[2].as_str()), 0);
 
     // An unknown id makes it refuse the whole request, nothing done: the chunk's states are
     // read and the phones they allow sent once more.

@@ -1,6 +1,6 @@
 //! `wait`: pending phones with a child task followed by `TaskIds`, start and stop requests by
-//! `InvokeId`; a finished task's phone then confirmed by state, a failed one judged by the
-//! state it reports (a stop of a `STOPPED` phone is done) or failed; every
+//! `InvokeId`; a finished task's phone then confirmed by state, a failed one failed (a failed
+//! start or stop judged by the state it reports first: a stop of a `STOPPED` phone is done); every
 //! other phone (no task found, no job, an unknown outcome) polled by state; a refusal ends the
 //! wait with every outcome kept.
 
@@ -68,9 +68,10 @@ fn follow(
             )),
             None => Next::ToStatus,
         },
-        // A task the vendor failed is judged by the state it reports, as the state check
+        // A failed start or stop task is judged by the state it reports, as the state check
         // judges a phone before a change: a stop of a phone already `STOPPED` is done, one of a
-        // phone `STOPPING` is watched by state; any other failure fails the phone.
+        // phone `STOPPING` is watched by state. A failed restart or reset stays failed: its
+        // effect, not a state, is what was asked, and another request's cannot stand for it.
         JobState::Failed => match task.instance_status.as_deref() {
             Some(s) if verdict(operation, s) == Some(Verdict::Done) => Next::Seen(
                 ObservedState::coded(phone_state(s), s, &crate::wire::INSTANCE_STATES),
@@ -85,13 +86,12 @@ fn follow(
     }
 }
 
-/// What the preconditions of `operation` make of a phone in the raw state `raw`.
+/// What the preconditions of a start or stop make of a phone in the raw state `raw` (`None`
+/// for any other operation).
 fn verdict(operation: Operation, raw: &str) -> Option<Verdict> {
     let change = match operation {
         Operation::Start => Change::Start,
         Operation::Stop => Change::Stop,
-        Operation::Restart => Change::Reboot,
-        Operation::Reset => Change::Reset,
         _ => return None,
     };
     Some(change.verdict(raw))

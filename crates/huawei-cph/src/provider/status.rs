@@ -313,8 +313,8 @@ impl HuaweiCphProvider {
         // The leading pages' shapes, in offset order; their phones are taken as they arrive.
         let mut head: Vec<Option<(Fingerprint, Option<u64>)>> = vec![None; guess];
         {
-            let mut pages =
-                std::pin::pin!(self.fan_out((0..guess).collect(), |i: usize| async move {
+            let mut pages = std::pin::pin!(self
+                .fan_out((0..guess).collect(), |i: usize| async move {
                     (i, self.list_rows((i * LIST_PAGE_SIZE) as u64, wanted).await)
                 }));
             while let Some((i, page)) = pages.next().await {
