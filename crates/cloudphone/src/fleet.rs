@@ -351,10 +351,9 @@ impl Fleet {
                 // its phones and leaves the other providers' results intact; a change whose
                 // answer was lost is unknown.
                 Err(e) => {
-                    let unknown = changes && e.may_have_applied();
                     for id in ids {
-                        let o = if unknown {
-                            PhoneOutcome::unknown(id.clone(), e.clone())
+                        let o = if changes {
+                            PhoneOutcome::of_change_error(id.clone(), e.clone())
                         } else {
                             PhoneOutcome::failed(id.clone(), e.clone())
                         };

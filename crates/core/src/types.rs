@@ -412,6 +412,16 @@ impl PhoneOutcome {
         Self::with_outcome(phone, Outcome::Unknown(error))
     }
 
+    /// The outcome of a state change that ended in `error`: unknown when the change may have
+    /// been applied ([`Error::may_have_applied`]: sent, its answer lost), failed otherwise.
+    pub fn of_change_error(phone: PhoneId, error: Error) -> Self {
+        if error.may_have_applied() {
+            Self::unknown(phone, error)
+        } else {
+            Self::failed(phone, error)
+        }
+    }
+
     /// Records why waiting could not settle the phone.
     pub fn with_wait_error(mut self, error: Error) -> Self {
         self.wait_error = Some(error);

@@ -199,11 +199,7 @@ impl Call {
             return;
         };
         // One error for every phone: the same answer, worked out once.
-        let u = answer_of(&if e.may_have_applied() {
-            PhoneOutcome::unknown(first.clone(), e.clone())
-        } else {
-            PhoneOutcome::failed(first.clone(), e.clone())
-        });
+        let u = answer_of(&PhoneOutcome::of_change_error(first.clone(), e.clone()));
         self.write(
             sent.into_iter()
                 .map(|(p, id)| (p, (id, u.clone())))

@@ -367,11 +367,14 @@ impl AlibabaProvider {
         let mut out = Vec::with_capacity(chunk.len());
         let mut again = Vec::new();
         for id in chunk.iter() {
-            match read.remove(id) {
-                Some(o) => match judge(change, o, "refused") {
-                    Some(settled) => out.push(settled),
-                    None => again.push(id.clone()),
-                },
+            // A phone the read left out, or whose state it could not read (other than "no such
+            // phone"), keeps the refusal.
+            let read = read
+                .remove(id)
+                .filter(|o| o.error().is_none_or(|e| e.kind() == ErrorKind::NotFound));
+            match read.map(|o| judge(change, o, "refused")) {
+                Some(Some(settled)) => out.push(settled),
+                Some(None) => again.push(id.clone()),
                 None => out.push(PhoneOutcome::failed(id.clone(), refusal.clone())),
             }
         }
@@ -389,13 +392,11 @@ impl AlibabaProvider {
             match self.send_chunk(change, &again, image, force).await {
                 Ok(answer) => out.extend(answer),
                 Err(e) if e.kind().is_auth() => return Err(e),
-                Err(e) => out.extend(again.into_iter().map(|id| {
-                    if e.may_have_applied() {
-                        PhoneOutcome::unknown(id, e.clone())
-                    } else {
-                        PhoneOutcome::failed(id, e.clone())
-                    }
-                })),
+                Err(e) => out.extend(
+                    again
+                        .into_iter()
+                        .map(|id| PhoneOutcome::of_change_error(id, e.clone())),
+                ),
             }
         }
         Ok(out)

@@ -244,10 +244,9 @@ impl BatchEngine {
                     if is_auth && auth_error.is_none() {
                         auth_error = Some(e.clone());
                     }
-                    let unknown = changes && e.may_have_applied();
                     for (&id, &i) in chunk.iter().zip(chunk_slots) {
-                        slots[i] = Some(if unknown {
-                            PhoneOutcome::unknown(id.clone(), e.clone())
+                        slots[i] = Some(if changes {
+                            PhoneOutcome::of_change_error(id.clone(), e.clone())
                         } else {
                             PhoneOutcome::failed(id.clone(), e.clone())
                         });

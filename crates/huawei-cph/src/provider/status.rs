@@ -53,8 +53,8 @@ impl<'a> Wanted<'a> {
             _ => self
                 .by_id
                 .get_or_init(|| {
-                    let ids = self.ids;
-                    ids.iter()
+                    self.ids
+                        .iter()
                         .enumerate()
                         .map(|(i, id)| (id.as_str(), i))
                         .collect()
