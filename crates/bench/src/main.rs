@@ -24,6 +24,7 @@
 //! * [`shared_budget`]: `cloudphone-bench shared-budget`, processes sharing one rate budget in
 //!   Redis.
 
+mod floor;
 mod ideal;
 mod measure;
 mod report;

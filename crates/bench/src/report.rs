@@ -218,6 +218,39 @@ pub(crate) fn markdown(doc: &Value) -> String {
             );
         }
     }
+    let floors = doc["floors"].as_array().cloned().unwrap_or_default();
+    if !floors.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nTransport floor of one-id calls: bare reqwest calls to a fresh simulator of the \
+             same fleet, signed and sent as the provider sends them, nothing else around them \
+             (at most 10,000 calls):\n"
+        );
+        let _ = writeln!(
+            out,
+            "| vendor | phones | calls | floor CPU µs/call | this client's CPU µs/call | this client's own |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for fl in &floors {
+            let same = main.iter().find(|o| {
+                o["vendor"] == fl["vendor"]
+                    && o["phones"] == fl["phones"]
+                    && o["operation"] == "reset + wait"
+            });
+            let floor = fl["cpu_us_per_call"].as_f64().unwrap_or(0.0);
+            let (ours, own) = match same.and_then(|o| o["cpu_us_per_call"].as_f64()) {
+                Some(c) => (format!("{c:.1}"), format!("{:+.1}", c - floor)),
+                None => ("-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {floor:.1} | {ours} | {own} |",
+                fl["vendor"].as_str().unwrap_or_default(),
+                fl["phones"],
+                fl["calls_total"],
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "\nEach row of the first table ran in a fresh client process against a freshly seeded \
@@ -299,5 +332,26 @@ mod tests {
             misses(&first, 100),
             vec![format!("before the change: {reads} 1")]
         );
+    }
+
+    #[test]
+    fn the_transport_floor_is_set_beside_the_clients_figure() {
+        let reset = json!({
+            "vendor": "geelark", "phones": 10, "operation": "reset + wait",
+            "cpu_us_per_call": 52.5, "calls": {"newOne": 10},
+        });
+        let floor = json!({
+            "vendor": "geelark", "phones": 10, "operation": "newOne floor",
+            "calls_total": 10, "cpu_us_per_call": 40.0,
+        });
+        let doc = json!({"runs": [{"rows": [reset]}], "floors": [floor]});
+        let md = markdown(&doc);
+        assert!(
+            md.contains("| geelark | 10 | 10 | 40.0 | 52.5 | +12.5 |"),
+            "{md}"
+        );
+        // Without a floor, no table.
+        let doc = json!({"runs": [{"rows": [reset]}]});
+        assert!(!markdown(&doc).contains("Transport floor"));
     }
 }

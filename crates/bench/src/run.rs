@@ -5,9 +5,13 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::floor::measure_floor;
 use crate::measure::{measure, OPS};
 use crate::vendors::{self, Vendor};
 use crate::{report, sim, BenchArgs, Error};
+
+/// The `--internal-op` of the transport floor ([`measure_floor`]).
+const FLOOR_OP: &str = "floor";
 
 /// Runs the benchmark — or, with the internal flags, one measurement of it, or its simulator.
 pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
@@ -32,7 +36,11 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
         if args.internal_sim {
             return sim::serve(&args, vendor, n).await;
         }
-        let doc = measure(&args, vendor, n, args.internal_naive).await?;
+        let doc = if args.internal_op.as_deref() == Some(FLOOR_OP) {
+            measure_floor(&args, vendor, n).await?
+        } else {
+            measure(&args, vendor, n, args.internal_naive).await?
+        };
         println!("{doc}");
         return Ok(());
     }
@@ -56,12 +64,21 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
     }
     let started = Instant::now();
     let mut runs: Vec<Value> = Vec::new();
+    let mut floors: Vec<Value> = Vec::new();
     for &n in &sizes {
         for &v in &chosen {
             for op in OPS {
                 eprintln!("bench: {} × {n} phones: {op} …", v.name);
                 let doc = tokio::task::block_in_place(|| child(&args, &[(v, n)], Some(op)))?;
                 runs.extend(doc);
+            }
+            // GeeLark's newOne takes one id per call: what bare reqwest costs per call bounds
+            // its CPU figure from below.
+            if v.type_name == cloudphone::geelark::VENDOR {
+                eprintln!("bench: {} × {n} phones: newOne transport floor …", v.name);
+                floors.extend(tokio::task::block_in_place(|| {
+                    child(&args, &[(v, n)], Some(FLOOR_OP))
+                })?);
             }
         }
     }
@@ -77,6 +94,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
         "machine": machine(),
         "elapsed_s": started.elapsed().as_secs_f64(),
         "runs": runs,
+        "floors": floors,
         "naive": naive,
     });
     let md = report::markdown(&doc);

@@ -72,6 +72,16 @@ fn a_tiny_bench_writes_markdown_and_json() {
     assert_eq!(calls("huawei", "stop + wait")["phones/batch-stop"], 1);
     assert_eq!(calls("geelark", "reset + wait")["newOne"], 30);
 
+    // GeeLark's newOne (one id per call) has its transport floor measured beside it: one bare
+    // call per phone of its own fresh fleet.
+    let floors = doc["floors"].as_array().unwrap();
+    assert_eq!(floors.len(), 1, "{floors:?}");
+    assert_eq!(floors[0]["vendor"], "geelark");
+    assert_eq!(floors[0]["calls_total"], 30, "{}", floors[0]);
+    assert_eq!(floors[0]["failed"], 0, "{}", floors[0]);
+    assert!(floors[0]["cpu_us_per_call"].as_f64().unwrap() > 0.0);
+    assert!(md.contains("| geelark | 30 | 30 |"), "{md}");
+
     // The naive client makes one request per phone.
     let naive: Vec<&Value> = doc["naive"]
         .as_array()
