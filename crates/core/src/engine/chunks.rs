@@ -194,11 +194,17 @@ impl BatchEngine {
                         .collect();
                 }
                 Some(Ok(outcomes)) => {
-                    for mut o in outcomes {
-                        let i = index
-                            .get(o.phone.as_str())
-                            .copied()
-                            .filter(|&i| chunk_of[i] == k);
+                    for (j, mut o) in outcomes.into_iter().enumerate() {
+                        // Most answers list the chunk's phones in request order: the id at
+                        // the same position is compared first, and only an answer out of
+                        // order pays for a lookup.
+                        let i = match chunk.get(j) {
+                            Some(&id) if *id == o.phone => Some(chunk_slots[j]),
+                            _ => index
+                                .get(o.phone.as_str())
+                                .copied()
+                                .filter(|&i| chunk_of[i] == k),
+                        };
                         let Some(i) = i else {
                             // A job for a phone not in this chunk (or naming no phone, given
                             // as an empty id): reported, never dropped.

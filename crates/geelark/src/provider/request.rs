@@ -54,7 +54,7 @@ impl GeelarkProvider {
     pub(super) async fn attempt(
         &self,
         path: &'static str,
-        body: &[u8],
+        body: &bytes::Bytes,
         data: Data,
     ) -> Result<(Envelope, Reply)> {
         self.check_lock(path)?;
@@ -69,7 +69,8 @@ impl GeelarkProvider {
             .headers(auth::headers(&self.credentials, &trace_id, ts))
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .timeout(self.timeout)
-            .body(body.to_vec());
+            // Shared, not copied: a retry sends the same bytes.
+            .body(body.clone());
         let answer = http::send(request, self.max_body)
             .await
             .map_err(|e| e.with_vendor(VENDOR).with_request_id(trace_id.clone()))?;
@@ -104,7 +105,7 @@ impl GeelarkProvider {
         data: Data,
         decode: impl Fn(Option<Value>, &Reply) -> Result<T>,
     ) -> Result<T> {
-        let (body, decode) = (&body, &decode);
+        let (body, decode) = (&bytes::Bytes::from(body), &decode);
         self.engine
             .call(path, idempotency, || async move {
                 let (envelope, reply) = self.attempt(path, body, data).await?;
