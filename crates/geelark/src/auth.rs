@@ -30,7 +30,14 @@ pub fn sign(app_id: &str, trace_id: &str, ts_ms: u64, nonce: &str, api_key: &str
 
 /// A fresh trace id as the official CLI sends it: a UUIDv4 as 32 upper-case hex characters.
 pub fn new_trace_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string().to_uppercase()
+    // From the thread-local CSPRNG (seeded once from the system), not a system call per id as
+    // `Uuid::new_v4` makes: one of these is made for every request.
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .simple()
+        .encode_upper(&mut buf)
+        .to_owned()
 }
 
 /// The current Unix time in milliseconds.
@@ -50,15 +57,20 @@ fn value(s: &str) -> HeaderValue {
 
 /// The authentication headers of one attempt.
 pub(crate) fn headers(credentials: &Credentials, trace_id: &str, ts_ms: u64) -> HeaderMap {
-    let mut h = HeaderMap::new();
+    // Sized for the key headers and the two reqwest adds, so it is allocated once.
+    let mut h = HeaderMap::with_capacity(8);
     h.insert(HeaderName::from_static("traceid"), value(trace_id));
     match credentials {
         Credentials::Key { app_id, api_key } => {
-            let nonce: String = trace_id.chars().take(6).collect();
-            let sign = sign(app_id, trace_id, ts_ms, &nonce, api_key.expose_secret());
+            // The first six characters, borrowed.
+            let nonce = trace_id
+                .char_indices()
+                .nth(6)
+                .map_or(trace_id, |(end, _)| &trace_id[..end]);
+            let sign = sign(app_id, trace_id, ts_ms, nonce, api_key.expose_secret());
             h.insert(HeaderName::from_static("appid"), value(app_id));
             h.insert(HeaderName::from_static("ts"), value(&ts_ms.to_string()));
-            h.insert(HeaderName::from_static("nonce"), value(&nonce));
+            h.insert(HeaderName::from_static("nonce"), value(nonce));
             h.insert(HeaderName::from_static("sign"), value(&sign));
         }
         Credentials::Token(token) => {
@@ -84,6 +96,12 @@ mod tests {
         assert!(a
             .chars()
             .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)));
+        // A version-4, RFC 4122 variant UUID, as the official CLI's are.
+        for id in [&a, &b] {
+            let u = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(u.get_version_num(), 4, "{id}");
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122, "{id}");
+        }
     }
 
     #[test]
