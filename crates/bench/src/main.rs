@@ -159,11 +159,15 @@ fn main() -> ExitCode {
     }
     let args = BenchArgs::parse();
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
+    // The simulator runs as the `cloudphone-sim` binary does: tokio's default, a worker per
+    // core. The measuring processes drive the client on one worker thread: with two, GeeLark
+    // newOne cost 5–8 µs more per call and the peak grew by 9 MiB at 10,000 phones (one glibc
+    // arena more), for no gain in wall time (BENCHMARKS.md, fifth round).
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if !args.internal_sim {
+        runtime.worker_threads(1);
+    }
+    let rt = match runtime.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
