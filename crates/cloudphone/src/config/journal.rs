@@ -52,14 +52,7 @@ impl JournalConfig {
 
 /// Parses the `[journal]` table.
 pub(super) fn parse(value: toml::Value) -> Result<JournalConfig, ConfigError> {
-    let toml::Value::Table(table) = value else {
-        return Err(ConfigError::Syntax(
-            "`journal` must be a table ([journal])".into(),
-        ));
-    };
-    let config: JournalConfig = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| ConfigError::Syntax(format!("[journal]: {}", e.message())))?;
+    let config: JournalConfig = super::syntax::section("journal", value)?;
     if config
         .path
         .as_ref()

@@ -47,17 +47,7 @@ pub struct RateLimitConfig {
 
 /// Parses the `[rate_limit]` table.
 pub(super) fn parse(value: toml::Value) -> Result<RateLimitConfig, ConfigError> {
-    let toml::Value::Table(table) = value else {
-        return Err(ConfigError::Syntax(
-            "`rate_limit` must be a table ([rate_limit])".into(),
-        ));
-    };
-    let config: RateLimitConfig =
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                ConfigError::Syntax(format!("[rate_limit]: {}", e.message()))
-            })?;
+    let config: RateLimitConfig = super::syntax::section("rate_limit", value)?;
     if let Some(store) = &config.store {
         check_url(store)
             .map_err(|m| ConfigError::Syntax(format!("[rate_limit]: key `store`: {m}")))?;

@@ -1,4 +1,23 @@
-//! Error messages that name the file, line, column, key and table — never a value.
+//! Error messages that name the file, line, column, key and table — never a value; and the
+//! decoding of a top-level table into its typed section.
+
+use super::ConfigError;
+
+/// Decodes the top-level table `[name]` into `T`: an error names the table (and serde's key),
+/// never a value.
+pub(super) fn section<T: serde::de::DeserializeOwned>(
+    name: &str,
+    value: toml::Value,
+) -> Result<T, ConfigError> {
+    let toml::Value::Table(table) = value else {
+        return Err(ConfigError::Syntax(format!(
+            "`{name}` must be a table ([{name}])"
+        )));
+    };
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax(format!("[{name}]: {}", e.message())))
+}
 
 /// Turns a serde error into a sentence that names the key ("key `batch_size`: invalid type …",
 /// "unknown key `foo`, expected one of …", "missing key `project_id`").
