@@ -126,16 +126,15 @@ pub async fn send(request: reqwest::RequestBuilder, max_body: usize) -> Result<A
         if len > max_body {
             return Err(Error::body_too_large(max_body));
         }
-        match first.take() {
-            None if gathered.is_empty() => first = Some(chunk),
-            earlier => {
-                if let Some(earlier) = earlier {
-                    gathered.reserve(announced.max(len));
-                    gathered.extend_from_slice(&earlier);
-                }
-                gathered.extend_from_slice(&chunk);
-            }
+        if first.is_none() && gathered.is_empty() {
+            first = Some(chunk);
+            continue;
         }
+        if let Some(earlier) = first.take() {
+            gathered.reserve(announced.max(len));
+            gathered.extend_from_slice(&earlier);
+        }
+        gathered.extend_from_slice(&chunk);
     }
     Ok(Answer {
         status: status.as_u16(),

@@ -105,7 +105,8 @@ impl GeelarkProvider {
         data: Data,
         decode: impl Fn(Option<Value>, &Reply) -> Result<T>,
     ) -> Result<T> {
-        let (body, decode) = (&bytes::Bytes::from(body), &decode);
+        let body = bytes::Bytes::from(body);
+        let (body, decode) = (&body, &decode);
         self.engine
             .call(path, idempotency, || async move {
                 let (envelope, reply) = self.attempt(path, body, data).await?;
